@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# cr: build, test and demo entry points. `make help` lists them.
+#
+# The kernel toolchain (a Debian trixie chroot) and the kernel trees live under $(CR_CACHE),
+# outside the work tree; everything else builds into build/ and tools/target/.
+
+CR_CACHE ?= $(HOME)/.cache/cr
+KERNEL ?= normal
+export CR_CACHE
+
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+TC := $(TOP)/kernel/toolchain.sh
+KDIR_FILE := $(BUILD)/kernel-$(KERNEL).path
+MODULE_OUT := $(BUILD)/module/$(KERNEL)
+HOST_TARGET := x86_64-unknown-linux-gnu
+TOOLS_BIN := $(TOP)/tools/target/$(HOST_TARGET)/release
+TOOLS := crinfo
+SELFTEST_OUT := $(BUILD)/selftests
+SELFTEST_C := $(wildcard selftests/cr/*.c)
+SELFTEST_SH := $(wildcard selftests/cr/*.sh) selftests/cr/tap.sh.inc
+VM_OUT := $(BUILD)/vm/$(KERNEL)
+FUZZ_SECONDS ?= 600
+
+.PHONY: all module kernel tools selftests vm-image check host-check demo fuzz fuzz-smoke \
+	fmt fmt-check clean help
+
+all: module
+
+help:
+	@echo "make              build cr.ko (make CLIPPY=1 lints it)"
+	@echo "make kernel       build the test kernel (KERNEL=normal|debug, KSRC=tree to use your own)"
+	@echo "make check        host tests, fuzz smoke run, KUnit and kselftests in the VM (both kernels)"
+	@echo "make demo         show what cr does today, in the VM"
+	@echo "make fuzz         fuzz the image parser for FUZZ_SECONDS ($(FUZZ_SECONDS))"
+	@echo "make fmt          rustfmt the module and the tools"
+	@echo "tools/vm-run -- CMD   run CMD in the VM with cr loaded"
+
+kernel:
+	@mkdir -p $(BUILD)
+	@$(TOP)/kernel/build.sh $(KERNEL) > $(KDIR_FILE).tmp && mv $(KDIR_FILE).tmp $(KDIR_FILE)
+
+# Kbuild tracks the module's own dependencies; MO= keeps one output tree per kernel variant.
+module: kernel
+	@$(TC) run make -s -C $$(cat $(KDIR_FILE)) LLVM=-19 M=$(TOP) MO=$(MODULE_OUT) \
+		$(if $(CLIPPY),CLIPPY=1) modules
+
+# Static binaries, so the VM needs no libraries.
+tools:
+	@cd tools && RUSTFLAGS="-C target-feature=+crt-static" \
+		cargo build -q --release --target $(HOST_TARGET) --bins --examples
+
+selftests: $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C))
+
+$(SELFTEST_OUT)/%: selftests/cr/%.c selftests/cr/tap.h include/uapi/linux/cr.h
+	@mkdir -p $(SELFTEST_OUT)
+	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -I include/uapi -o $@ $<
+
+# The guest's root file system: busybox, the module, the tools and the selftests.
+vm-image: module tools selftests
+	@rm -rf $(VM_OUT)/root && mkdir -p $(VM_OUT)/root/bin $(VM_OUT)/root/lib/modules \
+		$(VM_OUT)/root/usr/lib/cr/bin $(VM_OUT)/root/usr/lib/cr/selftests $(VM_OUT)/root/usr/lib/cr/data
+	@cp /bin/busybox $(VM_OUT)/root/bin/busybox
+	@install -m 755 selftests/init $(VM_OUT)/root/init
+	@cp $(MODULE_OUT)/rust/cr.ko $(VM_OUT)/root/lib/modules/
+	@cp $(addprefix $(TOOLS_BIN)/,$(TOOLS)) $(VM_OUT)/root/usr/lib/cr/bin/
+	@$(TOOLS_BIN)/examples/write-sample $(VM_OUT)/root/usr/lib/cr/data/sample.crimg
+	@cp $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) $(SELFTEST_SH) \
+		selftests/run_tests.sh $(VM_OUT)/root/usr/lib/cr/selftests/
+	@cd $(VM_OUT)/root && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc > ../initramfs.cpio
+	@if [ -n "$(KSRC)" ]; then echo $(KSRC)/arch/x86/boot/bzImage; \
+		else echo $$(cat $(KDIR_FILE))/arch/x86/boot/bzImage; fi > $(VM_OUT)/kernel-path
+
+host-check:
+	@selftests/check.sh host
+
+check:
+	@selftests/check.sh all
+
+fuzz-smoke:
+	@selftests/check.sh fuzz-smoke
+
+fuzz:
+	@cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run image_parser -- -max_total_time=$(FUZZ_SECONDS)
+
+demo:
+	@selftests/demo.sh
+
+# The module follows the kernel's rustfmt settings, the tools cargo's defaults.
+fmt: kernel
+	@cd tools && cargo fmt
+	@$(TC) run rustfmt --config-path $$(cat $(KDIR_FILE))/source/.rustfmt.toml rust/cr.rs
+
+fmt-check: kernel
+	@cd tools && cargo fmt --check
+	@$(TC) run rustfmt --check --config-path $$(cat $(KDIR_FILE))/source/.rustfmt.toml rust/cr.rs
+
+clean:
+	rm -rf $(BUILD) tools/target tools/fuzz/target

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds the cr test kernel: `kernel/build.sh normal|debug`.
+#
+# The source is Debian's linux-source-7.3 (pinned to 7.3.4), unpacked under $CR_CACHE with
+# kernel/patches/*.patch applied; each variant builds out of tree in $CR_CACHE/build/<variant>.
+# A stamp over the version, patches and config fragments makes a warm rebuild a no-op.
+# With KSRC=/path, that tree (already configured and built by the user) is used as is.
+set -euo pipefail
+
+VARIANT=${1:-normal}
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+CR_CACHE=${CR_CACHE:-$HOME/.cache/cr}
+PIN=7.3.4
+TC="$TOP/kernel/toolchain.sh"
+JOBS=${JOBS:-$(nproc)}
+
+log() { echo "kernel: $*" >&2; }
+
+case $VARIANT in
+normal) FRAGMENTS=("$TOP/kernel/cr.config") ;;
+debug) FRAGMENTS=("$TOP/kernel/cr.config" "$TOP/kernel/debug.config") ;;
+*) log "unknown variant '$VARIANT' (normal or debug)"; exit 2 ;;
+esac
+
+if [[ -n ${KSRC:-} ]]; then
+	[[ -f $KSRC/arch/x86/boot/bzImage && -f $KSRC/.config ]] ||
+		{ log "KSRC=$KSRC has no built kernel (.config and arch/x86/boot/bzImage)"; exit 1; }
+	grep -q '^CONFIG_RUST=y' "$KSRC/.config" || { log "KSRC=$KSRC is not built with CONFIG_RUST=y"; exit 1; }
+	echo "$KSRC"
+	exit 0
+fi
+
+"$TC" ensure
+
+# Selects the pinned linux-source version, or the newest 7.3.x with a warning.
+installed=$("$TC" run dpkg-query -W -f='${Version}' linux-source-7.3)
+if [[ $installed != "$PIN"* ]]; then
+	pinned=$("$TC" run sh -c "apt-cache madison linux-source-7.3 | awk '{print \$3}' | grep '^$PIN' | head -1" || true)
+	if [[ -n $pinned ]]; then
+		"$TC" run apt-get -qq install -y --allow-downgrades "linux-source-7.3=$pinned" >/dev/null
+		installed=$pinned
+	else
+		log "WARNING: linux-source $PIN is gone from the archive; using $installed"
+	fi
+fi
+upstream=${installed%%-*}
+upstream=${upstream%%+*}
+
+patches=("$TOP"/kernel/patches/*.patch)
+[[ -e ${patches[0]} ]] || patches=()
+src_key=$( (echo "$installed"; cat "${patches[@]}" /dev/null) | sha256sum | cut -c1-12)
+SRC="$CR_CACHE/src/linux-$upstream-$src_key"
+if [[ ! -f $SRC/.cr-ready ]]; then
+	log "unpacking linux $installed into $SRC"
+	rm -rf "$SRC"
+	mkdir -p "$SRC"
+	tar -C "$SRC" --strip-components=1 -xf "$CR_CACHE/toolchain/usr/src/linux-source-7.3.tar.xz"
+	for p in "${patches[@]}"; do
+		log "applying $(basename "$p")"
+		patch -d "$SRC" -p1 -s --no-backup-if-mismatch <"$p"
+	done
+	touch "$SRC/.cr-ready"
+	# Older unpacked trees are dead weight once the patch set changes.
+	find "$CR_CACHE/src" -mindepth 1 -maxdepth 1 -type d ! -path "$SRC" -exec rm -rf {} +
+fi
+
+OUT="$CR_CACHE/build/$VARIANT"
+build_key=$( (echo "$SRC"; cat "${FRAGMENTS[@]}" "$TOP/kernel/build.sh") | sha256sum | cut -c1-16)
+if [[ -f $OUT/.cr-stamp && $(cat "$OUT/.cr-stamp") == "$build_key" && -f $OUT/arch/x86/boot/bzImage ]]; then
+	echo "$OUT"
+	exit 0
+fi
+
+mkdir -p "$OUT"
+rm -f "$OUT/.cr-stamp"
+log "configuring $VARIANT kernel in $OUT"
+kmake() { "$TC" run make -s -C "$SRC" O="$OUT" ARCH=x86_64 LLVM=-19 "$@"; }
+kmake tinyconfig >/dev/null
+"$TC" run sh -c "cd '$OUT' && '$SRC/scripts/kconfig/merge_config.sh' -m -O '$OUT' .config ${FRAGMENTS[*]}" >/dev/null
+kmake olddefconfig >/dev/null
+
+# A fragment line that Kconfig dropped (an unmet dependency, a toolchain check that failed) would
+# give a kernel that silently lacks what the tests rely on: refuse it.
+missing=0
+for f in "${FRAGMENTS[@]}"; do
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=n) grep -qx "${line%=n}=y" "$OUT/.config" && { log "config: $line was not applied"; missing=1; } ;;
+		CONFIG_*) grep -qx "$line" "$OUT/.config" || { log "config: $line was not applied"; missing=1; } ;;
+		esac
+	done <"$f"
+done
+if ((missing)); then
+	"$TC" run sh -c "cd '$SRC' && make -s O='$OUT' LLVM=-19 rustavailable" >&2 || true
+	exit 1
+fi
+
+log "building $VARIANT kernel (about 9 minutes on 2 cores)"
+kmake -j"$JOBS" >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log" >&2; exit 1; }
+echo "$build_key" >"$OUT/.cr-stamp"
+echo "$OUT"

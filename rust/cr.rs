@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! cr: in-kernel checkpoint/restart, after linux-cr.
+//!
+//! The module registers `/dev/cr`. Its ioctls are thin: they decode and size-check the argument
+//! struct (see `include/uapi/linux/cr.h` for the extension rule) and hand off to the code for
+//! each operation. The image format lives in `format.rs`, shared with the userspace tools.
+
+use kernel::{
+    fs::File,
+    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+    uaccess::{UserPtr, UserSlice},
+};
+
+// Shared with the tools, which use more of these two than the module does; `pub` keeps the
+// parts only the tools use from counting as dead code here.
+pub mod format;
+pub mod uapi;
+
+#[cfg(CONFIG_KUNIT)]
+mod format_kunit;
+
+use uapi::{ArgSize, IocParts};
+
+module! {
+    type: CrModule,
+    name: "cr",
+    authors: ["The cr authors"],
+    description: "Checkpoint/restart of processes and containers",
+    license: "GPL",
+}
+
+#[pin_data]
+struct CrModule {
+    #[pin]
+    _device: MiscDeviceRegistration<CrDevice>,
+}
+
+impl kernel::InPlaceModule for CrModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),
+        })
+    }
+}
+
+/// An open `/dev/cr`. It carries no state: each ioctl is a complete operation.
+struct CrDevice;
+
+#[vtable]
+impl MiscDevice for CrDevice {
+    type Ptr = KBox<Self>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+        Ok(KBox::new(CrDevice, GFP_KERNEL)?)
+    }
+
+    fn ioctl(_me: &CrDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let parts = IocParts::split(cmd);
+        if parts.magic != uapi::IOC_MAGIC {
+            return Err(ENOTTY);
+        }
+        match (parts.nr, parts.dir) {
+            (uapi::NR_VERSION, uapi::IOC_READ) => {
+                let size = usable_size(parts.size, uapi::Version::SIZE_V1)?;
+                let reply = version().to_bytes();
+                write_out(arg, size, &reply)?;
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+}
+
+/// Applies the ABI's size rule to an ioctl argument.
+fn usable_size(size: usize, v1: usize) -> Result<usize> {
+    match uapi::classify_arg_size(size, v1) {
+        ArgSize::Usable(n) => Ok(n),
+        ArgSize::Invalid => Err(EINVAL),
+    }
+}
+
+/// Copies an output struct to a caller whose struct is `size` bytes: a shorter one gets the
+/// prefix it knows, a longer one gets the remainder zeroed, so it never sees stale stack data.
+fn write_out(arg: usize, size: usize, reply: &[u8]) -> Result {
+    let mut out = UserSlice::new(UserPtr::from_addr(arg), size).writer();
+    let known = size.min(reply.len());
+    out.write_slice(&reply[..known])?;
+    let zeros = [0u8; 64];
+    let mut rest = size - known;
+    while rest > 0 {
+        let n = rest.min(zeros.len());
+        out.write_slice(&zeros[..n])?;
+        rest -= n;
+    }
+    Ok(())
+}
+
+/// What `CR_IOC_VERSION` reports.
+fn version() -> uapi::Version {
+    uapi::Version {
+        abi_version: uapi::ABI_VERSION,
+        image_version: format::FORMAT_VERSION,
+        image_version_min: format::FORMAT_VERSION_MIN,
+        arch: format::ARCH_X86_64,
+        features: uapi::FEATURES_KNOWN,
+    }
+}

@@ -1,0 +1,1241 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The cr image format.
+//!
+//! This file is shared, unchanged, by the kernel module (`mod format;`) and by the userspace tools
+//! (`#[path]`), so it depends on `core` only: no allocation, no kernel API, no `std`.
+//!
+//! An image is a byte stream that is written and read strictly sequentially, so it can travel
+//! through a pipe or a socket:
+//!
+//! ```text
+//! MAGIC (8 bytes)
+//! record: HEADER
+//! record: ...            any number of state records, each 8-byte aligned
+//! record: TRAILER        record count, stream length and CRC32C of everything before it
+//! ```
+//!
+//! Every record starts with [`RecordHeader`] `{ kind: u32, len: u32 }`, little endian. `len`
+//! counts the 8-byte header and the payload but not the zero padding that aligns the next record
+//! to 8 bytes, so a reader can skip a record it does not know. Kinds with [`KIND_OPTIONAL`] set
+//! may be skipped by a restart that does not understand them; any other unknown kind is an error.
+//!
+//! Shared kernel objects are numbered with objrefs: the first record that describes an object
+//! gives it the next free id (1, 2, 3, ... in stream order) and later records refer to it by that
+//! id. Because ids are dense and increasing, a reader validates them in O(1) memory, see
+//! [`ObjrefSpace`].
+
+use core::fmt;
+
+/// First eight bytes of every image. The high byte and the CR LF catch text-mode mangling.
+pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
+
+/// The format version this code writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The oldest format version this code reads.
+pub const FORMAT_VERSION_MIN: u32 = 1;
+
+/// Records are aligned to this many bytes.
+pub const RECORD_ALIGN: usize = 8;
+/// Size of [`RecordHeader`] on the wire.
+pub const RECORD_HEADER_LEN: usize = 8;
+/// Upper bound on one record, header included. It bounds what a reader must buffer.
+pub const MAX_RECORD_LEN: u32 = 16 << 20;
+
+/// Set on kinds that a reader may skip when it does not know them.
+pub const KIND_OPTIONAL: u32 = 1 << 31;
+
+/// Architecture identifiers, as stored in [`Header::arch`] and reported by `CR_IOC_VERSION`.
+pub const ARCH_X86_64: u32 = 1;
+
+/// Length of the kernel release field (`__NEW_UTS_LEN + 1`).
+pub const RELEASE_LEN: usize = 65;
+
+/// The record kinds defined by this version of the format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum RecordKind {
+    /// Image header, always the first record: [`Header`].
+    Header = 1,
+    /// Always the last record: [`Trailer`].
+    Trailer = 2,
+    /// Checkpoint failed after it had started writing: the payload is the reason, as UTF-8.
+    /// An image that holds one is incomplete and restart refuses it.
+    Error = 3,
+}
+
+impl RecordKind {
+    /// Maps a wire value to a known kind.
+    pub fn from_u32(kind: u32) -> Option<Self> {
+        match kind {
+            1 => Some(Self::Header),
+            2 => Some(Self::Trailer),
+            3 => Some(Self::Error),
+            _ => None,
+        }
+    }
+
+    /// Name used by `crinfo` and in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Header => "HEADER",
+            Self::Trailer => "TRAILER",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// Why a stream was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The stream ended inside the magic, a record, or before the trailer.
+    Truncated,
+    /// The first eight bytes are not [`MAGIC`].
+    BadMagic,
+    /// The header names a format version outside `FORMAT_VERSION_MIN..=FORMAT_VERSION`.
+    UnsupportedVersion(u32),
+    /// The header names an architecture this code does not know.
+    UnsupportedArch(u32),
+    /// The header sets flags this version does not define.
+    UnknownHeaderFlags(u32),
+    /// A record length is below the header size or above [`MAX_RECORD_LEN`].
+    BadRecordLength(u32),
+    /// A record's payload has the wrong size for its kind.
+    BadPayloadLength {
+        /// Record kind.
+        kind: u32,
+        /// Payload length found.
+        len: u32,
+    },
+    /// The first record is not a header.
+    MissingHeader,
+    /// A header record after the first record.
+    DuplicateHeader,
+    /// A non-optional record kind that this version does not define.
+    UnknownKind(u32),
+    /// Padding after a record is not zero.
+    NonZeroPadding,
+    /// A string field is not NUL-terminated, or holds invalid UTF-8.
+    BadString,
+    /// The trailer's record count disagrees with the stream.
+    RecordCountMismatch {
+        /// Count in the trailer.
+        expected: u32,
+        /// Records actually seen.
+        actual: u32,
+    },
+    /// The trailer's stream length disagrees with the stream.
+    StreamLengthMismatch {
+        /// Length in the trailer.
+        expected: u64,
+        /// Bytes actually seen before the trailer.
+        actual: u64,
+    },
+    /// The CRC32C in the trailer disagrees with the stream.
+    ChecksumMismatch {
+        /// CRC in the trailer.
+        expected: u32,
+        /// CRC of the bytes seen.
+        actual: u32,
+    },
+    /// Bytes follow the trailer.
+    TrailingData,
+    /// A record arrived after the trailer (streaming reader misuse).
+    AfterTrailer,
+    /// The checkpoint wrote an ERROR record: the image is incomplete.
+    CheckpointFailed,
+    /// An objref defines an id out of order, or refers to an id not yet defined.
+    BadObjref(u32),
+    /// A reserved field is not zero.
+    NonZeroReserved,
+    /// A field holds a value outside its domain.
+    BadField(&'static str),
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Truncated => write!(f, "image is truncated"),
+            Self::BadMagic => write!(f, "not a cr image (bad magic)"),
+            Self::UnsupportedVersion(v) => write!(
+                f,
+                "unsupported format version {v} (this reads {FORMAT_VERSION_MIN}..={FORMAT_VERSION})"
+            ),
+            Self::UnsupportedArch(a) => write!(f, "unsupported architecture id {a}"),
+            Self::UnknownHeaderFlags(x) => write!(f, "unknown header flags {x:#x}"),
+            Self::BadRecordLength(l) => write!(f, "bad record length {l}"),
+            Self::BadPayloadLength { kind, len } => {
+                write!(f, "bad payload length {len} for record kind {kind:#x}")
+            }
+            Self::MissingHeader => write!(f, "first record is not a header"),
+            Self::DuplicateHeader => write!(f, "second header record"),
+            Self::UnknownKind(k) => write!(f, "unknown mandatory record kind {k:#x}"),
+            Self::NonZeroPadding => write!(f, "record padding is not zero"),
+            Self::BadString => write!(f, "malformed string field"),
+            Self::RecordCountMismatch { expected, actual } => {
+                write!(f, "trailer counts {expected} records, stream has {actual}")
+            }
+            Self::StreamLengthMismatch { expected, actual } => {
+                write!(f, "trailer says {expected} bytes, stream has {actual}")
+            }
+            Self::ChecksumMismatch { expected, actual } => {
+                write!(f, "checksum mismatch: trailer {expected:#010x}, stream {actual:#010x}")
+            }
+            Self::TrailingData => write!(f, "data after the trailer"),
+            Self::AfterTrailer => write!(f, "record after the trailer"),
+            Self::CheckpointFailed => write!(f, "image holds an ERROR record: checkpoint failed"),
+            Self::BadObjref(id) => write!(f, "bad objref {id}"),
+            Self::NonZeroReserved => write!(f, "reserved field is not zero"),
+            Self::BadField(name) => write!(f, "bad value in field {name}"),
+        }
+    }
+}
+
+/// A rejected stream: what was wrong, and the byte offset of the record (or field) at fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FormatError {
+    /// Offset in the stream.
+    pub offset: u64,
+    /// What was wrong.
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "offset {}: {}", self.offset, self.kind)
+    }
+}
+
+/// Result of parsing.
+pub type Result<T> = core::result::Result<T, FormatError>;
+
+/// Rounds `len` up to the record alignment.
+pub const fn align_up(len: usize) -> usize {
+    (len + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
+}
+
+/// Padding bytes after a record of `len` bytes.
+pub const fn padding(len: usize) -> usize {
+    align_up(len) - len
+}
+
+// CRC32C (Castagnoli), reflected, slicing by 8. The tables are built at compile time.
+const CRC32C_POLY: u32 = 0x82f6_3b78;
+
+const fn crc32c_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ CRC32C_POLY
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut s = 1;
+    while s < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[s - 1][i];
+            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        s += 1;
+    }
+    t
+}
+
+static CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
+
+/// Incremental CRC32C over the stream.
+#[derive(Clone, Copy, Debug)]
+pub struct Crc32c(u32);
+
+impl Default for Crc32c {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Crc32c {
+    /// A CRC over no bytes yet.
+    pub const fn new() -> Self {
+        Self(!0)
+    }
+
+    /// Feeds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        let t = &CRC32C_TABLES;
+        let mut crc = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let hi = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+            crc = t[7][(lo & 0xff) as usize]
+                ^ t[6][((lo >> 8) & 0xff) as usize]
+                ^ t[5][((lo >> 16) & 0xff) as usize]
+                ^ t[4][(lo >> 24) as usize]
+                ^ t[3][(hi & 0xff) as usize]
+                ^ t[2][((hi >> 8) & 0xff) as usize]
+                ^ t[1][((hi >> 16) & 0xff) as usize]
+                ^ t[0][(hi >> 24) as usize];
+        }
+        for &b in chunks.remainder() {
+            crc = (crc >> 8) ^ t[0][((crc ^ u32::from(b)) & 0xff) as usize];
+        }
+        self.0 = crc;
+    }
+
+    /// The CRC of everything fed so far.
+    pub const fn value(&self) -> u32 {
+        !self.0
+    }
+}
+
+/// Little-endian field decoder over one payload. Every read is bounds-checked; running past the
+/// end is reported as a bad payload length for the record being decoded.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    }
+}
+
+/// Little-endian field encoder into a fixed buffer, used by the `encode` methods below, whose
+/// buffers are sized by their `LEN` constants so no write can run past the end.
+struct Put<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Put<'a> {
+    fn new(out: &'a mut [u8]) -> Self {
+        out.fill(0);
+        Self { out, pos: 0 }
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.out[self.pos..self.pos + b.len()].copy_from_slice(b);
+        self.pos += b.len();
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+}
+
+/// `{ kind, len }` at the start of every record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Record kind: a [`RecordKind`] value, possibly with [`KIND_OPTIONAL`].
+    pub kind: u32,
+    /// Header plus payload, without padding.
+    pub len: u32,
+}
+
+impl RecordHeader {
+    /// Header for a record with `payload_len` bytes of payload.
+    pub fn for_payload(kind: u32, payload_len: usize) -> Option<Self> {
+        let len = payload_len.checked_add(RECORD_HEADER_LEN)?;
+        let len = u32::try_from(len).ok().filter(|&l| l <= MAX_RECORD_LEN)?;
+        Some(Self { kind, len })
+    }
+
+    /// Decodes and bounds-checks a record header.
+    pub fn decode(b: &[u8; RECORD_HEADER_LEN]) -> core::result::Result<Self, ErrorKind> {
+        let kind = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        if (len as usize) < RECORD_HEADER_LEN || len > MAX_RECORD_LEN {
+            return Err(ErrorKind::BadRecordLength(len));
+        }
+        Ok(Self { kind, len })
+    }
+
+    /// Encodes the header.
+    pub fn encode(&self) -> [u8; RECORD_HEADER_LEN] {
+        let mut b = [0; RECORD_HEADER_LEN];
+        b[..4].copy_from_slice(&self.kind.to_le_bytes());
+        b[4..].copy_from_slice(&self.len.to_le_bytes());
+        b
+    }
+
+    /// Payload length.
+    pub fn payload_len(&self) -> usize {
+        self.len as usize - RECORD_HEADER_LEN
+    }
+
+    /// Zero padding after the payload.
+    pub fn padding_len(&self) -> usize {
+        padding(self.len as usize)
+    }
+}
+
+/// Payload of the HEADER record: what a restart must match before it trusts anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format version of the stream.
+    pub format_version: u32,
+    /// [`ARCH_X86_64`].
+    pub arch: u32,
+    /// Image flags; none are defined yet, so this is zero.
+    pub flags: u32,
+    /// Page size of the checkpointed kernel.
+    pub page_size: u32,
+    /// Size of the XSAVE area the checkpointed CPU used.
+    pub xstate_size: u32,
+    /// XCR0: the xstate components the checkpointed CPU had enabled.
+    pub xfeatures: u64,
+    /// Checkpoint time, nanoseconds since the epoch.
+    pub time_ns: u64,
+    /// `uname -r` of the checkpointed kernel, NUL padded.
+    pub release: [u8; RELEASE_LEN],
+}
+
+impl Header {
+    /// Payload size on the wire.
+    pub const LEN: usize = 5 * 4 + 4 + 2 * 8 + 72;
+    /// Flags this version defines.
+    pub const KNOWN_FLAGS: u32 = 0;
+
+    /// The release string, without its NUL padding.
+    pub fn release_str(&self) -> &str {
+        let end = self
+            .release
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(RELEASE_LEN);
+        core::str::from_utf8(&self.release[..end]).unwrap_or("?")
+    }
+
+    /// Stores `release`, truncated to fit with its terminating NUL.
+    pub fn set_release(&mut self, release: &[u8]) {
+        self.release = [0; RELEASE_LEN];
+        let n = release.len().min(RELEASE_LEN - 1);
+        self.release[..n].copy_from_slice(&release[..n]);
+    }
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0; Self::LEN];
+        let mut p = Put::new(&mut out);
+        p.u32(self.format_version);
+        p.u32(self.arch);
+        p.u32(self.flags);
+        p.u32(self.page_size);
+        p.u32(self.xstate_size);
+        p.u32(0);
+        p.u64(self.xfeatures);
+        p.u64(self.time_ns);
+        p.bytes(&self.release);
+        out
+    }
+
+    /// Decodes and validates the payload.
+    pub fn decode(payload: &[u8]) -> core::result::Result<Self, ErrorKind> {
+        let bad_len = ErrorKind::BadPayloadLength {
+            kind: RecordKind::Header as u32,
+            len: payload.len() as u32,
+        };
+        if payload.len() != Self::LEN {
+            // The version comes first so that a newer image is reported as such rather than
+            // as a malformed one.
+            if let Some(v) = Fields::new(payload).u32() {
+                if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&v) {
+                    return Err(ErrorKind::UnsupportedVersion(v));
+                }
+            }
+            return Err(bad_len);
+        }
+        let mut f = Fields::new(payload);
+        let mut h = Header {
+            format_version: f.u32().ok_or(bad_len)?,
+            arch: f.u32().ok_or(bad_len)?,
+            flags: f.u32().ok_or(bad_len)?,
+            page_size: f.u32().ok_or(bad_len)?,
+            xstate_size: f.u32().ok_or(bad_len)?,
+            xfeatures: 0,
+            time_ns: 0,
+            release: [0; RELEASE_LEN],
+        };
+        if f.u32().ok_or(bad_len)? != 0 {
+            return Err(ErrorKind::NonZeroReserved);
+        }
+        h.xfeatures = f.u64().ok_or(bad_len)?;
+        h.time_ns = f.u64().ok_or(bad_len)?;
+        let release = f.take(72).ok_or(bad_len)?;
+        h.release.copy_from_slice(&release[..RELEASE_LEN]);
+        if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&h.format_version) {
+            return Err(ErrorKind::UnsupportedVersion(h.format_version));
+        }
+        if h.arch != ARCH_X86_64 {
+            return Err(ErrorKind::UnsupportedArch(h.arch));
+        }
+        if h.flags & !Self::KNOWN_FLAGS != 0 {
+            return Err(ErrorKind::UnknownHeaderFlags(h.flags & !Self::KNOWN_FLAGS));
+        }
+        // The release must be NUL-terminated, valid UTF-8, and followed only by NULs.
+        let end = h
+            .release
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(ErrorKind::BadString)?;
+        if core::str::from_utf8(&h.release[..end]).is_err()
+            || h.release[end..].iter().any(|&b| b != 0)
+            || release[RELEASE_LEN..].iter().any(|&b| b != 0)
+        {
+            return Err(ErrorKind::BadString);
+        }
+        if !h.page_size.is_power_of_two() || h.page_size < 4096 {
+            return Err(ErrorKind::BadField("page_size"));
+        }
+        Ok(h)
+    }
+}
+
+/// Payload of the TRAILER record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trailer {
+    /// Records before the trailer, the header included.
+    pub records: u32,
+    /// Bytes before the trailer record, magic included.
+    pub stream_len: u64,
+    /// CRC32C of those bytes.
+    pub crc32c: u32,
+}
+
+impl Trailer {
+    /// Payload size on the wire.
+    pub const LEN: usize = 24;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0; Self::LEN];
+        let mut p = Put::new(&mut out);
+        p.u32(self.records);
+        p.u32(0);
+        p.u64(self.stream_len);
+        p.u32(self.crc32c);
+        p.u32(0);
+        out
+    }
+
+    /// Decodes the payload.
+    pub fn decode(payload: &[u8]) -> core::result::Result<Self, ErrorKind> {
+        let bad_len = ErrorKind::BadPayloadLength {
+            kind: RecordKind::Trailer as u32,
+            len: payload.len() as u32,
+        };
+        if payload.len() != Self::LEN {
+            return Err(bad_len);
+        }
+        let mut f = Fields::new(payload);
+        let records = f.u32().ok_or(bad_len)?;
+        let reserved0 = f.u32().ok_or(bad_len)?;
+        let stream_len = f.u64().ok_or(bad_len)?;
+        let crc32c = f.u32().ok_or(bad_len)?;
+        let reserved1 = f.u32().ok_or(bad_len)?;
+        if reserved0 != 0 || reserved1 != 0 {
+            return Err(ErrorKind::NonZeroReserved);
+        }
+        Ok(Self {
+            records,
+            stream_len,
+            crc32c,
+        })
+    }
+}
+
+/// Validates that an ERROR payload is a non-empty UTF-8 message without NULs.
+pub fn decode_error_message(payload: &[u8]) -> core::result::Result<&str, ErrorKind> {
+    if payload.is_empty() || payload.contains(&0) {
+        return Err(ErrorKind::BadString);
+    }
+    core::str::from_utf8(payload).map_err(|_| ErrorKind::BadString)
+}
+
+/// Objref bookkeeping, for both directions.
+///
+/// A checkpoint calls [`ObjrefSpace::allocate`] the first time it writes an object. A restart
+/// calls [`ObjrefSpace::define`] for each object record and [`ObjrefSpace::check_ref`] for each
+/// reference: a well-formed stream defines 1, 2, 3, ... in order and refers only to ids already
+/// defined, so no table is needed to reject duplicates or forward references.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObjrefSpace {
+    defined: u32,
+}
+
+impl ObjrefSpace {
+    /// An empty space; the first id is 1 and 0 means "no object".
+    pub const fn new() -> Self {
+        Self { defined: 0 }
+    }
+
+    /// Hands out the next id, or `None` when 2^32-1 objects exist.
+    pub fn allocate(&mut self) -> Option<u32> {
+        self.defined = self.defined.checked_add(1)?;
+        Some(self.defined)
+    }
+
+    /// Accepts the definition of `id`, which must be the next one.
+    pub fn define(&mut self, id: u32) -> core::result::Result<(), ErrorKind> {
+        match self.defined.checked_add(1) {
+            Some(next) if next == id => {
+                self.defined = id;
+                Ok(())
+            }
+            _ => Err(ErrorKind::BadObjref(id)),
+        }
+    }
+
+    /// Accepts a reference to `id`, which must already be defined.
+    pub fn check_ref(&self, id: u32) -> core::result::Result<(), ErrorKind> {
+        if id != 0 && id <= self.defined {
+            Ok(())
+        } else {
+            Err(ErrorKind::BadObjref(id))
+        }
+    }
+
+    /// Number of ids defined so far.
+    pub fn count(&self) -> u32 {
+        self.defined
+    }
+}
+
+/// A decoded record, borrowing its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Offset of the record header in the stream.
+    pub offset: u64,
+    /// Raw kind.
+    pub kind: u32,
+    /// Payload, without padding.
+    pub payload: &'a [u8],
+}
+
+impl Record<'_> {
+    /// The kind, when this version defines it.
+    pub fn known_kind(&self) -> Option<RecordKind> {
+        RecordKind::from_u32(self.kind)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamState {
+    ExpectMagic,
+    ExpectHeader,
+    Body,
+    Done,
+}
+
+/// The sequential validator that every reader drives: the kernel's restart (record by record,
+/// from a file), and [`ImageReader`] (from a byte slice).
+///
+/// Feed it the magic, then each record's header, payload and padding, in order. It checks the
+/// framing and the record order, keeps the running CRC, and checks the trailer against the stream.
+#[derive(Clone, Debug)]
+pub struct StreamValidator {
+    state: StreamState,
+    offset: u64,
+    crc: Crc32c,
+    records: u32,
+    header: Option<Header>,
+    trailer: Option<Trailer>,
+}
+
+impl Default for StreamValidator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamValidator {
+    /// A validator at the start of a stream.
+    pub const fn new() -> Self {
+        Self {
+            state: StreamState::ExpectMagic,
+            offset: 0,
+            crc: Crc32c::new(),
+            records: 0,
+            header: None,
+            trailer: None,
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The header, once seen.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// The trailer, once the stream is complete.
+    pub fn trailer(&self) -> Option<&Trailer> {
+        self.trailer.as_ref()
+    }
+
+    /// True once a valid trailer was accepted.
+    pub fn is_complete(&self) -> bool {
+        self.state == StreamState::Done
+    }
+
+    fn err(&self, kind: ErrorKind) -> FormatError {
+        FormatError {
+            offset: self.offset,
+            kind,
+        }
+    }
+
+    fn consume(&mut self, bytes: &[u8]) {
+        self.crc.update(bytes);
+        self.offset += bytes.len() as u64;
+    }
+
+    /// Accepts the eight magic bytes.
+    pub fn magic(&mut self, bytes: &[u8; 8]) -> Result<()> {
+        if self.state != StreamState::ExpectMagic {
+            return Err(self.err(ErrorKind::BadMagic));
+        }
+        if *bytes != MAGIC {
+            return Err(self.err(ErrorKind::BadMagic));
+        }
+        self.consume(bytes);
+        self.state = StreamState::ExpectHeader;
+        Ok(())
+    }
+
+    /// Accepts a record header and returns it decoded; the caller then reads
+    /// `payload_len() + padding_len()` bytes and passes them to [`Self::record_body`].
+    pub fn record_header(&mut self, bytes: &[u8; RECORD_HEADER_LEN]) -> Result<RecordHeader> {
+        match self.state {
+            StreamState::ExpectMagic => return Err(self.err(ErrorKind::BadMagic)),
+            StreamState::Done => return Err(self.err(ErrorKind::AfterTrailer)),
+            _ => {}
+        }
+        let hdr = RecordHeader::decode(bytes).map_err(|k| self.err(k))?;
+        match (self.state, RecordKind::from_u32(hdr.kind)) {
+            (StreamState::ExpectHeader, Some(RecordKind::Header)) => {}
+            (StreamState::ExpectHeader, _) => return Err(self.err(ErrorKind::MissingHeader)),
+            (_, Some(RecordKind::Header)) => return Err(self.err(ErrorKind::DuplicateHeader)),
+            (_, None) if hdr.kind & KIND_OPTIONAL == 0 => {
+                return Err(self.err(ErrorKind::UnknownKind(hdr.kind)))
+            }
+            _ => {}
+        }
+        Ok(hdr)
+    }
+
+    /// Accepts the body of the record whose header was just accepted: `payload` and the zero
+    /// `pad` bytes that follow it. Header, trailer and error records are interpreted here;
+    /// other kinds are for the caller. Returns the record's offset.
+    pub fn record_body(&mut self, hdr: &RecordHeader, payload: &[u8], pad: &[u8]) -> Result<u64> {
+        let offset = self.offset;
+        let at = |kind| FormatError { offset, kind };
+        if payload.len() != hdr.payload_len() || pad.len() != hdr.padding_len() {
+            return Err(at(ErrorKind::Truncated));
+        }
+        if pad.iter().any(|&b| b != 0) {
+            return Err(at(ErrorKind::NonZeroPadding));
+        }
+        match RecordKind::from_u32(hdr.kind) {
+            Some(RecordKind::Header) => {
+                self.header = Some(Header::decode(payload).map_err(at)?);
+                self.state = StreamState::Body;
+            }
+            Some(RecordKind::Trailer) => {
+                let t = Trailer::decode(payload).map_err(at)?;
+                if t.records != self.records {
+                    return Err(at(ErrorKind::RecordCountMismatch {
+                        expected: t.records,
+                        actual: self.records,
+                    }));
+                }
+                if t.stream_len != self.offset {
+                    return Err(at(ErrorKind::StreamLengthMismatch {
+                        expected: t.stream_len,
+                        actual: self.offset,
+                    }));
+                }
+                if t.crc32c != self.crc.value() {
+                    return Err(at(ErrorKind::ChecksumMismatch {
+                        expected: t.crc32c,
+                        actual: self.crc.value(),
+                    }));
+                }
+                self.trailer = Some(t);
+                self.state = StreamState::Done;
+            }
+            Some(RecordKind::Error) => {
+                decode_error_message(payload).map_err(at)?;
+            }
+            None => {}
+        }
+        self.consume(&hdr.encode());
+        self.consume(payload);
+        self.consume(pad);
+        if self.state != StreamState::Done {
+            self.records += 1;
+        }
+        Ok(offset)
+    }
+}
+
+/// Reads a complete image held in memory, record by record.
+///
+/// Iteration yields each record after the header and before the trailer, or the first error, and
+/// then stops. [`ImageReader::validate`] runs it to the end.
+pub struct ImageReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    check: StreamValidator,
+    failed: bool,
+}
+
+impl<'a> ImageReader<'a> {
+    /// Checks the magic and the header record.
+    pub fn new(buf: &'a [u8]) -> Result<Self> {
+        let mut r = Self {
+            buf,
+            pos: 0,
+            check: StreamValidator::new(),
+            failed: false,
+        };
+        let Some(magic) = buf.get(..8).and_then(|m| <&[u8; 8]>::try_from(m).ok()) else {
+            // Too short to hold the magic: a truncated image only if what is there could be
+            // its start.
+            let kind = if MAGIC.starts_with(buf) {
+                ErrorKind::Truncated
+            } else {
+                ErrorKind::BadMagic
+            };
+            return Err(r.check.err(kind));
+        };
+        r.check.magic(magic)?;
+        r.pos = 8;
+        match r.next_record()? {
+            Some(rec) if rec.kind == RecordKind::Header as u32 => Ok(r),
+            _ => Err(r.check.err(ErrorKind::MissingHeader)),
+        }
+    }
+
+    /// The validated header.
+    pub fn header(&self) -> Header {
+        // `new` only returns once the header record was accepted.
+        self.check.header().copied().unwrap_or(Header {
+            format_version: 0,
+            arch: 0,
+            flags: 0,
+            page_size: 0,
+            xstate_size: 0,
+            xfeatures: 0,
+            time_ns: 0,
+            release: [0; RELEASE_LEN],
+        })
+    }
+
+    /// The trailer, once iteration reached it.
+    pub fn trailer(&self) -> Option<Trailer> {
+        self.check.trailer().copied()
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record<'a>>> {
+        if self.check.is_complete() {
+            if self.pos != self.buf.len() {
+                return Err(self.check.err(ErrorKind::TrailingData));
+            }
+            return Ok(None);
+        }
+        let truncated = self.check.err(ErrorKind::Truncated);
+        let hdr_bytes: &[u8; RECORD_HEADER_LEN] = self
+            .buf
+            .get(self.pos..)
+            .and_then(|rest| rest.get(..RECORD_HEADER_LEN))
+            .and_then(|h| h.try_into().ok())
+            .ok_or(truncated)?;
+        let hdr = self.check.record_header(hdr_bytes)?;
+        let body_start = self.pos + RECORD_HEADER_LEN;
+        let payload_end = body_start + hdr.payload_len();
+        let pad_end = payload_end + hdr.padding_len();
+        let payload = self.buf.get(body_start..payload_end).ok_or(truncated)?;
+        let pad = self.buf.get(payload_end..pad_end).ok_or(truncated)?;
+        let offset = self.check.record_body(&hdr, payload, pad)?;
+        self.pos = pad_end;
+        Ok(Some(Record {
+            offset,
+            kind: hdr.kind,
+            payload,
+        }))
+    }
+
+    /// Runs the reader to the end of a well-formed image and returns the trailer.
+    pub fn validate(mut self) -> Result<Trailer> {
+        for rec in &mut self {
+            let rec = rec?;
+            if rec.known_kind() == Some(RecordKind::Error) {
+                return Err(FormatError {
+                    offset: rec.offset,
+                    kind: ErrorKind::CheckpointFailed,
+                });
+            }
+        }
+        self.trailer().ok_or(FormatError {
+            offset: self.pos as u64,
+            kind: ErrorKind::Truncated,
+        })
+    }
+}
+
+impl<'a> Iterator for ImageReader<'a> {
+    type Item = Result<Record<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.next_record() {
+            Ok(Some(rec)) if rec.kind == RecordKind::Trailer as u32 => {
+                // The trailer is reported through `trailer()`; what follows it must be nothing.
+                match self.next_record() {
+                    Ok(_) => None,
+                    Err(e) => {
+                        self.failed = true;
+                        Some(Err(e))
+                    }
+                }
+            }
+            Ok(Some(rec)) => Some(Ok(rec)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Where an [`ImageWriter`] puts its bytes: a file in the kernel, a `Vec` or a fixed buffer on
+/// the host.
+pub trait Sink {
+    /// The sink's own error.
+    type Error;
+    /// Writes all of `bytes` or fails.
+    fn put(&mut self, bytes: &[u8]) -> core::result::Result<(), Self::Error>;
+}
+
+/// Why writing failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError<E> {
+    /// The sink failed.
+    Sink(E),
+    /// A record would exceed [`MAX_RECORD_LEN`], or the stream more than 2^32-1 records.
+    TooLarge,
+}
+
+/// Writes a well-formed image: magic and header on creation, framing and padding for every
+/// record, the trailer with its CRC on [`ImageWriter::finish`].
+pub struct ImageWriter<S: Sink> {
+    sink: S,
+    crc: Crc32c,
+    offset: u64,
+    records: u32,
+}
+
+const ZEROS: [u8; RECORD_ALIGN] = [0; RECORD_ALIGN];
+
+impl<S: Sink> ImageWriter<S> {
+    /// Writes the magic and the header record.
+    pub fn new(sink: S, header: &Header) -> core::result::Result<Self, WriteError<S::Error>> {
+        let mut w = Self {
+            sink,
+            crc: Crc32c::new(),
+            offset: 0,
+            records: 0,
+        };
+        w.raw(&MAGIC)?;
+        w.record(RecordKind::Header as u32, &[&header.encode()])?;
+        Ok(w)
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> core::result::Result<(), WriteError<S::Error>> {
+        self.sink.put(bytes).map_err(WriteError::Sink)?;
+        self.crc.update(bytes);
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes one record whose payload is the concatenation of `parts`.
+    pub fn record(
+        &mut self,
+        kind: u32,
+        parts: &[&[u8]],
+    ) -> core::result::Result<(), WriteError<S::Error>> {
+        let payload_len = parts
+            .iter()
+            .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
+            .ok_or(WriteError::TooLarge)?;
+        let hdr = RecordHeader::for_payload(kind, payload_len).ok_or(WriteError::TooLarge)?;
+        self.records = self.records.checked_add(1).ok_or(WriteError::TooLarge)?;
+        self.raw(&hdr.encode())?;
+        for p in parts {
+            self.raw(p)?;
+        }
+        self.raw(&ZEROS[..hdr.padding_len()])
+    }
+
+    /// Records an ERROR: the image will be refused by restart, and readers show `reason`.
+    pub fn error(&mut self, reason: &str) -> core::result::Result<(), WriteError<S::Error>> {
+        let reason = if reason.is_empty() {
+            "unknown error"
+        } else {
+            reason
+        };
+        self.record(RecordKind::Error as u32, &[reason.as_bytes()])
+    }
+
+    /// Bytes written so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Writes the trailer and hands back the sink.
+    pub fn finish(mut self) -> core::result::Result<S, WriteError<S::Error>> {
+        let t = Trailer {
+            records: self.records,
+            stream_len: self.offset,
+            crc32c: self.crc.value(),
+        };
+        self.record(RecordKind::Trailer as u32, &[&t.encode()])?;
+        Ok(self.sink)
+    }
+}
+
+/// A [`Sink`] over a fixed buffer, for tests without allocation (the KUnit suite).
+pub struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> SliceSink<'a> {
+    /// An empty sink writing into `buf`.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    /// Bytes written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The buffer of a [`SliceSink`] is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferFull;
+
+impl Sink for SliceSink<'_> {
+    type Error = BufferFull;
+
+    fn put(&mut self, bytes: &[u8]) -> core::result::Result<(), BufferFull> {
+        let end = self.len.checked_add(bytes.len()).ok_or(BufferFull)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(BufferFull)?
+            .copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Self-checks shared by the host unit tests and the in-kernel KUnit suite, so that both run the
+/// very same parser against the very same cases. Each returns `Err` with a description of the
+/// first case that went wrong.
+pub mod selfcheck {
+    use super::*;
+
+    /// Size of the buffer a sample image needs.
+    pub const SAMPLE_BUF: usize = 512;
+
+    /// A header as a checkpoint of this kernel would write it.
+    pub fn sample_header() -> Header {
+        let mut h = Header {
+            format_version: FORMAT_VERSION,
+            arch: ARCH_X86_64,
+            flags: 0,
+            page_size: 4096,
+            xstate_size: 2696,
+            xfeatures: 0x2e7,
+            time_ns: 1_764_000_000_000_000_000,
+            release: [0; RELEASE_LEN],
+        };
+        h.set_release(b"7.3.4-cr");
+        h
+    }
+
+    /// Writes a small image with a header, one optional record of an unknown kind with an
+    /// unaligned payload, and the trailer. Returns its length.
+    pub fn write_sample(buf: &mut [u8; SAMPLE_BUF]) -> core::result::Result<usize, &'static str> {
+        let mut w = ImageWriter::new(SliceSink::new(buf), &sample_header())
+            .map_err(|_| "writing the header failed")?;
+        w.record(KIND_OPTIONAL | 0x7777, &[b"hello", b", world"])
+            .map_err(|_| "writing a record failed")?;
+        let sink = w.finish().map_err(|_| "writing the trailer failed")?;
+        Ok(sink.len())
+    }
+
+    /// A written image reads back with the same header, records and trailer.
+    pub fn roundtrip() -> core::result::Result<(), &'static str> {
+        let mut buf = [0u8; SAMPLE_BUF];
+        let len = write_sample(&mut buf)?;
+        if len % RECORD_ALIGN != 0 {
+            return Err("image length is not aligned");
+        }
+        let mut r = ImageReader::new(&buf[..len]).map_err(|_| "valid image rejected")?;
+        if r.header() != sample_header() {
+            return Err("header did not round-trip");
+        }
+        match r.next() {
+            Some(Ok(rec))
+                if rec.kind == KIND_OPTIONAL | 0x7777 && rec.payload == b"hello, world" => {}
+            _ => return Err("record did not round-trip"),
+        }
+        if r.next().is_some() {
+            return Err("reader went past the trailer");
+        }
+        match r.trailer() {
+            Some(t) if t.records == 2 => Ok(()),
+            _ => Err("trailer missing or wrong count"),
+        }
+    }
+
+    /// Every proper prefix of a valid image is rejected.
+    pub fn truncations() -> core::result::Result<(), &'static str> {
+        let mut buf = [0u8; SAMPLE_BUF];
+        let len = write_sample(&mut buf)?;
+        for cut in 0..len {
+            if ImageReader::new(&buf[..cut])
+                .and_then(|r| r.validate())
+                .is_ok()
+            {
+                return Err("a truncated image was accepted");
+            }
+        }
+        Ok(())
+    }
+
+    /// Every single-bit flip of a valid image is rejected (the CRC, at least, catches it).
+    pub fn bit_flips() -> core::result::Result<(), &'static str> {
+        let mut buf = [0u8; SAMPLE_BUF];
+        let len = write_sample(&mut buf)?;
+        for byte in 0..len {
+            for bit in 0..8 {
+                buf[byte] ^= 1 << bit;
+                let accepted = ImageReader::new(&buf[..len])
+                    .and_then(|r| r.validate())
+                    .is_ok();
+                buf[byte] ^= 1 << bit;
+                if accepted {
+                    return Err("a corrupted image was accepted");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Known-answer test for the checksum (RFC 3720, appendix B.4).
+    pub fn crc32c_vectors() -> core::result::Result<(), &'static str> {
+        let mut c = Crc32c::new();
+        c.update(b"123456789");
+        if c.value() != 0xe306_9283 {
+            return Err("crc32c(\"123456789\") is wrong");
+        }
+        let mut c = Crc32c::new();
+        c.update(&[0u8; 32]);
+        if c.value() != 0x8a91_36aa {
+            return Err("crc32c(32 zero bytes) is wrong");
+        }
+        // Split feeding must equal one-shot feeding.
+        let data = *b"the quick brown fox jumps over the lazy dog, 0123456789";
+        let mut whole = Crc32c::new();
+        whole.update(&data);
+        for split in 0..data.len() {
+            let mut parts = Crc32c::new();
+            parts.update(&data[..split]);
+            parts.update(&data[split..]);
+            if parts.value() != whole.value() {
+                return Err("incremental crc32c differs");
+            }
+        }
+        Ok(())
+    }
+
+    /// Objrefs must be defined densely in order and referenced only once defined.
+    pub fn objrefs() -> core::result::Result<(), &'static str> {
+        let mut w = ObjrefSpace::new();
+        let mut r = ObjrefSpace::new();
+        for _ in 0..3 {
+            let id = w.allocate().ok_or("allocation failed")?;
+            r.define(id).map_err(|_| "in-order definition rejected")?;
+        }
+        let ok = r.check_ref(1).is_ok() && r.check_ref(3).is_ok();
+        let bad = r.check_ref(0).is_err()
+            && r.check_ref(4).is_err()
+            && r.define(3).is_err()
+            && r.define(5).is_err();
+        if ok && bad {
+            Ok(())
+        } else {
+            Err("objref validation is wrong")
+        }
+    }
+
+    /// A self-check: `Err` names the case that failed.
+    pub type Check = fn() -> core::result::Result<(), &'static str>;
+
+    /// Every self-check, in order.
+    pub const ALL: [(&str, Check); 5] = [
+        ("roundtrip", roundtrip),
+        ("truncations", truncations),
+        ("bit_flips", bit_flips),
+        ("crc32c_vectors", crc32c_vectors),
+        ("objrefs", objrefs),
+    ];
+}

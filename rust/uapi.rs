@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `/dev/cr` ABI, mirrored from `include/uapi/linux/cr.h`.
+//!
+//! Shared by the module and the tools, so it is `core`-only like `format.rs`. The host tests
+//! compile the C header and compare every number here against it.
+
+/// `CR_IOC_MAGIC`.
+pub const IOC_MAGIC: u32 = 0xC7;
+/// `CR_ABI_VERSION`.
+pub const ABI_VERSION: u32 = 1;
+/// `CR_FEATURES_KNOWN`: the feature bits this version defines.
+pub const FEATURES_KNOWN: u64 = 0;
+
+const IOC_NRBITS: u32 = 8;
+const IOC_TYPEBITS: u32 = 8;
+const IOC_SIZEBITS: u32 = 14;
+const IOC_NRSHIFT: u32 = 0;
+const IOC_TYPESHIFT: u32 = IOC_NRSHIFT + IOC_NRBITS;
+const IOC_SIZESHIFT: u32 = IOC_TYPESHIFT + IOC_TYPEBITS;
+const IOC_DIRSHIFT: u32 = IOC_SIZESHIFT + IOC_SIZEBITS;
+/// `_IOC_WRITE`: userspace writes, the kernel reads.
+pub const IOC_WRITE: u32 = 1;
+/// `_IOC_READ`: the kernel writes, userspace reads.
+pub const IOC_READ: u32 = 2;
+
+/// `_IOC(dir, type, nr, size)` for the asm-generic layout that x86 uses.
+pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << IOC_DIRSHIFT)
+        | (IOC_MAGIC << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
+}
+
+/// The parts of an ioctl command number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IocParts {
+    /// `_IOC_DIR`.
+    pub dir: u32,
+    /// `_IOC_TYPE`.
+    pub magic: u32,
+    /// `_IOC_NR`.
+    pub nr: u32,
+    /// `_IOC_SIZE`: the argument size the caller was compiled with.
+    pub size: usize,
+}
+
+impl IocParts {
+    /// Splits `cmd`.
+    pub const fn split(cmd: u32) -> Self {
+        Self {
+            dir: cmd >> IOC_DIRSHIFT,
+            magic: (cmd >> IOC_TYPESHIFT) & ((1 << IOC_TYPEBITS) - 1),
+            nr: (cmd >> IOC_NRSHIFT) & ((1 << IOC_NRBITS) - 1),
+            size: ((cmd >> IOC_SIZESHIFT) & ((1 << IOC_SIZEBITS) - 1)) as usize,
+        }
+    }
+}
+
+/// `_IOC_NR` of `CR_IOC_VERSION`.
+pub const NR_VERSION: u32 = 0x00;
+
+/// `struct cr_version`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Version {
+    /// `CR_ABI_VERSION`.
+    pub abi_version: u32,
+    /// Image format version written.
+    pub image_version: u32,
+    /// Oldest image format version accepted.
+    pub image_version_min: u32,
+    /// `CR_ARCH_*`.
+    pub arch: u32,
+    /// `CR_FEATURE_*`.
+    pub features: u64,
+}
+
+impl Version {
+    /// Size of the first version of the struct; smaller arguments get EINVAL.
+    pub const SIZE_V1: usize = 24;
+
+    /// Little-endian wire form, as the C struct lays it out on x86_64.
+    pub fn to_bytes(self) -> [u8; Self::SIZE_V1] {
+        let mut b = [0u8; Self::SIZE_V1];
+        b[0..4].copy_from_slice(&self.abi_version.to_le_bytes());
+        b[4..8].copy_from_slice(&self.image_version.to_le_bytes());
+        b[8..12].copy_from_slice(&self.image_version_min.to_le_bytes());
+        b[12..16].copy_from_slice(&self.arch.to_le_bytes());
+        b[16..24].copy_from_slice(&self.features.to_le_bytes());
+        b
+    }
+
+    /// Parses the wire form.
+    pub fn from_bytes(b: &[u8; Self::SIZE_V1]) -> Self {
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut f = [0u8; 8];
+        f.copy_from_slice(&b[16..24]);
+        Self {
+            abi_version: u32_at(0),
+            image_version: u32_at(4),
+            image_version_min: u32_at(8),
+            arch: u32_at(12),
+            features: u64::from_le_bytes(f),
+        }
+    }
+}
+
+/// `CR_IOC_VERSION`.
+pub const IOC_VERSION: u32 = ioc(IOC_READ, NR_VERSION, Version::SIZE_V1);
+
+/// Largest argument struct the module accepts, whatever its version.
+pub const MAX_ARG_SIZE: usize = 4096;
+
+/// How an ioctl's encoded size relates to the struct the module knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgSize {
+    /// Too small or too large: EINVAL.
+    Invalid,
+    /// Usable; copy `min(size, known)` bytes, and for input check that any longer tail is zero.
+    Usable(usize),
+}
+
+/// Classifies `size` for a struct whose first version is `v1` bytes.
+pub const fn classify_arg_size(size: usize, v1: usize) -> ArgSize {
+    if size < v1 || size > MAX_ARG_SIZE {
+        ArgSize::Invalid
+    } else {
+        ArgSize::Usable(size)
+    }
+}

@@ -1,0 +1,19 @@
+//! The cr image format and `/dev/cr` ABI for userspace.
+//!
+//! The code is the kernel module's own: `format.rs` and `uapi.rs` are compiled from `rust/`
+//! unchanged, so the tools and the kernel can never disagree about the format.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[path = "../../../rust/format.rs"]
+pub mod format;
+
+#[path = "../../../rust/uapi.rs"]
+pub mod uapi;
+
+#[cfg(test)]
+extern crate std;
+
+#[cfg(test)]
+mod tests;

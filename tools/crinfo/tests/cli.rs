@@ -1,0 +1,112 @@
+//! crinfo as a user runs it: on valid, corrupt, truncated and failed images.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crimage::format::{selfcheck, ImageWriter, RecordKind, Sink, KIND_OPTIONAL};
+
+struct VecSink(Vec<u8>);
+
+impl Sink for VecSink {
+    type Error = ();
+    fn put(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+fn image(records: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut w = ImageWriter::new(VecSink(Vec::new()), &selfcheck::sample_header()).unwrap();
+    for (k, p) in records {
+        w.record(*k, &[p]).unwrap();
+    }
+    w.finish().unwrap().0
+}
+
+fn crinfo(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crinfo"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn valid_image_as_text() {
+    let out = crinfo(&["-"], &image(&[(KIND_OPTIONAL | 3, b"abc")]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("header: format 1 arch x86_64 page 4096"), "{s}");
+    assert!(s.contains("kernel 7.3.4-cr"), "{s}");
+    assert!(s.contains("OPTIONAL(0x3)"), "{s}");
+    assert!(s.contains("trailer: 2 records"), "{s}");
+    assert!(s.contains(": ok"), "{s}");
+}
+
+#[test]
+fn valid_image_as_json() {
+    let out = crinfo(&["--json"], &image(&[]));
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["header"]["arch"], "x86_64");
+    assert_eq!(v["header"]["kernel_release"], "7.3.4-cr");
+    assert_eq!(v["trailer"]["records"], 1);
+    assert!(v["error"].is_null());
+}
+
+#[test]
+fn corrupt_image_is_rejected_with_offset() {
+    let mut img = image(&[(KIND_OPTIONAL | 3, b"abc")]);
+    let at = img.len() - 40;
+    img[at] ^= 0x40;
+    let out = crinfo(&[], &img);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("invalid image: offset"), "{err}");
+    assert!(err.contains("checksum mismatch"), "{err}");
+}
+
+#[test]
+fn truncated_image_is_rejected() {
+    let img = image(&[]);
+    let out = crinfo(&["--json"], &img[..img.len() - 9]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["error"]["message"], "image is truncated");
+}
+
+#[test]
+fn not_an_image() {
+    let out = crinfo(&[], b"#!/bin/sh\necho hello\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a cr image"));
+}
+
+#[test]
+fn failed_checkpoint_is_shown_and_rejected() {
+    let img = image(&[(RecordKind::Error as u32, b"fd 5: socket not supported")]);
+    let out = crinfo(&[], &img);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("\"fd 5: socket not supported\""));
+    assert!(text(&out.stderr).contains("checkpoint failed"));
+}
+
+#[test]
+fn usage_errors() {
+    assert_eq!(crinfo(&["--bogus"], b"").status.code(), Some(2));
+    assert_eq!(crinfo(&["a", "b"], b"").status.code(), Some(2));
+    assert_eq!(crinfo(&["/nonexistent/image"], b"").status.code(), Some(2));
+    let help = crinfo(&["--help"], b"");
+    assert!(help.status.success());
+    assert!(text(&help.stdout).contains("usage: crinfo"));
+}
