@@ -16,10 +16,12 @@ KDIR_FILE := $(BUILD)/kernel-$(KERNEL).path
 MODULE_OUT := $(BUILD)/module/$(KERNEL)
 HOST_TARGET := x86_64-unknown-linux-gnu
 TOOLS_BIN := $(TOP)/tools/target/$(HOST_TARGET)/release
-TOOLS := crinfo
+TOOLS := crinfo ckpt restart
 SELFTEST_OUT := $(BUILD)/selftests
 SELFTEST_C := $(wildcard selftests/cr/*.c)
 SELFTEST_SH := $(wildcard selftests/cr/*.sh) selftests/cr/tap.sh.inc
+HELPER_C := $(wildcard selftests/helpers/*.c)
+HELPER_OUT := $(BUILD)/helpers
 VM_OUT := $(BUILD)/vm/$(KERNEL)
 FUZZ_SECONDS ?= 600
 
@@ -51,7 +53,12 @@ tools:
 	@cd tools && RUSTFLAGS="-C target-feature=+crt-static" \
 		cargo build -q --release --target $(HOST_TARGET) --bins --examples
 
-selftests: $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C))
+selftests: $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) \
+	$(patsubst selftests/helpers/%.c,$(HELPER_OUT)/%,$(HELPER_C))
+
+$(HELPER_OUT)/%: selftests/helpers/%.c
+	@mkdir -p $(HELPER_OUT)
+	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
 
 $(SELFTEST_OUT)/%: selftests/cr/%.c selftests/cr/tap.h include/uapi/linux/cr.h
 	@mkdir -p $(SELFTEST_OUT)
@@ -65,6 +72,7 @@ vm-image: module tools selftests
 	@install -m 755 selftests/init $(VM_OUT)/root/init
 	@cp $(MODULE_OUT)/rust/cr.ko $(VM_OUT)/root/lib/modules/
 	@cp $(addprefix $(TOOLS_BIN)/,$(TOOLS)) $(VM_OUT)/root/usr/lib/cr/bin/
+	@cp $(patsubst selftests/helpers/%.c,$(HELPER_OUT)/%,$(HELPER_C)) $(VM_OUT)/root/usr/lib/cr/bin/
 	@$(TOOLS_BIN)/examples/write-sample $(VM_OUT)/root/usr/lib/cr/data/sample.crimg
 	@cp $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) $(SELFTEST_SH) \
 		selftests/run_tests.sh $(VM_OUT)/root/usr/lib/cr/selftests/

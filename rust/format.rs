@@ -62,18 +62,64 @@ pub enum RecordKind {
     /// Checkpoint failed after it had started writing: the payload is the reason, as UTF-8.
     /// An image that holds one is incomplete and restart refuses it.
     Error = 3,
+    /// The process tree: [`TreeHeader`] and one [`TreeEntry`] per task. Written right after the
+    /// header, so that userspace `restart` can create the tasks before the kernel reads on.
+    Tree = 10,
+    /// Per-task scalars: [`TaskRecord`] then the 16-byte comm.
+    Task = 20,
+    /// Credentials: [`CredsRecord`] then `ngroups` u32 group ids.
+    Creds = 21,
+    /// Resource limits: [`RLIMIT_COUNT`] pairs of u64 (cur, max).
+    Rlimits = 22,
+    /// Signal handlers: [`SIGNAL_COUNT`] [`SigAction`]s, for signals 1..=64.
+    Sighand = 23,
+    /// Pending signals of one queue: [`PendingHeader`] then [`PendingSignal`]s.
+    SigPending = 24,
+    /// Interval timers: [`ItimersRecord`].
+    Itimers = 25,
+    /// Root, cwd and umask: [`FsRecord`] then the two paths.
+    Fs = 26,
+    /// One open file descriptor: [`FileRecord`] then its path.
+    File = 40,
+    /// Address-space layout: [`MmRecord`], then `auxv_words` u64s, then the exe path.
+    Mm = 30,
+    /// One memory area: [`VmaRecord`] then, for a file mapping, its path.
+    Vma = 31,
+    /// Page contents of the preceding VMA: [`PagesHeader`], `count` u64 addresses, then
+    /// `count` pages.
+    Pages = 32,
+    /// General registers and syscall-restart state: [`RegsRecord`].
+    Regs = 50,
+    /// The XSAVE area in the kernel's UABI layout, `Header::xstate_size` bytes.
+    Xstate = 51,
 }
 
 impl RecordKind {
     /// Maps a wire value to a known kind.
     pub fn from_u32(kind: u32) -> Option<Self> {
-        match kind {
-            1 => Some(Self::Header),
-            2 => Some(Self::Trailer),
-            3 => Some(Self::Error),
-            _ => None,
-        }
+        Self::ALL.iter().copied().find(|k| *k as u32 == kind)
     }
+
+    /// Every kind this version defines.
+    pub const ALL: [RecordKind; 17] = [
+        Self::Header,
+        Self::Trailer,
+        Self::Error,
+        Self::Tree,
+        Self::Task,
+        Self::Creds,
+        Self::Rlimits,
+        Self::Sighand,
+        Self::SigPending,
+        Self::Itimers,
+        Self::Fs,
+        Self::File,
+        Self::Mm,
+        Self::Vma,
+        Self::Pages,
+        Self::Regs,
+        Self::Xstate,
+    ];
 
     /// Name used by `crinfo` and in error messages.
     pub fn name(self) -> &'static str {
@@ -81,6 +127,20 @@ impl RecordKind {
             Self::Header => "HEADER",
             Self::Trailer => "TRAILER",
             Self::Error => "ERROR",
+            Self::Tree => "TREE",
+            Self::Task => "TASK",
+            Self::Creds => "CREDS",
+            Self::Rlimits => "RLIMITS",
+            Self::Sighand => "SIGHAND",
+            Self::SigPending => "SIGPENDING",
+            Self::Itimers => "ITIMERS",
+            Self::Fs => "FS",
+            Self::File => "FILE",
+            Self::Mm => "MM",
+            Self::Vma => "VMA",
+            Self::Pages => "PAGES",
+            Self::Regs => "REGS",
+            Self::Xstate => "XSTATE",
         }
     }
 }
@@ -577,6 +637,449 @@ impl Trailer {
     }
 }
 
+
+/// Defines a fixed-layout record part made of little-endian `u32` and `u64` fields, with `LEN`,
+/// `encode` and `decode`. Variable parts (paths, arrays) follow it in the payload and are read
+/// with [`split_fixed`].
+macro_rules! wire_struct {
+    ($(#[$m:meta])* pub struct $name:ident { $( $(#[$fm:meta])* pub $field:ident : $ty:tt ),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fm])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// Size on the wire.
+            pub const LEN: usize = 0 $( + core::mem::size_of::<$ty>() )*;
+
+            /// Encodes into `out`, which must be `LEN` bytes.
+            pub fn encode_into(&self, out: &mut [u8]) {
+                let mut p = Put::new(out);
+                $( p.$ty(self.$field); )*
+            }
+
+            /// Encodes into a fresh array.
+            pub fn encode(&self) -> [u8; Self::LEN] {
+                let mut out = [0u8; Self::LEN];
+                self.encode_into(&mut out);
+                out
+            }
+
+            /// Decodes from the first `LEN` bytes of `bytes`.
+            pub fn decode(bytes: &[u8]) -> Option<Self> {
+                let mut f = Fields::new(bytes);
+                Some(Self { $( $field: f.$ty()?, )* })
+            }
+        }
+    };
+}
+
+/// Splits a payload into its fixed part, decoded, and the variable rest.
+pub fn split_fixed<T>(
+    kind: RecordKind,
+    payload: &[u8],
+    len: usize,
+    decode: fn(&[u8]) -> Option<T>,
+) -> core::result::Result<(T, &[u8]), ErrorKind> {
+    let bad = ErrorKind::BadPayloadLength {
+        kind: kind as u32,
+        len: payload.len() as u32,
+    };
+    let fixed = payload.get(..len).ok_or(bad)?;
+    Ok((decode(fixed).ok_or(bad)?, &payload[len..]))
+}
+
+/// Decodes a payload that is exactly one fixed part.
+pub fn exact_fixed<T>(
+    kind: RecordKind,
+    payload: &[u8],
+    len: usize,
+    decode: fn(&[u8]) -> Option<T>,
+) -> core::result::Result<T, ErrorKind> {
+    let (v, rest) = split_fixed(kind, payload, len, decode)?;
+    if rest.is_empty() {
+        Ok(v)
+    } else {
+        Err(ErrorKind::BadPayloadLength {
+            kind: kind as u32,
+            len: payload.len() as u32,
+        })
+    }
+}
+
+/// Takes `len` bytes of a path from `rest`: non-empty, absolute, no NUL. Returns it and what
+/// follows.
+pub fn take_path(rest: &[u8], len: u32) -> core::result::Result<(&[u8], &[u8]), ErrorKind> {
+    let len = len as usize;
+    if len == 0 || len > PATH_MAX || rest.len() < len {
+        return Err(ErrorKind::BadString);
+    }
+    let (path, rest) = rest.split_at(len);
+    if path[0] != b'/' || path.contains(&0) {
+        return Err(ErrorKind::BadString);
+    }
+    Ok((path, rest))
+}
+
+/// Reads `n` little-endian u64 from the front of `rest`; returns an iterator-ready slice and what
+/// follows.
+pub fn take_u64s(rest: &[u8], n: usize) -> core::result::Result<(&[u8], &[u8]), ErrorKind> {
+    let bytes = n.checked_mul(8).ok_or(ErrorKind::BadField("count"))?;
+    if rest.len() < bytes {
+        return Err(ErrorKind::BadField("count"));
+    }
+    Ok(rest.split_at(bytes))
+}
+
+/// The `i`th little-endian u64 of `words` (which [`take_u64s`] sized).
+pub fn u64_at(words: &[u8], i: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&words[i * 8..i * 8 + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// The `i`th little-endian u32 of `words`.
+pub fn u32_at(words: &[u8], i: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&words[i * 4..i * 4 + 4]);
+    u32::from_le_bytes(b)
+}
+
+/// Longest path stored (`PATH_MAX` without the NUL).
+pub const PATH_MAX: usize = 4095;
+/// Task comm length (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Resource limits stored (`RLIM_NLIMITS` on x86_64).
+pub const RLIMIT_COUNT: usize = 16;
+/// Signals with handlers (`_NSIG`).
+pub const SIGNAL_COUNT: usize = 64;
+/// Size of `kernel_siginfo_t` on x86_64.
+pub const SIGINFO_LEN: usize = 48;
+/// Most auxv words stored (`AT_VECTOR_SIZE` on x86_64).
+pub const AUXV_WORDS: usize = 2 * (3 + 24);
+/// Most supplementary groups stored (`NGROUPS_MAX`).
+pub const GROUPS_MAX: usize = 65536;
+/// Size of `struct user_regs_struct` on x86_64.
+pub const USER_REGS_LEN: usize = 27 * 8;
+
+wire_struct! {
+    /// Head of the TREE record.
+    pub struct TreeHeader {
+        /// Number of [`TreeEntry`]s that follow.
+        pub count: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+wire_struct! {
+    /// One task of the tree, in the checkpointer's pid namespace.
+    pub struct TreeEntry {
+        /// Thread id.
+        pub pid: u32,
+        /// Thread-group id.
+        pub tgid: u32,
+        /// Parent's tgid, or 0 for the root.
+        pub ppid: u32,
+        /// Process group.
+        pub pgid: u32,
+        /// Session.
+        pub sid: u32,
+        /// `TREE_*` flags; none are defined yet.
+        pub flags: u32,
+    }
+}
+
+wire_struct! {
+    /// Fixed part of the TASK record.
+    pub struct TaskRecord {
+        /// Thread id.
+        pub pid: u32,
+        /// Thread-group id.
+        pub tgid: u32,
+        /// `personality(2)` value.
+        pub personality: u32,
+        /// Signal sent to the parent at exit.
+        pub exit_signal: u32,
+        /// `PR_SET_PDEATHSIG` value.
+        pub pdeath_signal: u32,
+        /// `sas_ss_flags` of the alternate signal stack.
+        pub sas_ss_flags: u32,
+        /// `set_tid_address` pointer.
+        pub clear_child_tid: u64,
+        /// `set_robust_list` head.
+        pub robust_list: u64,
+        /// Its length.
+        pub robust_list_len: u64,
+        /// Alternate signal stack base.
+        pub sas_ss_sp: u64,
+        /// Alternate signal stack size.
+        pub sas_ss_size: u64,
+        /// Blocked signal mask, bit n-1 for signal n.
+        pub blocked: u64,
+    }
+}
+
+wire_struct! {
+    /// Fixed part of the CREDS record; ids as the checkpointer's user namespace sees them.
+    pub struct CredsRecord {
+        /// Real uid.
+        pub uid: u32,
+        /// Effective uid.
+        pub euid: u32,
+        /// Saved uid.
+        pub suid: u32,
+        /// Filesystem uid.
+        pub fsuid: u32,
+        /// Real gid.
+        pub gid: u32,
+        /// Effective gid.
+        pub egid: u32,
+        /// Saved gid.
+        pub sgid: u32,
+        /// Filesystem gid.
+        pub fsgid: u32,
+        /// `securebits`.
+        pub securebits: u32,
+        /// Supplementary groups that follow.
+        pub ngroups: u32,
+        /// Inheritable capabilities.
+        pub cap_inheritable: u64,
+        /// Permitted capabilities.
+        pub cap_permitted: u64,
+        /// Effective capabilities.
+        pub cap_effective: u64,
+        /// Bounding set.
+        pub cap_bset: u64,
+        /// Ambient capabilities.
+        pub cap_ambient: u64,
+    }
+}
+
+wire_struct! {
+    /// One resource limit.
+    pub struct Rlimit {
+        /// Soft limit.
+        pub cur: u64,
+        /// Hard limit.
+        pub max: u64,
+    }
+}
+
+wire_struct! {
+    /// One signal's disposition (`struct k_sigaction`).
+    pub struct SigAction {
+        /// Handler address, or 0 (SIG_DFL) or 1 (SIG_IGN).
+        pub handler: u64,
+        /// `SA_*` flags.
+        pub flags: u64,
+        /// `sa_restorer`.
+        pub restorer: u64,
+        /// Signals blocked while the handler runs.
+        pub mask: u64,
+    }
+}
+
+wire_struct! {
+    /// Head of a SIGPENDING record.
+    pub struct PendingHeader {
+        /// 1 for the thread group's shared queue, 0 for the task's own.
+        pub shared: u32,
+        /// [`PendingSignal`]s that follow, each [`PendingSignal::LEN`] + [`SIGINFO_LEN`] bytes.
+        pub count: u32,
+    }
+}
+
+wire_struct! {
+    /// One queued signal; its `kernel_siginfo_t` follows.
+    pub struct PendingSignal {
+        /// Signal number, 1..=64.
+        pub signo: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+wire_struct! {
+    /// The ITIMERS record.
+    pub struct ItimersRecord {
+        /// ITIMER_REAL: nanoseconds until it fires, 0 if disarmed.
+        pub real_value_ns: u64,
+        /// ITIMER_REAL: reload interval in nanoseconds.
+        pub real_interval_ns: u64,
+    }
+}
+
+wire_struct! {
+    /// Fixed part of the FS record.
+    pub struct FsRecord {
+        /// File creation mask.
+        pub umask: u32,
+        /// Length of the root path that follows.
+        pub root_len: u32,
+        /// Length of the cwd path that follows the root.
+        pub cwd_len: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+/// What a FILE record describes.
+pub mod file_kind {
+    /// A regular file, reopened by path and checked by inode identity.
+    pub const REGULAR: u32 = 1;
+    /// A directory, likewise.
+    pub const DIRECTORY: u32 = 2;
+    /// `/dev/null`, `/dev/zero`, `/dev/random` or `/dev/urandom` (by `rdev`).
+    pub const MEMORY_DEVICE: u32 = 3;
+    /// A terminal: re-attached to the restarting caller's terminal.
+    pub const TTY: u32 = 4;
+}
+
+wire_struct! {
+    /// Fixed part of a FILE record.
+    pub struct FileRecord {
+        /// Descriptor number.
+        pub fd: u32,
+        /// A [`file_kind`] value.
+        pub kind: u32,
+        /// `f_flags` (access mode, O_APPEND, O_NONBLOCK...).
+        pub flags: u32,
+        /// 1 when close-on-exec.
+        pub cloexec: u32,
+        /// File position.
+        pub pos: u64,
+        /// Device of the inode (`st_dev`).
+        pub dev: u64,
+        /// Inode number.
+        pub ino: u64,
+        /// `st_rdev` of a device.
+        pub rdev: u32,
+        /// Inode mode.
+        pub mode: u32,
+        /// Size of a regular file at checkpoint.
+        pub size: u64,
+        /// Length of the path that follows.
+        pub path_len: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+wire_struct! {
+    /// Fixed part of the MM record.
+    pub struct MmRecord {
+        /// Start of text.
+        pub start_code: u64,
+        /// End of text.
+        pub end_code: u64,
+        /// Start of data.
+        pub start_data: u64,
+        /// End of data.
+        pub end_data: u64,
+        /// Start of the brk heap.
+        pub start_brk: u64,
+        /// Current brk.
+        pub brk: u64,
+        /// Initial stack pointer area (`[stack]` in maps).
+        pub start_stack: u64,
+        /// Argument strings.
+        pub arg_start: u64,
+        /// End of them.
+        pub arg_end: u64,
+        /// Environment strings.
+        pub env_start: u64,
+        /// End of them.
+        pub env_end: u64,
+        /// Address of the vDSO text, 0 if none.
+        pub vdso: u64,
+        /// Device of the executable.
+        pub exe_dev: u64,
+        /// Inode of the executable.
+        pub exe_ino: u64,
+        /// u64 words of the saved auxv that follow.
+        pub auxv_words: u32,
+        /// Length of the exe path that follows the auxv.
+        pub exe_len: u32,
+    }
+}
+
+/// What a VMA record describes.
+pub mod vma_kind {
+    /// Private anonymous memory (heap, stack, mmap).
+    pub const ANON: u32 = 1;
+    /// A private file mapping: reopened by path; its COWed pages follow in PAGES records.
+    pub const FILE_PRIVATE: u32 = 2;
+    /// The vDSO text; recreated at the same address, with its data pages.
+    pub const VDSO: u32 = 3;
+    /// The vDSO's data pages; recreated together with [`VDSO`].
+    pub const VVAR: u32 = 4;
+}
+
+wire_struct! {
+    /// Fixed part of a VMA record.
+    pub struct VmaRecord {
+        /// First address.
+        pub start: u64,
+        /// End address (exclusive).
+        pub end: u64,
+        /// `vm_flags`, as the kernel keeps them.
+        pub vm_flags: u64,
+        /// File offset in pages.
+        pub pgoff: u64,
+        /// Device of a mapped file.
+        pub dev: u64,
+        /// Inode of a mapped file.
+        pub ino: u64,
+        /// A [`vma_kind`] value.
+        pub kind: u32,
+        /// Length of the path that follows.
+        pub path_len: u32,
+    }
+}
+
+wire_struct! {
+    /// Head of a PAGES record.
+    pub struct PagesHeader {
+        /// Pages in this record.
+        pub count: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+/// Restart blocks a REGS record can carry.
+pub mod restart_kind {
+    /// None pending.
+    pub const NONE: u32 = 0;
+    /// An interrupted relative nanosleep/clock_nanosleep.
+    pub const NANOSLEEP: u32 = 1;
+}
+
+wire_struct! {
+    /// The REGS record: `struct user_regs_struct` words (r15 first, as the kernel lays them
+    /// out) follow this fixed part.
+    pub struct RegsRecord {
+        /// A [`restart_kind`] value.
+        pub restart_kind: u32,
+        /// Clock of an interrupted nanosleep.
+        pub restart_clockid: u32,
+        /// `enum timespec_type` of its remaining-time pointer.
+        pub restart_type: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Where nanosleep writes the remaining time.
+        pub restart_rmtp: u64,
+        /// Nanoseconds the sleep still had to run at checkpoint.
+        pub restart_remaining_ns: u64,
+    }
+}
+
+/// Pages per PAGES record: 1024 pages of 4 KiB plus their addresses stay well below
+/// [`MAX_RECORD_LEN`].
+pub const PAGES_PER_RECORD: usize = 1024;
+
 /// Validates that an ERROR payload is a non-empty UTF-8 message without NULs.
 pub fn decode_error_message(payload: &[u8]) -> core::result::Result<&str, ErrorKind> {
     if payload.is_empty() || payload.contains(&0) {
@@ -803,7 +1306,8 @@ impl StreamValidator {
             Some(RecordKind::Error) => {
                 decode_error_message(payload).map_err(at)?;
             }
-            None => {}
+            // State records are interpreted by their consumer, which knows their order.
+            _ => {}
         }
         self.consume(&hdr.encode());
         self.consume(payload);

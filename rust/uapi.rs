@@ -129,3 +129,59 @@ pub const fn classify_arg_size(size: usize, v1: usize) -> ArgSize {
         ArgSize::Usable(size)
     }
 }
+
+/// `_IOC_NR` of `CR_IOC_CHECKPOINT`.
+pub const NR_CHECKPOINT: u32 = 0x01;
+/// `_IOC_NR` of `CR_IOC_RESTART`.
+pub const NR_RESTART: u32 = 0x02;
+
+/// `struct cr_checkpoint_args` and `struct cr_restart_args`, which share one layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct OpArgs {
+    /// Target pid (checkpoint) or 0 / own pid (restart).
+    pub pid: i32,
+    /// Image descriptor.
+    pub fd: i32,
+    /// Log descriptor, or -1.
+    pub logfd: i32,
+    /// Must be zero.
+    pub reserved: u32,
+    /// Must be zero for now.
+    pub flags: u64,
+}
+
+impl OpArgs {
+    /// Size of the first version.
+    pub const SIZE_V1: usize = 24;
+
+    /// Wire form.
+    pub fn to_bytes(self) -> [u8; Self::SIZE_V1] {
+        let mut b = [0u8; Self::SIZE_V1];
+        b[0..4].copy_from_slice(&self.pid.to_le_bytes());
+        b[4..8].copy_from_slice(&self.fd.to_le_bytes());
+        b[8..12].copy_from_slice(&self.logfd.to_le_bytes());
+        b[12..16].copy_from_slice(&self.reserved.to_le_bytes());
+        b[16..24].copy_from_slice(&self.flags.to_le_bytes());
+        b
+    }
+
+    /// Parses the wire form.
+    pub fn from_bytes(b: &[u8; Self::SIZE_V1]) -> Self {
+        let i32_at = |i: usize| i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut f = [0u8; 8];
+        f.copy_from_slice(&b[16..24]);
+        Self {
+            pid: i32_at(0),
+            fd: i32_at(4),
+            logfd: i32_at(8),
+            reserved: i32_at(12) as u32,
+            flags: u64::from_le_bytes(f),
+        }
+    }
+}
+
+/// `CR_IOC_CHECKPOINT`.
+pub const IOC_CHECKPOINT: u32 = ioc(IOC_WRITE, NR_CHECKPOINT, OpArgs::SIZE_V1);
+/// `CR_IOC_RESTART`.
+pub const IOC_RESTART: u32 = ioc(IOC_WRITE, NR_RESTART, OpArgs::SIZE_V1);

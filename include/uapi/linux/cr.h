@@ -46,4 +46,38 @@ struct cr_version {
 
 #define CR_IOC_VERSION		_IOR(CR_IOC_MAGIC, 0x00, struct cr_version)
 
+/*
+ * checkpoint(pid, fd, flags, logfd): write the state of process @pid, which must be frozen by the
+ * cgroup v2 freezer, to @fd, sequentially (a file, pipe or socket). Returns 0 once the whole
+ * image is written. The caller needs CAP_SYS_ADMIN, or the target's uid and PTRACE_MODE_ATTACH
+ * rights over it. On failure a one-line reason goes to @logfd (-1: none) and errno says why:
+ * EBUSY (not frozen, traced, exiting), EPERM, EOPNOTSUPP (state cr cannot save yet), ESRCH.
+ */
+struct cr_checkpoint_args {
+	__s32 pid;
+	__s32 fd;
+	__s32 logfd;
+	__u32 __reserved;	/* must be zero */
+	__u64 flags;		/* none defined yet: must be zero */
+};
+
+#define CR_IOC_CHECKPOINT	_IOW(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
+
+/*
+ * restart(pid, fd, flags, logfd): the calling task replaces its memory, files, credentials and
+ * signal state with those in the image read from @fd, and returns to user space as the
+ * checkpointed task. @pid must be 0 or the caller's own pid (the caller restores itself). Needs
+ * CAP_SYS_ADMIN. Errors found before anything was replaced return normally; after that point
+ * the task is killed (SIGKILL), with the reason and the image offset on @logfd.
+ */
+struct cr_restart_args {
+	__s32 pid;
+	__s32 fd;
+	__s32 logfd;
+	__u32 __reserved;	/* must be zero */
+	__u64 flags;		/* none defined yet: must be zero */
+};
+
+#define CR_IOC_RESTART		_IOW(CR_IOC_MAGIC, 0x02, struct cr_restart_args)
+
 #endif /* _UAPI_LINUX_CR_H */

@@ -18,8 +18,18 @@ use kernel::{
 pub mod format;
 pub mod uapi;
 
+mod checkpoint;
+mod files;
 #[cfg(CONFIG_KUNIT)]
 mod format_kunit;
+mod fs;
+mod image;
+mod mm;
+mod regs;
+mod restart;
+mod shim;
+mod signals;
+mod task;
 
 use uapi::{ArgSize, IocParts};
 
@@ -29,6 +39,7 @@ module! {
     authors: ["The cr authors"],
     description: "Checkpoint/restart of processes and containers",
     license: "GPL",
+    imports_ns: ["CR"],
 }
 
 #[pin_data]
@@ -68,6 +79,8 @@ impl MiscDevice for CrDevice {
                 write_out(arg, size, &reply)?;
                 Ok(0)
             }
+            (uapi::NR_CHECKPOINT, uapi::IOC_WRITE) => checkpoint::run(&read_op_args(arg, parts.size)?),
+            (uapi::NR_RESTART, uapi::IOC_WRITE) => restart::run(&read_op_args(arg, parts.size)?),
             _ => Err(ENOTTY),
         }
     }
@@ -95,6 +108,30 @@ fn write_out(arg: usize, size: usize, reply: &[u8]) -> Result {
         rest -= n;
     }
     Ok(())
+}
+
+/// Reads a checkpoint or restart argument struct of `size` bytes.
+fn read_op_args(arg: usize, size: usize) -> Result<uapi::OpArgs> {
+    let size = usable_size(size, uapi::OpArgs::SIZE_V1)?;
+    let mut input = UserSlice::new(UserPtr::from_addr(arg), size).reader();
+    let mut known = [0u8; uapi::OpArgs::SIZE_V1];
+    input.read_slice(&mut known)?;
+    // A newer caller's extra fields must be zero: this module would ignore them.
+    let mut rest = size - known.len();
+    while rest > 0 {
+        let mut chunk = [0u8; 64];
+        let n = rest.min(chunk.len());
+        input.read_slice(&mut chunk[..n])?;
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+        rest -= n;
+    }
+    let args = uapi::OpArgs::from_bytes(&known);
+    if args.reserved != 0 || args.flags != 0 {
+        return Err(EINVAL);
+    }
+    Ok(args)
 }
 
 /// What `CR_IOC_VERSION` reports.

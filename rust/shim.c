@@ -1,0 +1,1187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cr.ko's C shim: the kernel state that Rust cannot reach through the bindings (static
+ * inlines, macros, arch headers), behind small functions with plain C types. Policy lives in
+ * Rust; these functions only read or apply one piece of state each. See shim.h.
+ */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/highmem.h>
+#include <linux/hrtimer.h>
+#include <linux/kdev_t.h>
+#include <linux/major.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/namei.h>
+#include <linux/pid.h>
+#include <linux/posix-timers.h>
+#include <linux/ptrace.h>
+#include <linux/regset.h>
+#include <linux/resource.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/signal.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/task_work.h>
+#include <linux/time.h>
+#include <linux/uaccess.h>
+#include <linux/utsname.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/xcr.h>
+#include <asm/fsgsbase.h>
+#include <asm/segment.h>
+#include <asm/vdso.h>
+#include <asm/vdso/vsyscall.h>
+#include <uapi/linux/elf.h>
+
+#include "shim.h"
+
+MODULE_IMPORT_NS("CR");
+
+static_assert(sizeof(struct cr_task_info) == 104);
+static_assert(sizeof(struct cr_creds_info) == 80);
+static_assert(sizeof(struct cr_mm_info) == 12 * 8 + CR_AUXV_WORDS * 8 + 8);
+static_assert(AT_VECTOR_SIZE <= CR_AUXV_WORDS);
+static_assert(sizeof(kernel_siginfo_t) == CR_SIGINFO_LEN);
+static_assert(sizeof(struct user_regs_struct) == CR_USER_REGS_LEN);
+static_assert(sizeof(struct cr_vma_info) == 48);
+static_assert(sizeof(struct cr_file_info) == 48);
+static_assert(sizeof(struct cr_pending_signal) == 56);
+static_assert(sizeof(struct cr_restart_info) == 32);
+
+/* --- Tasks --------------------------------------------------------------------------------- */
+
+struct task_struct *cr_get_task(pid_t vpid)
+{
+	struct task_struct *t;
+
+	rcu_read_lock();
+	t = pid_task(find_vpid(vpid), PIDTYPE_PID);
+	if (t)
+		get_task_struct(t);
+	rcu_read_unlock();
+	return t;
+}
+
+void cr_put_task(struct task_struct *t)
+{
+	put_task_struct(t);
+}
+
+bool cr_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+/*
+ * Whether the caller may checkpoint @t: CAP_SYS_ADMIN, or the same uid together with the
+ * ptrace attach rules (which also refuse non-dumpable targets).
+ */
+bool cr_may_checkpoint(struct task_struct *t)
+{
+	if (capable(CAP_SYS_ADMIN))
+		return ptrace_may_access(t, PTRACE_MODE_ATTACH_REALCREDS);
+	return uid_eq(current_uid(), task_uid(t)) &&
+	       ptrace_may_access(t, PTRACE_MODE_ATTACH_REALCREDS);
+}
+
+/* The state a single-process checkpoint can take; the first problem found, or NULL. */
+const char *cr_task_refusal(struct task_struct *t, int *err)
+{
+	*err = -EBUSY;
+	if (t->flags & PF_KTHREAD) {
+		*err = -EPERM;
+		return "kernel threads cannot be checkpointed";
+	}
+	if (t->exit_state || (t->flags & PF_EXITING))
+		return "task is exiting";
+	if (!t->frozen)
+		return "task is not frozen (freeze its cgroup v2 first)";
+	if (t->ptrace)
+		return "task is being traced";
+	*err = -EOPNOTSUPP;
+	if (get_nr_threads(t) != 1)
+		return "multi-threaded processes are not supported yet";
+	if (!list_empty(&t->children))
+		return "processes with children are not supported yet";
+	if (test_tsk_thread_flag(t, TIF_ADDR32))
+		return "32-bit tasks are not supported";
+#ifdef CONFIG_SECCOMP
+	if (t->seccomp.mode != SECCOMP_MODE_DISABLED)
+		return "seccomp filters are not supported yet";
+#endif
+	if (task_active_pid_ns(t) != task_active_pid_ns(current))
+		return "task is in another pid namespace";
+	if (task_cred_xxx(t, user_ns) != current_user_ns())
+		return "task is in another user namespace";
+	if (!hlist_empty(&t->signal->posix_timers) || !hlist_empty(&t->signal->ignored_posix_timers))
+		return "POSIX timers are not supported yet";
+	if (t->signal->it[0].expires || t->signal->it[1].expires)
+		return "ITIMER_PROF and ITIMER_VIRTUAL are not supported yet";
+	if (t->sysvsem.undo_list)
+		return "SysV semaphore undo lists are not supported yet";
+	if (!t->mm)
+		return "task has no address space";
+	if (t->mm->ioctx_table)
+		return "AIO contexts are not supported";
+	*err = 0;
+	return NULL;
+}
+
+void cr_task_info(struct task_struct *t, struct cr_task_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	rcu_read_lock();
+	out->pid = task_pid_vnr(t);
+	out->tgid = task_tgid_vnr(t);
+	out->ppid = task_tgid_vnr(rcu_dereference(t->real_parent));
+	out->pgid = task_pgrp_vnr(t);
+	out->sid = task_session_vnr(t);
+	rcu_read_unlock();
+	out->personality = t->personality;
+	out->exit_signal = t->exit_signal;
+	out->pdeath_signal = t->pdeath_signal;
+	out->clear_child_tid = (unsigned long)t->clear_child_tid;
+#ifdef CONFIG_FUTEX
+	out->robust_list = (unsigned long)t->futex.robust_list;
+	/* set_robust_list() accepts only this length: a pointer, a long and a pointer. */
+	out->robust_list_len = t->futex.robust_list ? 3 * sizeof(long) : 0;
+#endif
+	out->sas_ss_sp = t->sas_ss_sp;
+	out->sas_ss_size = t->sas_ss_size;
+	out->sas_ss_flags = t->sas_ss_flags;
+	out->blocked = t->blocked.sig[0];
+	get_task_comm(out->comm, t);
+}
+
+/* Applies what the TASK record says to the calling task. */
+void cr_set_task_info(const struct cr_task_info *in)
+{
+	struct task_struct *t = current;
+	char comm[CR_COMM_LEN];
+
+	t->personality = in->personality;
+	t->pdeath_signal = in->pdeath_signal;
+	t->clear_child_tid = (int __user *)(unsigned long)in->clear_child_tid;
+#ifdef CONFIG_FUTEX
+	t->futex.robust_list = (struct robust_list_head __user *)(unsigned long)in->robust_list;
+#endif
+	t->sas_ss_sp = in->sas_ss_sp;
+	t->sas_ss_size = in->sas_ss_size;
+	t->sas_ss_flags = in->sas_ss_flags;
+	memcpy(comm, in->comm, CR_COMM_LEN);
+	comm[CR_COMM_LEN - 1] = 0;
+	task_lock(t);
+	strscpy_pad(t->comm, comm, sizeof(t->comm));
+	task_unlock(t);
+}
+
+int cr_set_blocked(u64 blocked)
+{
+	sigset_t set;
+
+	siginitset(&set, blocked & ~(sigmask(SIGKILL) | sigmask(SIGSTOP)));
+	return sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+/* --- Credentials ------------------------------------------------------------------------- */
+
+int cr_creds_info(struct task_struct *t, struct cr_creds_info *out, u32 *groups, u32 max_groups)
+{
+	const struct cred *c = get_task_cred(t);
+	struct user_namespace *ns = current_user_ns();
+	u32 i;
+
+	out->uid = from_kuid_munged(ns, c->uid);
+	out->euid = from_kuid_munged(ns, c->euid);
+	out->suid = from_kuid_munged(ns, c->suid);
+	out->fsuid = from_kuid_munged(ns, c->fsuid);
+	out->gid = from_kgid_munged(ns, c->gid);
+	out->egid = from_kgid_munged(ns, c->egid);
+	out->sgid = from_kgid_munged(ns, c->sgid);
+	out->fsgid = from_kgid_munged(ns, c->fsgid);
+	out->securebits = c->securebits;
+	out->cap_inheritable = c->cap_inheritable.val;
+	out->cap_permitted = c->cap_permitted.val;
+	out->cap_effective = c->cap_effective.val;
+	out->cap_bset = c->cap_bset.val;
+	out->cap_ambient = c->cap_ambient.val;
+	out->ngroups = c->group_info->ngroups;
+	if (out->ngroups > max_groups) {
+		put_cred(c);
+		return -E2BIG;
+	}
+	for (i = 0; i < out->ngroups; i++)
+		groups[i] = from_kgid_munged(ns, c->group_info->gid[i]);
+	put_cred(c);
+	return 0;
+}
+
+/*
+ * Gives the calling task the checkpointed credentials. The caller of restart holds
+ * CAP_SYS_ADMIN (checked on entry); the new capability sets must still lie within its own
+ * permitted and bounding sets, so an image cannot raise privilege beyond the restarter's.
+ */
+int cr_set_creds(const struct cr_creds_info *in, const u32 *groups)
+{
+	struct user_namespace *ns = current_user_ns();
+	struct group_info *gi;
+	struct cred *new;
+	u32 i;
+
+#define CR_KUID(v) make_kuid(ns, v)
+#define CR_KGID(v) make_kgid(ns, v)
+	new = prepare_creds();
+	if (!new)
+		return -ENOMEM;
+	new->uid = CR_KUID(in->uid);
+	new->euid = CR_KUID(in->euid);
+	new->suid = CR_KUID(in->suid);
+	new->fsuid = CR_KUID(in->fsuid);
+	new->gid = CR_KGID(in->gid);
+	new->egid = CR_KGID(in->egid);
+	new->sgid = CR_KGID(in->sgid);
+	new->fsgid = CR_KGID(in->fsgid);
+#undef CR_KUID
+#undef CR_KGID
+	if (!uid_valid(new->uid) || !uid_valid(new->euid) || !uid_valid(new->suid) ||
+	    !uid_valid(new->fsuid) || !gid_valid(new->gid) || !gid_valid(new->egid) ||
+	    !gid_valid(new->sgid) || !gid_valid(new->fsgid))
+		goto inval;
+	if ((in->cap_permitted & ~current_cred()->cap_permitted.val) ||
+	    (in->cap_bset & ~current_cred()->cap_bset.val) ||
+	    (in->cap_effective & ~in->cap_permitted) ||
+	    (in->cap_ambient & ~(in->cap_permitted & in->cap_inheritable)))
+		goto perm;
+	new->cap_inheritable.val = in->cap_inheritable;
+	new->cap_permitted.val = in->cap_permitted;
+	new->cap_effective.val = in->cap_effective;
+	new->cap_bset.val = in->cap_bset;
+	new->cap_ambient.val = in->cap_ambient;
+	new->securebits = in->securebits;
+
+	gi = groups_alloc(in->ngroups);
+	if (!gi) {
+		abort_creds(new);
+		return -ENOMEM;
+	}
+	for (i = 0; i < in->ngroups; i++) {
+		gi->gid[i] = make_kgid(ns, groups[i]);
+		if (!gid_valid(gi->gid[i])) {
+			put_group_info(gi);
+			goto inval;
+		}
+	}
+	groups_sort(gi);
+	set_groups(new, gi);
+	put_group_info(gi);
+	return commit_creds(new);
+inval:
+	abort_creds(new);
+	return -EINVAL;
+perm:
+	abort_creds(new);
+	return -EPERM;
+}
+
+/* --- Resource limits and timers ------------------------------------------------------------ */
+
+void cr_get_rlimits(struct task_struct *t, u64 *out, u32 count)
+{
+	u32 i;
+
+	task_lock(t->group_leader);
+	for (i = 0; i < count && i < RLIM_NLIMITS; i++) {
+		out[2 * i] = t->signal->rlim[i].rlim_cur;
+		out[2 * i + 1] = t->signal->rlim[i].rlim_max;
+	}
+	task_unlock(t->group_leader);
+}
+
+int cr_set_rlimit(u32 resource, u64 cur, u64 max)
+{
+	struct rlimit r = { .rlim_cur = cur, .rlim_max = max };
+
+	if (resource >= RLIM_NLIMITS || cur > max)
+		return -EINVAL;
+	return do_prlimit(current, resource, &r, NULL);
+}
+
+void cr_get_itimer_real(struct task_struct *t, u64 *value_ns, u64 *interval_ns)
+{
+	struct signal_struct *sig = t->signal;
+	ktime_t rem = 0;
+
+	spin_lock_irq(&t->sighand->siglock);
+	if (hrtimer_active(&sig->real_timer)) {
+		rem = __hrtimer_get_remaining(&sig->real_timer, false);
+		/* An expired but not yet handled timer fires "now", as getitimer reports. */
+		if (rem <= 0)
+			rem = NSEC_PER_USEC;
+	}
+	*interval_ns = ktime_to_ns(sig->it_real_incr);
+	spin_unlock_irq(&t->sighand->siglock);
+	*value_ns = ktime_to_ns(rem);
+}
+
+int cr_set_itimer_real(u64 value_ns, u64 interval_ns)
+{
+	struct itimerspec64 it = {
+		.it_value = ns_to_timespec64(value_ns),
+		.it_interval = ns_to_timespec64(interval_ns),
+	};
+
+	return do_setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* --- Signals ------------------------------------------------------------------------------- */
+
+/* Copies the 64 dispositions as {handler, flags, restorer, mask} quadruples. */
+void cr_get_sigactions(struct task_struct *t, u64 *out)
+{
+	int i;
+
+	spin_lock_irq(&t->sighand->siglock);
+	for (i = 0; i < _NSIG; i++) {
+		const struct k_sigaction *k = &t->sighand->action[i];
+
+		out[4 * i] = (unsigned long)k->sa.sa_handler;
+		out[4 * i + 1] = k->sa.sa_flags;
+		out[4 * i + 2] = (unsigned long)k->sa.sa_restorer;
+		out[4 * i + 3] = k->sa.sa_mask.sig[0];
+	}
+	spin_unlock_irq(&t->sighand->siglock);
+}
+
+int cr_set_sigaction(int sig, const u64 *in)
+{
+	struct k_sigaction k = {};
+
+	k.sa.sa_handler = (__sighandler_t)(unsigned long)in[0];
+	k.sa.sa_flags = in[1];
+	k.sa.sa_restorer = (__sigrestore_t)(unsigned long)in[2];
+	siginitset(&k.sa.sa_mask, in[3]);
+	return do_sigaction(sig, &k, NULL);
+}
+
+/*
+ * Copies up to @max queued signals of one queue. A pending bit without a queue entry (the
+ * kernel could not allocate one) is reported with a minimal SI_KERNEL siginfo. Returns the
+ * number found, which may exceed @max.
+ */
+u32 cr_get_pending(struct task_struct *t, bool shared, struct cr_pending_signal *out, u32 max)
+{
+	struct sigpending *p = shared ? &t->signal->shared_pending : &t->pending;
+	struct sigqueue *q;
+	u64 queued = 0;
+	u32 n = 0;
+	int sig;
+
+	spin_lock_irq(&t->sighand->siglock);
+	list_for_each_entry(q, &p->list, list) {
+		if (n < max) {
+			out[n].signo = q->info.si_signo;
+			out[n].reserved = 0;
+			memcpy(out[n].info, &q->info, CR_SIGINFO_LEN);
+		}
+		queued |= 1ULL << (q->info.si_signo - 1);
+		n++;
+	}
+	for (sig = 1; sig <= _NSIG; sig++) {
+		kernel_siginfo_t info = {};
+
+		if (!sigismember(&p->signal, sig) || (queued & (1ULL << (sig - 1))))
+			continue;
+		if (n < max) {
+			info.si_signo = sig;
+			info.si_code = SI_KERNEL;
+			out[n].signo = sig;
+			out[n].reserved = 0;
+			memcpy(out[n].info, &info, CR_SIGINFO_LEN);
+		}
+		n++;
+	}
+	spin_unlock_irq(&t->sighand->siglock);
+	return n;
+}
+
+int cr_queue_signal(u32 signo, const u8 *info_bytes, bool shared)
+{
+	kernel_siginfo_t info;
+
+	if (signo < 1 || signo > _NSIG || signo == SIGKILL || signo == SIGSTOP)
+		return -EINVAL;
+	memcpy(&info, info_bytes, sizeof(info));
+	if (info.si_signo != signo)
+		return -EINVAL;
+	return do_send_sig_info(signo, &info, current, shared ? PIDTYPE_TGID : PIDTYPE_PID);
+}
+
+void cr_kill_self(void)
+{
+	force_sig(SIGKILL);
+}
+
+/* --- Registers, FPU, restart blocks ----------------------------------------------------------- */
+
+static const struct user_regset *cr_regset(struct task_struct *t, unsigned int note)
+{
+	const struct user_regset_view *view = task_user_regset_view(t);
+	unsigned int i;
+
+	for (i = 0; i < view->n; i++)
+		if (view->regsets[i].core_note_type == note)
+			return &view->regsets[i];
+	return NULL;
+}
+
+int cr_get_regs(struct task_struct *t, void *out)
+{
+	const struct user_regset *r = cr_regset(t, NT_PRSTATUS);
+	int ret;
+
+	if (!r)
+		return -ENODEV;
+	ret = regset_get(t, r, CR_USER_REGS_LEN, out);
+	return ret < 0 ? ret : 0;
+}
+
+u32 cr_xstate_size(void)
+{
+	const struct user_regset *r = cr_regset(current, NT_X86_XSTATE);
+
+	return r ? r->n * r->size : 0;
+}
+
+u64 cr_xfeatures(void)
+{
+	return cpu_feature_enabled(X86_FEATURE_XSAVE) ? xgetbv(XCR_XFEATURE_ENABLED_MASK) : 0;
+}
+
+int cr_get_xstate(struct task_struct *t, void *out, u32 size)
+{
+	const struct user_regset *r = cr_regset(t, NT_X86_XSTATE);
+	int ret;
+
+	if (!r || size != r->n * r->size)
+		return -ENODEV;
+	ret = regset_get(t, r, size, out);
+	return ret < 0 ? ret : 0;
+}
+
+int cr_set_xstate(const void *in, u32 size)
+{
+	return fpu_restore_current_uabi(in, size);
+}
+
+static ktime_t cr_clock_now(clockid_t clock)
+{
+	switch (clock) {
+	case CLOCK_MONOTONIC:
+		return ktime_get();
+	case CLOCK_REALTIME:
+		return ktime_get_real();
+	case CLOCK_BOOTTIME:
+		return ktime_get_boottime();
+	case CLOCK_TAI:
+		return ktime_get_clocktai();
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Describes @t's restart block, which matters only while its interrupted system call returns
+ * -ERESTART_RESTARTBLOCK; -EOPNOTSUPP for one cr cannot recreate.
+ */
+int cr_get_restart(struct task_struct *t, struct cr_restart_info *out)
+{
+	struct restart_block *rb = &t->restart_block;
+	ktime_t now;
+
+	memset(out, 0, sizeof(*out));
+	if (task_pt_regs(t)->ax != (unsigned long)-ERESTART_RESTARTBLOCK)
+		return 0;
+	if (rb->fn != hrtimer_nanosleep_restart)
+		return -EOPNOTSUPP;
+	now = cr_clock_now(rb->nanosleep.clockid);
+	if (now < 0)
+		return -EOPNOTSUPP;
+	out->kind = 1;
+	out->clockid = rb->nanosleep.clockid;
+	out->type = rb->nanosleep.type;
+	out->rmtp = (unsigned long)rb->nanosleep.rmtp;
+	out->remaining_ns = rb->nanosleep.expires > now ? rb->nanosleep.expires - now : 0;
+	return 0;
+}
+
+static void cr_set_restart(const struct cr_restart_info *in)
+{
+	struct restart_block *rb = &current->restart_block;
+
+	if (in->kind != 1)
+		return;
+	rb->nanosleep.clockid = in->clockid;
+	rb->nanosleep.type = in->type;
+	rb->nanosleep.rmtp = (struct __kernel_timespec __user *)(unsigned long)in->rmtp;
+	rb->nanosleep.expires = cr_clock_now(in->clockid) + in->remaining_ns;
+	rb->fn = hrtimer_nanosleep_restart;
+}
+
+int cr_check_restart(const struct cr_restart_info *in)
+{
+	if (in->kind == 0)
+		return 0;
+	if (in->kind != 1 || cr_clock_now(in->clockid) < 0 ||
+	    (in->type != TT_NONE && in->type != TT_NATIVE))
+		return -EINVAL;
+	return 0;
+}
+
+struct cr_regs_work {
+	struct callback_head head;
+	struct cr_restart_info restart;
+	struct user_regs_struct regs;
+};
+
+/* The flags user space may set, as ptrace's putreg allows. */
+#define CR_USER_FLAGS                                                                       \
+	(X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X86_EFLAGS_SF |  \
+	 X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_RF | X86_EFLAGS_AC |  \
+	 X86_EFLAGS_NT)
+
+/*
+ * The segment state a 64-bit task restored by cr may have: the flat user selectors and no
+ * GS base, which is all a 64-bit program has unless it uses arch_prctl(ARCH_SET_GS) or
+ * set_thread_area().
+ */
+int cr_check_user_regs(const void *buf)
+{
+	const struct user_regs_struct *u = buf;
+
+	if (u->cs != __USER_CS || u->ss != __USER_DS)
+		return -EINVAL;
+	if (u->ds || u->es || u->fs || u->gs || u->gs_base)
+		return -EOPNOTSUPP;
+	if (u->fs_base >= TASK_SIZE_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * ptrace's regset setters refuse the current task, so the restored task writes its own
+ * pt_regs, with the checks putreg() makes, and loads its FS base as arch_prctl(ARCH_SET_FS).
+ */
+static void cr_set_user_regs(const struct user_regs_struct *u)
+{
+	struct pt_regs *regs = current_pt_regs();
+
+	regs->r15 = u->r15;
+	regs->r14 = u->r14;
+	regs->r13 = u->r13;
+	regs->r12 = u->r12;
+	regs->bp = u->bp;
+	regs->bx = u->bx;
+	regs->r11 = u->r11;
+	regs->r10 = u->r10;
+	regs->r9 = u->r9;
+	regs->r8 = u->r8;
+	regs->ax = u->ax;
+	regs->cx = u->cx;
+	regs->dx = u->dx;
+	regs->si = u->si;
+	regs->di = u->di;
+	regs->orig_ax = u->orig_ax;
+	regs->ip = u->ip;
+	regs->sp = u->sp;
+	regs->flags = (regs->flags & ~CR_USER_FLAGS) | (u->flags & CR_USER_FLAGS);
+
+	preempt_disable();
+	loadsegment(fs, 0);
+	x86_fsbase_write_cpu(u->fs_base);
+	current->thread.fsindex = 0;
+	current->thread.fsbase = u->fs_base;
+	preempt_enable();
+}
+
+/*
+ * Runs on the restored task's way back to user space, after the ioctl's return value was
+ * stored and before any signal is handled, so the registers (return value, orig_ax and the
+ * syscall-restart state included) are exactly the checkpointed ones and the kernel's own
+ * signal and restart logic then runs on them.
+ */
+static void cr_regs_work_fn(struct callback_head *head)
+{
+	struct cr_regs_work *w = container_of(head, struct cr_regs_work, head);
+
+	cr_set_user_regs(&w->regs);
+	cr_set_restart(&w->restart);
+	kfree(w);
+	module_put(THIS_MODULE);
+}
+
+int cr_restore_regs_on_return(const void *regs, const struct cr_restart_info *restart)
+{
+	struct cr_regs_work *w;
+	int ret;
+
+	ret = cr_check_user_regs(regs);
+	if (ret)
+		return ret;
+	w = kmalloc(sizeof(*w), GFP_KERNEL);
+	if (!w)
+		return -ENOMEM;
+	memcpy(&w->regs, regs, CR_USER_REGS_LEN);
+	w->restart = *restart;
+	init_task_work(&w->head, cr_regs_work_fn);
+	__module_get(THIS_MODULE);
+	ret = task_work_add(current, &w->head, TWA_SIGNAL);
+	if (ret) {
+		module_put(THIS_MODULE);
+		kfree(w);
+	}
+	return ret;
+}
+
+/* --- Memory ---------------------------------------------------------------------------------- */
+
+struct mm_struct *cr_get_task_mm(struct task_struct *t)
+{
+	return get_task_mm(t);
+}
+
+void cr_mmput(struct mm_struct *mm)
+{
+	mmput(mm);
+}
+
+void cr_mm_info(struct mm_struct *mm, struct cr_mm_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	mmap_read_lock(mm);
+	out->start_code = mm->start_code;
+	out->end_code = mm->end_code;
+	out->start_data = mm->start_data;
+	out->end_data = mm->end_data;
+	out->start_brk = mm->start_brk;
+	out->brk = mm->brk;
+	out->start_stack = mm->start_stack;
+	spin_lock(&mm->arg_lock);
+	out->arg_start = mm->arg_start;
+	out->arg_end = mm->arg_end;
+	out->env_start = mm->env_start;
+	out->env_end = mm->env_end;
+	spin_unlock(&mm->arg_lock);
+	out->vdso = (unsigned long)mm->context.vdso;
+	memcpy(out->auxv, mm->saved_auxv, sizeof(mm->saved_auxv));
+	out->auxv_words = AT_VECTOR_SIZE;
+	mmap_read_unlock(mm);
+}
+
+/* A reference to @mm's executable, or NULL. */
+struct file *cr_mm_exe_file(struct mm_struct *mm)
+{
+	struct file *exe;
+
+	rcu_read_lock();
+	exe = get_file_rcu(&mm->exe_file);
+	rcu_read_unlock();
+	return exe;
+}
+
+/* vm_flags that a restart recreates; a VMA with any other flag is refused. */
+#define CR_VMA_FLAGS_SUPPORTED                                                              \
+	(VM_READ | VM_WRITE | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | \
+	 VM_ACCOUNT | VM_NORESERVE | VM_SOFTDIRTY | VM_STACK_INCOMPLETE_SETUP | VM_MAYSHARE)
+
+/*
+ * Describes the first VMA of @mm at or after @addr. Returns 1 with @out filled, 0 when there
+ * is none, or -EOPNOTSUPP with @reason for a mapping cr cannot recreate.
+ */
+int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const char **reason)
+{
+	struct vm_area_struct *vma;
+	const char *name = NULL;
+	int ret = 1;
+
+	memset(out, 0, sizeof(*out));
+	mmap_read_lock(mm);
+	vma = find_vma(mm, addr);
+	if (!vma) {
+		mmap_read_unlock(mm);
+		return 0;
+	}
+	out->start = vma->vm_start;
+	out->end = vma->vm_end;
+	out->vm_flags = vma->vm_flags;
+	out->pgoff = vma->vm_pgoff;
+	if (vma->vm_ops && vma->vm_ops->name)
+		name = vma->vm_ops->name(vma);
+	if (vma->vm_start == (unsigned long)mm->context.vdso) {
+		out->kind = CR_VMA_VDSO;
+	} else if (name && (!strcmp(name, "[vvar]") || !strcmp(name, "[vvar_vclock]"))) {
+		out->kind = CR_VMA_VVAR;
+	} else if (vma->vm_flags & (VM_SHARED | VM_MAYSHARE)) {
+		*reason = "shared mappings are not supported yet";
+		ret = -EOPNOTSUPP;
+	} else if (vma->vm_flags & ~CR_VMA_FLAGS_SUPPORTED) {
+		*reason = "mapping with locked, I/O, huge-page or madvise flags";
+		ret = -EOPNOTSUPP;
+	} else if (vma->vm_file) {
+		if (!S_ISREG(file_inode(vma->vm_file)->i_mode)) {
+			*reason = "mapping of a non-regular file";
+			ret = -EOPNOTSUPP;
+		} else {
+			out->kind = CR_VMA_FILE_PRIVATE;
+			out->file = get_file(vma->vm_file);
+		}
+	} else if (vma_is_anonymous(vma)) {
+		out->kind = CR_VMA_ANON;
+	} else {
+		*reason = name ? name : "special mapping";
+		ret = -EOPNOTSUPP;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+/*
+ * Copies the pages of [*cursor, end) that hold data into @buf (PAGE_SIZE each) and their
+ * addresses into @addrs, at most @max of them, advancing *cursor. Holes, the zero page, and
+ * pages equal to zero are skipped; with @anon_only (private file mappings), so are the file's
+ * own page-cache pages, which restart maps from the file. Returns the number copied.
+ */
+long cr_dump_pages(struct mm_struct *mm, u64 *cursor, u64 end, bool anon_only, u64 *addrs,
+		   void *buf, long max)
+{
+	long n = 0;
+
+	while (*cursor < end && n < max) {
+		struct page *page = NULL;
+		unsigned long addr = *cursor;
+		long got;
+		void *src;
+
+		mmap_read_lock(mm);
+		got = get_user_pages_remote(mm, addr, 1, FOLL_FORCE | FOLL_DUMP, &page, NULL);
+		mmap_read_unlock(mm);
+		*cursor += PAGE_SIZE;
+		if (got != 1)
+			continue;
+		if (anon_only && !PageAnon(page)) {
+			put_page(page);
+			continue;
+		}
+		src = kmap_local_page(page);
+		if (memchr_inv(src, 0, PAGE_SIZE)) {
+			memcpy(buf + n * PAGE_SIZE, src, PAGE_SIZE);
+			addrs[n++] = addr;
+		}
+		kunmap_local(src);
+		put_page(page);
+		cond_resched();
+	}
+	return n;
+}
+
+/* Removes every mapping of the calling task: the first step of replacing its address space. */
+int cr_unmap_all(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	for (;;) {
+		struct vm_area_struct *vma;
+		unsigned long start, len;
+		int ret;
+
+		mmap_read_lock(mm);
+		vma = find_vma(mm, 0);
+		if (!vma) {
+			mmap_read_unlock(mm);
+			return 0;
+		}
+		start = vma->vm_start;
+		len = vma->vm_end - vma->vm_start;
+		mmap_read_unlock(mm);
+		ret = vm_munmap(start, len);
+		if (ret)
+			return ret;
+	}
+}
+
+/* Recreates one private mapping at exactly [start, end). */
+int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff)
+{
+	unsigned long prot = 0, flags = MAP_PRIVATE | MAP_FIXED_NOREPLACE, ret;
+
+	if (vm_flags & VM_READ)
+		prot |= PROT_READ;
+	if (vm_flags & VM_WRITE)
+		prot |= PROT_WRITE;
+	if (vm_flags & VM_EXEC)
+		prot |= PROT_EXEC;
+	if (!file)
+		flags |= MAP_ANONYMOUS;
+	if (vm_flags & VM_GROWSDOWN)
+		flags |= MAP_GROWSDOWN;
+	if (vm_flags & VM_NORESERVE)
+		flags |= MAP_NORESERVE;
+	if (start >= end || (start | end) & ~PAGE_MASK || end > TASK_SIZE_MAX)
+		return -EINVAL;
+	if (file && pgoff > (ULONG_MAX >> PAGE_SHIFT))
+		return -EINVAL;
+	ret = vm_mmap(file, start, end - start, prot, flags, file ? pgoff << PAGE_SHIFT : 0);
+	if (IS_ERR_VALUE(ret))
+		return ret;
+	if (ret != start) {
+		vm_munmap(ret, end - start);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* Maps the vDSO (and its data pages before it) so that its text starts at @text_start. */
+int cr_map_vdso(u64 text_start)
+{
+	int ret;
+
+	if (text_start < __VDSO_PAGES * PAGE_SIZE || text_start & ~PAGE_MASK)
+		return -EINVAL;
+	ret = map_vdso_once(&vdso64_image, text_start - __VDSO_PAGES * PAGE_SIZE);
+	if (ret)
+		return ret;
+	return current->mm->context.vdso == (void __user *)(unsigned long)text_start ? 0 : -EEXIST;
+}
+
+/* Writes checkpointed page contents, whatever the mapping's protection, as ptrace would. */
+int cr_write_memory(u64 addr, const void *buf, u32 len)
+{
+	int done = access_process_vm(current, addr, (void *)buf, len, FOLL_WRITE | FOLL_FORCE);
+
+	return done == len ? 0 : -EFAULT;
+}
+
+int cr_set_mm(const struct cr_mm_info *in, struct file *exe)
+{
+	struct mm_struct *mm = current->mm;
+	int ret = 0;
+
+	if (exe) {
+		ret = replace_mm_exe_file(mm, exe);
+		if (ret)
+			return ret;
+	}
+	mmap_write_lock(mm);
+	mm->start_code = in->start_code;
+	mm->end_code = in->end_code;
+	mm->start_data = in->start_data;
+	mm->end_data = in->end_data;
+	mm->start_brk = in->start_brk;
+	mm->brk = in->brk;
+	mm->start_stack = in->start_stack;
+	spin_lock(&mm->arg_lock);
+	mm->arg_start = in->arg_start;
+	mm->arg_end = in->arg_end;
+	mm->env_start = in->env_start;
+	mm->env_end = in->env_end;
+	spin_unlock(&mm->arg_lock);
+	memcpy(mm->saved_auxv, in->auxv, sizeof(mm->saved_auxv));
+	mmap_write_unlock(mm);
+	return 0;
+}
+
+/* --- Files ------------------------------------------------------------------------------------ */
+
+/* The next open descriptor of @t at or after *fd, referenced, with its close-on-exec bit. */
+struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec)
+{
+	unsigned int n = *fd;
+	struct file *f = fget_task_next(t, &n);
+
+	if (!f)
+		return NULL;
+	*fd = n;
+	*cloexec = false;
+	task_lock(t);
+	if (t->files) {
+		struct fdtable *fdt;
+
+		rcu_read_lock();
+		fdt = files_fdtable(t->files);
+		*cloexec = n < fdt->max_fds && test_bit(n, fdt->close_on_exec);
+		rcu_read_unlock();
+	}
+	task_unlock(t);
+	return f;
+}
+
+static bool cr_is_tty_rdev(dev_t rdev)
+{
+	unsigned int major = MAJOR(rdev);
+
+	return major == TTY_MAJOR || major == TTYAUX_MAJOR ||
+	       (major >= UNIX98_PTY_SLAVE_MAJOR &&
+		major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT);
+}
+
+/* Classifies @f; -EOPNOTSUPP with @reason for a file cr cannot reopen. */
+int cr_file_info(struct file *f, struct cr_file_info *out, const char **reason)
+{
+	struct inode *inode = file_inode(f);
+	umode_t mode = inode->i_mode;
+
+	memset(out, 0, sizeof(*out));
+	out->flags = f->f_flags;
+	out->pos = f->f_pos;
+	out->dev = new_encode_dev(inode->i_sb->s_dev);
+	out->ino = inode->i_ino;
+	out->mode = mode;
+	out->rdev = new_encode_dev(inode->i_rdev);
+	if (S_ISREG(mode)) {
+		out->kind = CR_FILE_REGULAR;
+		out->size = i_size_read(inode);
+	} else if (S_ISDIR(mode)) {
+		out->kind = CR_FILE_DIRECTORY;
+	} else if (S_ISCHR(mode) && MAJOR(inode->i_rdev) == MEM_MAJOR &&
+		   (MINOR(inode->i_rdev) == 3 || MINOR(inode->i_rdev) == 5 ||
+		    MINOR(inode->i_rdev) == 8 || MINOR(inode->i_rdev) == 9)) {
+		out->kind = CR_FILE_MEMORY_DEVICE;
+	} else if (S_ISCHR(mode) && cr_is_tty_rdev(inode->i_rdev)) {
+		out->kind = CR_FILE_TTY;
+	} else if (S_ISFIFO(mode)) {
+		*reason = "pipe or FIFO not supported yet";
+		return -EOPNOTSUPP;
+	} else if (S_ISSOCK(mode)) {
+		*reason = "socket not supported";
+		return -EOPNOTSUPP;
+	} else if (S_ISCHR(mode) || S_ISBLK(mode)) {
+		*reason = "device not supported";
+		return -EOPNOTSUPP;
+	} else {
+		*reason = "anonymous-inode file (eventfd, epoll, timerfd, ...) not supported";
+		return -EOPNOTSUPP;
+	}
+	if (f->f_flags & O_PATH) {
+		*reason = "O_PATH descriptors not supported";
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/*
+ * Writes @f's path to @buf (NUL-terminated) and returns its length, or -ENOENT with @reason
+ * when the file was unlinked, since reopening by path would then find another file or none.
+ */
+int cr_file_path(struct file *f, char *buf, int len, const char **reason)
+{
+	char *p = d_path(&f->f_path, buf, len);
+	int n;
+
+	if (IS_ERR(p)) {
+		*reason = "path too long";
+		return PTR_ERR(p);
+	}
+	if (d_unlinked(f->f_path.dentry)) {
+		*reason = "unlinked files are not supported yet";
+		return -EOPNOTSUPP;
+	}
+	n = strlen(p);
+	memmove(buf, p, n + 1);
+	return n;
+}
+
+/*
+ * Opens @path as checkpointed and checks that it is the same inode; for a regular file, the
+ * position is restored too.
+ */
+struct file *cr_reopen(const char *path, const struct cr_file_info *info)
+{
+	int flags = (info->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_LARGEFILE;
+	struct file *f = filp_open(path, flags, 0);
+	struct inode *inode;
+
+	if (IS_ERR(f))
+		return f;
+	inode = file_inode(f);
+	if (info->kind == CR_FILE_MEMORY_DEVICE || info->kind == CR_FILE_TTY) {
+		if (new_encode_dev(inode->i_rdev) != info->rdev)
+			goto changed;
+		return f;
+	}
+	if (new_encode_dev(inode->i_sb->s_dev) != info->dev || inode->i_ino != info->ino ||
+	    (inode->i_mode & S_IFMT) != (info->mode & S_IFMT))
+		goto changed;
+	if (info->pos) {
+		loff_t pos = vfs_llseek(f, info->pos, SEEK_SET);
+
+		if (pos != info->pos) {
+			fput(f);
+			return ERR_PTR(pos < 0 ? pos : -EIO);
+		}
+	}
+	return f;
+changed:
+	fput(f);
+	return ERR_PTR(-ESTALE);
+}
+
+/* A terminal among the calling task's descriptors 0-2, referenced, or NULL. */
+struct file *cr_caller_tty(void)
+{
+	unsigned int fd;
+
+	for (fd = 0; fd < 3; fd++) {
+		struct file *f = fget(fd);
+
+		if (!f)
+			continue;
+		if (S_ISCHR(file_inode(f)->i_mode) && cr_is_tty_rdev(file_inode(f)->i_rdev))
+			return f;
+		fput(f);
+	}
+	return NULL;
+}
+
+void cr_close_all_fds(void)
+{
+	unsigned int fd = 0;
+	struct file *f;
+
+	while ((f = fget_task_next(current, &fd))) {
+		fput(f);
+		close_fd(fd);
+		fd++;
+	}
+}
+
+int cr_install_fd(u32 fd, struct file *f, bool cloexec)
+{
+	return replace_fd(fd, f, cloexec ? O_CLOEXEC : 0);
+}
+
+/* --- Root, cwd, umask ------------------------------------------------------------------------- */
+
+int cr_fs_info(struct task_struct *t, char *root, char *cwd, int len, u32 *umask)
+{
+	struct path r, c;
+	char *p;
+	int ret = 0;
+
+	task_lock(t);
+	if (!t->fs) {
+		task_unlock(t);
+		return -ENOENT;
+	}
+	get_fs_root(t->fs, &r);
+	get_fs_pwd(t->fs, &c);
+	*umask = t->fs->umask;
+	task_unlock(t);
+
+	p = d_path(&r, root, len);
+	if (IS_ERR(p))
+		ret = PTR_ERR(p);
+	else
+		memmove(root, p, strlen(p) + 1);
+	p = d_path(&c, cwd, len);
+	if (IS_ERR(p))
+		ret = ret ?: PTR_ERR(p);
+	else
+		memmove(cwd, p, strlen(p) + 1);
+	if (!ret && (d_unlinked(c.dentry) || d_unlinked(r.dentry)))
+		ret = -ENOENT;
+	path_put(&r);
+	path_put(&c);
+	return ret;
+}
+
+int cr_set_fs(const char *root, const char *cwd, u32 umask)
+{
+	struct path r, c;
+	int ret;
+
+	ret = kern_path(root, LOOKUP_FOLLOW | LOOKUP_DIRECTORY, &r);
+	if (ret)
+		return ret;
+	ret = kern_path(cwd, LOOKUP_FOLLOW | LOOKUP_DIRECTORY, &c);
+	if (ret) {
+		path_put(&r);
+		return ret;
+	}
+	set_fs_root(current->fs, &r);
+	set_fs_pwd(current->fs, &c);
+	current->fs->umask = umask & S_IRWXUGO;
+	path_put(&r);
+	path_put(&c);
+	return 0;
+}
+
+/* --- Image I/O --------------------------------------------------------------------------------- */
+
+/* Writes all of @buf at the file's position (appending where the file says so). */
+int cr_write_all(struct file *f, const void *buf, size_t len)
+{
+	bool stream = f->f_mode & FMODE_STREAM;
+	loff_t pos = f->f_pos;
+
+	while (len) {
+		ssize_t n = kernel_write(f, buf, len, stream ? NULL : &pos);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EIO;
+		buf += n;
+		len -= n;
+		if (!stream)
+			f->f_pos = pos;
+	}
+	return 0;
+}
+
+/* Reads exactly @len bytes; returns 0, -ENODATA at a premature end, or an error. */
+int cr_read_full(struct file *f, void *buf, size_t len)
+{
+	bool stream = f->f_mode & FMODE_STREAM;
+	loff_t pos = f->f_pos;
+
+	while (len) {
+		ssize_t n = kernel_read(f, buf, len, stream ? NULL : &pos);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -ENODATA;
+		buf += n;
+		len -= n;
+		if (!stream)
+			f->f_pos = pos;
+	}
+	return 0;
+}
+
+/* --- Misc ------------------------------------------------------------------------------------- */
+
+pid_t cr_current_vpid(void)
+{
+	return task_pid_vnr(current);
+}
+
+u64 cr_time_ns(void)
+{
+	return ktime_get_real_ns();
+}
+
+/* The running kernel's release, NUL-terminated, into @buf of @len bytes. */
+void cr_release(char *buf, int len)
+{
+	strscpy(buf, utsname()->release, len);
+}

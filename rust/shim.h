@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C side of cr.ko: typed access to kernel state that is reachable only through static
+ * inlines, macros or headers the Rust bindings do not carry. Every struct here is mirrored
+ * field for field in shim.rs; both sides assert the sizes.
+ */
+#ifndef CR_SHIM_H
+#define CR_SHIM_H
+
+#include <linux/types.h>
+
+struct file;
+struct task_struct;
+struct mm_struct;
+
+#define CR_COMM_LEN 16
+#define CR_AUXV_WORDS 54
+#define CR_SIGINFO_LEN 48
+#define CR_USER_REGS_LEN 216
+
+struct cr_task_info {
+	u32 pid, tgid, ppid, pgid, sid;
+	u32 personality, exit_signal, pdeath_signal, sas_ss_flags;
+	u32 reserved;
+	u64 clear_child_tid, robust_list, robust_list_len, sas_ss_sp, sas_ss_size, blocked;
+	char comm[CR_COMM_LEN];
+};
+
+struct cr_creds_info {
+	u32 uid, euid, suid, fsuid, gid, egid, sgid, fsgid, securebits, ngroups;
+	u64 cap_inheritable, cap_permitted, cap_effective, cap_bset, cap_ambient;
+};
+
+struct cr_mm_info {
+	u64 start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+	u64 arg_start, arg_end, env_start, env_end, vdso;
+	u64 auxv[CR_AUXV_WORDS];
+	u32 auxv_words, reserved;
+};
+
+/* Values of cr_vma_info.kind, as in format.rs's vma_kind. */
+#define CR_VMA_ANON 1
+#define CR_VMA_FILE_PRIVATE 2
+#define CR_VMA_VDSO 3
+#define CR_VMA_VVAR 4
+
+struct cr_vma_info {
+	u64 start, end, vm_flags, pgoff;
+	struct file *file; /* referenced, for CR_VMA_FILE_PRIVATE; the caller puts it */
+	u32 kind, reserved;
+};
+
+/* Values of cr_file_info.kind, as in format.rs's file_kind. */
+#define CR_FILE_REGULAR 1
+#define CR_FILE_DIRECTORY 2
+#define CR_FILE_MEMORY_DEVICE 3
+#define CR_FILE_TTY 4
+
+struct cr_file_info {
+	u32 kind, flags;
+	u64 pos, dev, ino;
+	u32 rdev, mode;
+	u64 size;
+};
+
+struct cr_pending_signal {
+	u32 signo, reserved;
+	u8 info[CR_SIGINFO_LEN];
+};
+
+struct cr_restart_info {
+	u32 kind, clockid, type, reserved;
+	u64 rmtp, remaining_ns;
+};
+
+/* The functions of shim.c, declared in shim.rs for Rust. */
+struct task_struct *cr_get_task(pid_t vpid);
+void cr_put_task(struct task_struct *t);
+bool cr_capable_sys_admin(void);
+bool cr_may_checkpoint(struct task_struct *t);
+const char *cr_task_refusal(struct task_struct *t, int *err);
+void cr_task_info(struct task_struct *t, struct cr_task_info *out);
+void cr_set_task_info(const struct cr_task_info *in);
+int cr_set_blocked(u64 blocked);
+int cr_creds_info(struct task_struct *t, struct cr_creds_info *out, u32 *groups, u32 max_groups);
+int cr_set_creds(const struct cr_creds_info *in, const u32 *groups);
+void cr_get_rlimits(struct task_struct *t, u64 *out, u32 count);
+int cr_set_rlimit(u32 resource, u64 cur, u64 max);
+void cr_get_itimer_real(struct task_struct *t, u64 *value_ns, u64 *interval_ns);
+int cr_set_itimer_real(u64 value_ns, u64 interval_ns);
+void cr_get_sigactions(struct task_struct *t, u64 *out);
+int cr_set_sigaction(int sig, const u64 *in);
+u32 cr_get_pending(struct task_struct *t, bool shared, struct cr_pending_signal *out, u32 max);
+int cr_queue_signal(u32 signo, const u8 *info_bytes, bool shared);
+void cr_kill_self(void);
+int cr_get_regs(struct task_struct *t, void *out);
+u32 cr_xstate_size(void);
+u64 cr_xfeatures(void);
+int cr_get_xstate(struct task_struct *t, void *out, u32 size);
+int cr_set_xstate(const void *in, u32 size);
+int cr_get_restart(struct task_struct *t, struct cr_restart_info *out);
+int cr_check_restart(const struct cr_restart_info *in);
+int cr_check_user_regs(const void *buf);
+int cr_restore_regs_on_return(const void *regs, const struct cr_restart_info *restart);
+struct mm_struct *cr_get_task_mm(struct task_struct *t);
+void cr_mmput(struct mm_struct *mm);
+void cr_mm_info(struct mm_struct *mm, struct cr_mm_info *out);
+struct file *cr_mm_exe_file(struct mm_struct *mm);
+int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const char **reason);
+long cr_dump_pages(struct mm_struct *mm, u64 *cursor, u64 end, bool anon_only, u64 *addrs, void *buf, long max);
+int cr_unmap_all(void);
+int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff);
+int cr_map_vdso(u64 text_start);
+int cr_write_memory(u64 addr, const void *buf, u32 len);
+int cr_set_mm(const struct cr_mm_info *in, struct file *exe);
+struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec);
+int cr_file_info(struct file *f, struct cr_file_info *out, const char **reason);
+int cr_file_path(struct file *f, char *buf, int len, const char **reason);
+struct file *cr_reopen(const char *path, const struct cr_file_info *info);
+struct file *cr_caller_tty(void);
+void cr_close_all_fds(void);
+int cr_install_fd(u32 fd, struct file *f, bool cloexec);
+int cr_fs_info(struct task_struct *t, char *root, char *cwd, int len, u32 *umask);
+int cr_set_fs(const char *root, const char *cwd, u32 umask);
+int cr_write_all(struct file *f, const void *buf, size_t len);
+int cr_read_full(struct file *f, void *buf, size_t len);
+pid_t cr_current_vpid(void);
+u64 cr_time_ns(void);
+void cr_release(char *buf, int len);
+
+#endif

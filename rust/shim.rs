@@ -1,0 +1,822 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers around `shim.c`.
+//!
+//! The C side reads or applies one piece of kernel state per function; this side owns the
+//! references it hands out ([`TaskRef`], [`MmRef`], [`FileRef`]) and turns its return codes into
+//! `Result`. Every struct is the field-for-field mirror of `shim.h`, with its size asserted.
+
+use core::ffi::{c_char, c_int, c_long, c_void};
+use core::ptr::NonNull;
+
+use kernel::{bindings, prelude::*};
+
+/// `struct task_struct`, only ever handled by pointer here.
+#[repr(C)]
+pub(crate) struct CTask {
+    _opaque: [u8; 0],
+    _not_send: core::marker::PhantomData<*mut u8>,
+}
+
+/// `struct file`, only ever handled by pointer here.
+#[repr(C)]
+pub(crate) struct CFile {
+    _opaque: [u8; 0],
+    _not_send: core::marker::PhantomData<*mut u8>,
+}
+
+/// `struct mm_struct`, only ever handled by pointer here.
+#[repr(C)]
+pub(crate) struct CMm {
+    _opaque: [u8; 0],
+    _not_send: core::marker::PhantomData<*mut u8>,
+}
+
+/// `struct cr_task_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct TaskInfo {
+    pub(crate) pid: u32,
+    pub(crate) tgid: u32,
+    pub(crate) ppid: u32,
+    pub(crate) pgid: u32,
+    pub(crate) sid: u32,
+    pub(crate) personality: u32,
+    pub(crate) exit_signal: u32,
+    pub(crate) pdeath_signal: u32,
+    pub(crate) sas_ss_flags: u32,
+    pub(crate) reserved: u32,
+    pub(crate) clear_child_tid: u64,
+    pub(crate) robust_list: u64,
+    pub(crate) robust_list_len: u64,
+    pub(crate) sas_ss_sp: u64,
+    pub(crate) sas_ss_size: u64,
+    pub(crate) blocked: u64,
+    pub(crate) comm: [u8; 16],
+}
+
+/// `struct cr_creds_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct CredsInfo {
+    pub(crate) uid: u32,
+    pub(crate) euid: u32,
+    pub(crate) suid: u32,
+    pub(crate) fsuid: u32,
+    pub(crate) gid: u32,
+    pub(crate) egid: u32,
+    pub(crate) sgid: u32,
+    pub(crate) fsgid: u32,
+    pub(crate) securebits: u32,
+    pub(crate) ngroups: u32,
+    pub(crate) cap_inheritable: u64,
+    pub(crate) cap_permitted: u64,
+    pub(crate) cap_effective: u64,
+    pub(crate) cap_bset: u64,
+    pub(crate) cap_ambient: u64,
+}
+
+/// Words of saved auxv the shim exchanges (`CR_AUXV_WORDS`).
+pub(crate) const AUXV_WORDS: usize = 54;
+
+/// `struct cr_mm_info`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct MmInfo {
+    pub(crate) start_code: u64,
+    pub(crate) end_code: u64,
+    pub(crate) start_data: u64,
+    pub(crate) end_data: u64,
+    pub(crate) start_brk: u64,
+    pub(crate) brk: u64,
+    pub(crate) start_stack: u64,
+    pub(crate) arg_start: u64,
+    pub(crate) arg_end: u64,
+    pub(crate) env_start: u64,
+    pub(crate) env_end: u64,
+    pub(crate) vdso: u64,
+    pub(crate) auxv: [u64; AUXV_WORDS],
+    pub(crate) auxv_words: u32,
+    pub(crate) reserved: u32,
+}
+
+impl Default for MmInfo {
+    fn default() -> Self {
+        Self {
+            start_code: 0,
+            end_code: 0,
+            start_data: 0,
+            end_data: 0,
+            start_brk: 0,
+            brk: 0,
+            start_stack: 0,
+            arg_start: 0,
+            arg_end: 0,
+            env_start: 0,
+            env_end: 0,
+            vdso: 0,
+            auxv: [0; AUXV_WORDS],
+            auxv_words: 0,
+            reserved: 0,
+        }
+    }
+}
+
+/// `struct cr_vma_info`.
+#[repr(C)]
+pub(crate) struct VmaInfo {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) vm_flags: u64,
+    pub(crate) pgoff: u64,
+    file: *mut CFile,
+    pub(crate) kind: u32,
+    reserved: u32,
+}
+
+/// `struct cr_file_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FileInfo {
+    pub(crate) kind: u32,
+    pub(crate) flags: u32,
+    pub(crate) pos: u64,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) rdev: u32,
+    pub(crate) mode: u32,
+    pub(crate) size: u64,
+}
+
+/// `struct cr_pending_signal`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct PendingSignal {
+    pub(crate) signo: u32,
+    reserved: u32,
+    pub(crate) info: [u8; 48],
+}
+
+impl Default for PendingSignal {
+    fn default() -> Self {
+        Self {
+            signo: 0,
+            reserved: 0,
+            info: [0; 48],
+        }
+    }
+}
+
+/// `struct cr_restart_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RestartInfo {
+    pub(crate) kind: u32,
+    pub(crate) clockid: u32,
+    pub(crate) type_: u32,
+    reserved: u32,
+    pub(crate) rmtp: u64,
+    pub(crate) remaining_ns: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<TaskInfo>() == 104);
+const _: () = assert!(core::mem::size_of::<CredsInfo>() == 80);
+const _: () = assert!(core::mem::size_of::<MmInfo>() == 12 * 8 + AUXV_WORDS * 8 + 8);
+const _: () = assert!(core::mem::size_of::<VmaInfo>() == 48);
+const _: () = assert!(core::mem::size_of::<FileInfo>() == 48);
+const _: () = assert!(core::mem::size_of::<PendingSignal>() == 56);
+const _: () = assert!(core::mem::size_of::<RestartInfo>() == 32);
+
+/// Size of `struct user_regs_struct`.
+pub(crate) const USER_REGS_LEN: usize = 216;
+
+extern "C" {
+    fn cr_get_task(vpid: c_int) -> *mut CTask;
+    fn cr_put_task(t: *mut CTask);
+    fn cr_capable_sys_admin() -> bool;
+    fn cr_may_checkpoint(t: *mut CTask) -> bool;
+    fn cr_task_refusal(t: *mut CTask, err: *mut c_int) -> *const c_char;
+    fn cr_task_info(t: *mut CTask, out: *mut TaskInfo);
+    fn cr_set_task_info(info: *const TaskInfo);
+    fn cr_set_blocked(blocked: u64) -> c_int;
+    fn cr_creds_info(
+        t: *mut CTask,
+        out: *mut CredsInfo,
+        groups: *mut u32,
+        max_groups: u32,
+    ) -> c_int;
+    fn cr_set_creds(info: *const CredsInfo, groups: *const u32) -> c_int;
+    fn cr_get_rlimits(t: *mut CTask, out: *mut u64, count: u32);
+    fn cr_set_rlimit(resource: u32, cur: u64, max: u64) -> c_int;
+    fn cr_get_itimer_real(t: *mut CTask, value: *mut u64, interval: *mut u64);
+    fn cr_set_itimer_real(value: u64, interval: u64) -> c_int;
+    fn cr_get_sigactions(t: *mut CTask, out: *mut u64);
+    fn cr_set_sigaction(sig: c_int, action: *const u64) -> c_int;
+    fn cr_get_pending(
+        t: *mut CTask,
+        shared: bool,
+        out: *mut PendingSignal,
+        max: u32,
+    ) -> u32;
+    fn cr_queue_signal(signo: u32, info: *const u8, shared: bool) -> c_int;
+    fn cr_kill_self();
+    fn cr_get_regs(t: *mut CTask, out: *mut c_void) -> c_int;
+    fn cr_xstate_size() -> u32;
+    fn cr_xfeatures() -> u64;
+    fn cr_get_xstate(t: *mut CTask, out: *mut c_void, size: u32) -> c_int;
+    fn cr_set_xstate(buf: *const c_void, size: u32) -> c_int;
+    fn cr_get_restart(t: *mut CTask, out: *mut RestartInfo) -> c_int;
+    fn cr_check_restart(info: *const RestartInfo) -> c_int;
+    fn cr_check_user_regs(regs: *const c_void) -> c_int;
+    fn cr_restore_regs_on_return(regs: *const c_void, restart: *const RestartInfo) -> c_int;
+    fn cr_get_task_mm(t: *mut CTask) -> *mut CMm;
+    fn cr_mmput(mm: *mut CMm);
+    fn cr_mm_info(mm: *mut CMm, out: *mut MmInfo);
+    fn cr_mm_exe_file(mm: *mut CMm) -> *mut CFile;
+    fn cr_vma_next(
+        mm: *mut CMm,
+        addr: u64,
+        out: *mut VmaInfo,
+        reason: *mut *const c_char,
+    ) -> c_int;
+    fn cr_dump_pages(
+        mm: *mut CMm,
+        cursor: *mut u64,
+        end: u64,
+        anon_only: bool,
+        addrs: *mut u64,
+        buf: *mut c_void,
+        max: c_long,
+    ) -> c_long;
+    fn cr_unmap_all() -> c_int;
+    fn cr_map(file: *mut CFile, start: u64, end: u64, vm_flags: u64, pgoff: u64)
+        -> c_int;
+    fn cr_map_vdso(text_start: u64) -> c_int;
+    fn cr_write_memory(addr: u64, buf: *const c_void, len: u32) -> c_int;
+    fn cr_set_mm(info: *const MmInfo, exe: *mut CFile) -> c_int;
+    fn cr_next_file(t: *mut CTask, fd: *mut u32, cloexec: *mut bool)
+        -> *mut CFile;
+    fn cr_file_info(f: *mut CFile, out: *mut FileInfo, reason: *mut *const c_char)
+        -> c_int;
+    fn cr_file_path(
+        f: *mut CFile,
+        buf: *mut c_char,
+        len: c_int,
+        reason: *mut *const c_char,
+    ) -> c_int;
+    fn cr_reopen(path: *const c_char, info: *const FileInfo) -> *mut CFile;
+    fn cr_caller_tty() -> *mut CFile;
+    fn cr_close_all_fds();
+    fn cr_install_fd(fd: u32, f: *mut CFile, cloexec: bool) -> c_int;
+    fn cr_fs_info(
+        t: *mut CTask,
+        root: *mut c_char,
+        cwd: *mut c_char,
+        len: c_int,
+        umask: *mut u32,
+    ) -> c_int;
+    fn cr_set_fs(root: *const c_char, cwd: *const c_char, umask: u32) -> c_int;
+    fn cr_write_all(f: *mut CFile, buf: *const c_void, len: usize) -> c_int;
+    fn cr_read_full(f: *mut CFile, buf: *mut c_void, len: usize) -> c_int;
+    fn cr_current_vpid() -> c_int;
+    fn cr_time_ns() -> u64;
+    fn cr_release(buf: *mut c_char, len: c_int);
+}
+
+/// Turns a C return code (0 or a negative errno) into a `Result`.
+fn check(ret: c_int) -> Result {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
+    }
+}
+
+/// Turns a C reason string into a `&'static str` (the shim only returns literals).
+fn reason_str(reason: *const c_char) -> &'static str {
+    if reason.is_null() {
+        return "unsupported state";
+    }
+    // SAFETY: the shim only ever stores pointers to NUL-terminated string literals (or names
+    // owned by static vm_operations) in its `reason` out-parameters.
+    let cstr = unsafe { core::ffi::CStr::from_ptr(reason) };
+    cstr.to_str().unwrap_or("unsupported state")
+}
+
+/// An error with the one-line reason that goes to logfd.
+pub(crate) struct Refusal {
+    pub(crate) err: Error,
+    pub(crate) reason: &'static str,
+}
+
+/// A referenced task.
+pub(crate) struct TaskRef(NonNull<CTask>);
+
+impl TaskRef {
+    /// The task with pid `vpid` in the caller's pid namespace.
+    pub(crate) fn find(vpid: i32) -> Result<Self> {
+        // SAFETY: `cr_get_task` takes the RCU read lock for the lookup and returns a referenced
+        // task or NULL.
+        NonNull::new(unsafe { cr_get_task(vpid) })
+            .map(Self)
+            .ok_or(ESRCH)
+    }
+
+    fn as_ptr(&self) -> *mut CTask {
+        self.0.as_ptr()
+    }
+
+    /// Whether the caller may checkpoint this task.
+    pub(crate) fn may_checkpoint(&self) -> bool {
+        // SAFETY: the task is referenced for as long as `self` lives.
+        unsafe { cr_may_checkpoint(self.as_ptr()) }
+    }
+
+    /// Why this task cannot be checkpointed, if it cannot.
+    pub(crate) fn refusal(&self) -> Option<Refusal> {
+        let mut err: c_int = 0;
+        // SAFETY: the task is referenced; `err` is a valid out-parameter.
+        let reason = unsafe { cr_task_refusal(self.as_ptr(), &mut err) };
+        if reason.is_null() {
+            None
+        } else {
+            Some(Refusal {
+                err: Error::from_errno(err),
+                reason: reason_str(reason),
+            })
+        }
+    }
+
+    /// Scalars of the task.
+    pub(crate) fn info(&self) -> TaskInfo {
+        let mut info = TaskInfo::default();
+        // SAFETY: the task is referenced; `info` is a valid out-parameter of the right layout.
+        unsafe { cr_task_info(self.as_ptr(), &mut info) };
+        info
+    }
+
+    /// Credentials, with the supplementary groups appended to `groups`.
+    pub(crate) fn creds(&self, groups: &mut KVec<u32>) -> Result<CredsInfo> {
+        let mut info = CredsInfo::default();
+        let max = crate::format::GROUPS_MAX;
+        groups.clear();
+        groups.reserve(max, GFP_KERNEL)?;
+        // SAFETY: the task is referenced; `groups` has capacity for `max` u32s, which bounds
+        // what the shim writes.
+        check(unsafe {
+            cr_creds_info(self.as_ptr(), &mut info, groups.as_mut_ptr(), max as u32)
+        })?;
+        // SAFETY: the shim wrote `ngroups` entries, at most `max`.
+        unsafe { groups.inc_len(info.ngroups as usize) };
+        Ok(info)
+    }
+
+    /// Resource limits as (cur, max) pairs.
+    pub(crate) fn rlimits(&self) -> [u64; 2 * crate::format::RLIMIT_COUNT] {
+        let mut out = [0u64; 2 * crate::format::RLIMIT_COUNT];
+        // SAFETY: the task is referenced; `out` holds `2 * count` u64s.
+        unsafe {
+            cr_get_rlimits(
+                self.as_ptr(),
+                out.as_mut_ptr(),
+                crate::format::RLIMIT_COUNT as u32,
+            )
+        };
+        out
+    }
+
+    /// ITIMER_REAL as (value, interval) in nanoseconds.
+    pub(crate) fn itimer_real(&self) -> (u64, u64) {
+        let (mut value, mut interval) = (0, 0);
+        // SAFETY: the task is referenced; both out-parameters are valid.
+        unsafe { cr_get_itimer_real(self.as_ptr(), &mut value, &mut interval) };
+        (value, interval)
+    }
+
+    /// The 64 signal dispositions as {handler, flags, restorer, mask}.
+    pub(crate) fn sigactions(&self) -> [u64; 4 * crate::format::SIGNAL_COUNT] {
+        let mut out = [0u64; 4 * crate::format::SIGNAL_COUNT];
+        // SAFETY: the task is referenced; `out` holds 4 u64s per signal.
+        unsafe { cr_get_sigactions(self.as_ptr(), out.as_mut_ptr()) };
+        out
+    }
+
+    /// The signals queued on the private or the shared queue.
+    pub(crate) fn pending(&self, shared: bool) -> Result<KVec<PendingSignal>> {
+        let mut out = KVec::new();
+        loop {
+            let cap = out.capacity() as u32;
+            // SAFETY: the task is referenced; `out` has room for `cap` entries.
+            let n = unsafe { cr_get_pending(self.as_ptr(), shared, out.as_mut_ptr(), cap) };
+            if n <= cap {
+                // SAFETY: the shim initialized the first `n` entries, within capacity.
+                unsafe { out.inc_len(n as usize) };
+                return Ok(out);
+            }
+            out.reserve(n as usize + 8, GFP_KERNEL)?;
+        }
+    }
+
+    /// General registers in `struct user_regs_struct` layout.
+    pub(crate) fn regs(&self) -> Result<[u8; USER_REGS_LEN]> {
+        let mut out = [0u8; USER_REGS_LEN];
+        // SAFETY: the task is referenced and frozen; `out` has the regset's size.
+        check(unsafe { cr_get_regs(self.as_ptr(), out.as_mut_ptr().cast()) })?;
+        Ok(out)
+    }
+
+    /// The XSAVE area, `xstate_size()` bytes.
+    pub(crate) fn xstate(&self, out: &mut [u8]) -> Result {
+        // SAFETY: the task is referenced and frozen; the shim checks `out.len()` against the
+        // regset's size before writing.
+        check(unsafe { cr_get_xstate(self.as_ptr(), out.as_mut_ptr().cast(), out.len() as u32) })
+    }
+
+    /// The pending restart block.
+    pub(crate) fn restart(&self) -> Result<RestartInfo> {
+        let mut info = RestartInfo::default();
+        // SAFETY: the task is referenced; `info` is a valid out-parameter.
+        check(unsafe { cr_get_restart(self.as_ptr(), &mut info) })?;
+        Ok(info)
+    }
+
+    /// The task's address space.
+    pub(crate) fn mm(&self) -> Result<MmRef> {
+        // SAFETY: the task is referenced; `get_task_mm` returns a counted mm or NULL.
+        NonNull::new(unsafe { cr_get_task_mm(self.as_ptr()) })
+            .map(MmRef)
+            .ok_or(EINVAL)
+    }
+
+    /// The next open descriptor at or after `*fd`, with its close-on-exec bit.
+    pub(crate) fn next_file(&self, fd: &mut u32) -> Option<(FileRef, bool)> {
+        let mut cloexec = false;
+        // SAFETY: the task is referenced; both out-parameters are valid.
+        let f = unsafe { cr_next_file(self.as_ptr(), fd, &mut cloexec) };
+        NonNull::new(f).map(|f| (FileRef(f), cloexec))
+    }
+
+    /// Root and cwd (written NUL-terminated into the buffers) and umask.
+    pub(crate) fn fs(&self, root: &mut [u8], cwd: &mut [u8]) -> Result<u32> {
+        let mut umask = 0;
+        let len = root.len().min(cwd.len()) as c_int;
+        // SAFETY: the task is referenced; both buffers hold at least `len` bytes.
+        check(unsafe {
+            cr_fs_info(
+                self.as_ptr(),
+                root.as_mut_ptr().cast(),
+                cwd.as_mut_ptr().cast(),
+                len,
+                &mut umask,
+            )
+        })?;
+        Ok(umask)
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns one reference.
+        unsafe { cr_put_task(self.as_ptr()) };
+    }
+}
+
+/// A counted address space (`mmget`).
+pub(crate) struct MmRef(NonNull<CMm>);
+
+impl MmRef {
+    fn as_ptr(&self) -> *mut CMm {
+        self.0.as_ptr()
+    }
+
+    /// Layout fields and auxv.
+    pub(crate) fn info(&self) -> MmInfo {
+        let mut info = MmInfo::default();
+        // SAFETY: the mm is counted; `info` is a valid out-parameter.
+        unsafe { cr_mm_info(self.as_ptr(), &mut info) };
+        info
+    }
+
+    /// The executable file.
+    pub(crate) fn exe_file(&self) -> Option<FileRef> {
+        // SAFETY: the mm is counted; the shim returns a referenced file or NULL.
+        NonNull::new(unsafe { cr_mm_exe_file(self.as_ptr()) }).map(FileRef)
+    }
+
+    /// The first VMA at or after `addr`: `Ok(None)` past the last one.
+    pub(crate) fn vma_from(&self, addr: u64) -> core::result::Result<Option<Vma>, Refusal> {
+        let mut info = VmaInfo {
+            start: 0,
+            end: 0,
+            vm_flags: 0,
+            pgoff: 0,
+            file: core::ptr::null_mut(),
+            kind: 0,
+            reserved: 0,
+        };
+        let mut reason = core::ptr::null();
+        // SAFETY: the mm is counted; the out-parameters are valid.
+        let ret = unsafe { cr_vma_next(self.as_ptr(), addr, &mut info, &mut reason) };
+        match ret {
+            0 => Ok(None),
+            1 => {
+                let file = NonNull::new(info.file).map(FileRef);
+                Ok(Some(Vma { info, file }))
+            }
+            err => Err(Refusal {
+                err: Error::from_errno(err),
+                reason: reason_str(reason),
+            }),
+        }
+    }
+
+    /// Copies up to `addrs.len()` non-zero pages of `[*cursor, end)` into `pages`.
+    pub(crate) fn dump_pages(
+        &self,
+        cursor: &mut u64,
+        end: u64,
+        anon_only: bool,
+        addrs: &mut [u64],
+        pages: &mut [u8],
+        page_size: usize,
+    ) -> usize {
+        let max = addrs.len().min(pages.len() / page_size);
+        // SAFETY: the mm is counted; `addrs` and `pages` hold at least `max` entries and pages.
+        let n = unsafe {
+            cr_dump_pages(
+                self.as_ptr(),
+                cursor,
+                end,
+                anon_only,
+                addrs.as_mut_ptr(),
+                pages.as_mut_ptr().cast(),
+                max as c_long,
+            )
+        };
+        n.max(0) as usize
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns one mm user count.
+        unsafe { cr_mmput(self.as_ptr()) };
+    }
+}
+
+/// One VMA as the checkpoint sees it.
+pub(crate) struct Vma {
+    pub(crate) info: VmaInfo,
+    pub(crate) file: Option<FileRef>,
+}
+
+/// A referenced `struct file` (`fput` on drop).
+pub(crate) struct FileRef(NonNull<CFile>);
+
+// SAFETY: a `struct file` reference may be dropped and used from any thread.
+unsafe impl Send for FileRef {}
+
+impl FileRef {
+    pub(crate) fn as_ptr(&self) -> *mut CFile {
+        self.0.as_ptr()
+    }
+
+    /// Takes a reference to a file the kernel crate holds.
+    pub(crate) fn from_kernel(f: &kernel::fs::file::LocalFile) -> Self {
+        let ptr = f.as_ptr();
+        // SAFETY: `ptr` is a live file; `get_file` takes a new reference, owned by the result.
+        unsafe { bindings::get_file(ptr) };
+        // SAFETY: `as_ptr` of a live `File` is never NULL.
+        Self(unsafe { NonNull::new_unchecked(ptr.cast()) })
+    }
+
+    /// Kind, flags, position and identity; a refusal for files cr cannot reopen.
+    pub(crate) fn info(&self) -> core::result::Result<FileInfo, Refusal> {
+        let mut info = FileInfo::default();
+        let mut reason = core::ptr::null();
+        // SAFETY: the file is referenced; the out-parameters are valid.
+        let ret = unsafe { cr_file_info(self.as_ptr(), &mut info, &mut reason) };
+        if ret < 0 {
+            return Err(Refusal {
+                err: Error::from_errno(ret),
+                reason: reason_str(reason),
+            });
+        }
+        Ok(info)
+    }
+
+    /// The path, into `buf`; a refusal for unlinked files.
+    pub(crate) fn path<'a>(&self, buf: &'a mut [u8]) -> core::result::Result<&'a [u8], Refusal> {
+        let mut reason = core::ptr::null();
+        // SAFETY: the file is referenced; `buf` holds `buf.len()` bytes.
+        let n = unsafe {
+            cr_file_path(
+                self.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len() as c_int,
+                &mut reason,
+            )
+        };
+        if n < 0 {
+            return Err(Refusal {
+                err: Error::from_errno(n),
+                reason: reason_str(reason),
+            });
+        }
+        Ok(&buf[..n as usize])
+    }
+
+    /// Reopens `path` (NUL-terminated) as `info` describes, checking the inode identity.
+    pub(crate) fn reopen(path: &[u8], info: &FileInfo) -> Result<Self> {
+        if path.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `path` is NUL-terminated; `info` is valid. The shim returns a file or an
+        // ERR_PTR.
+        let f = unsafe { cr_reopen(path.as_ptr().cast(), info) };
+        let addr = f as isize;
+        if (-4095..0).contains(&addr) {
+            return Err(Error::from_errno(addr as i32));
+        }
+        NonNull::new(f).map(Self).ok_or(ENOENT)
+    }
+
+    /// A terminal among the caller's descriptors 0-2.
+    pub(crate) fn caller_tty() -> Option<Self> {
+        // SAFETY: the shim returns a referenced file or NULL.
+        NonNull::new(unsafe { cr_caller_tty() }).map(Self)
+    }
+
+    /// Writes all of `buf`.
+    pub(crate) fn write_all(&self, buf: &[u8]) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe { cr_write_all(self.as_ptr(), buf.as_ptr().cast(), buf.len()) })
+    }
+
+    /// Reads exactly `buf.len()` bytes; `ENODATA` at a premature end.
+    pub(crate) fn read_full(&self, buf: &mut [u8]) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe { cr_read_full(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns one file reference.
+        unsafe { bindings::fput(self.as_ptr().cast()) };
+    }
+}
+
+/// Operations on the calling task, which restores itself.
+pub(crate) mod current {
+    use super::*;
+
+    /// The caller's pid in its own pid namespace.
+    pub(crate) fn vpid() -> i32 {
+        // SAFETY: no preconditions.
+        unsafe { cr_current_vpid() }
+    }
+
+    /// Wall-clock time in nanoseconds.
+    pub(crate) fn time_ns() -> u64 {
+        // SAFETY: no preconditions.
+        unsafe { cr_time_ns() }
+    }
+
+    /// The kernel release into `buf`, NUL-terminated.
+    pub(crate) fn release(buf: &mut [u8]) {
+        // SAFETY: `buf` holds `buf.len()` bytes.
+        unsafe { cr_release(buf.as_mut_ptr().cast(), buf.len() as c_int) }
+    }
+
+    /// `capable(CAP_SYS_ADMIN)`.
+    pub(crate) fn capable_sys_admin() -> bool {
+        // SAFETY: no preconditions.
+        unsafe { cr_capable_sys_admin() }
+    }
+
+    /// XSAVE area size of this CPU's user state.
+    pub(crate) fn xstate_size() -> u32 {
+        // SAFETY: no preconditions.
+        unsafe { cr_xstate_size() }
+    }
+
+    /// XCR0.
+    pub(crate) fn xfeatures() -> u64 {
+        // SAFETY: no preconditions.
+        unsafe { cr_xfeatures() }
+    }
+
+    pub(crate) fn set_task_info(info: &TaskInfo) {
+        // SAFETY: `info` is valid; the shim applies it to current.
+        unsafe { cr_set_task_info(info) }
+    }
+
+    pub(crate) fn set_blocked(blocked: u64) -> Result {
+        // SAFETY: no preconditions.
+        check(unsafe { cr_set_blocked(blocked) })
+    }
+
+    pub(crate) fn set_creds(info: &CredsInfo, groups: &[u32]) -> Result {
+        if groups.len() != info.ngroups as usize {
+            return Err(EINVAL);
+        }
+        // SAFETY: `groups` holds `ngroups` entries.
+        check(unsafe { cr_set_creds(info, groups.as_ptr()) })
+    }
+
+    pub(crate) fn set_rlimit(resource: u32, cur: u64, max: u64) -> Result {
+        // SAFETY: no preconditions; the shim validates the arguments.
+        check(unsafe { cr_set_rlimit(resource, cur, max) })
+    }
+
+    pub(crate) fn set_itimer_real(value: u64, interval: u64) -> Result {
+        // SAFETY: no preconditions.
+        check(unsafe { cr_set_itimer_real(value, interval) })
+    }
+
+    pub(crate) fn set_sigaction(sig: u32, action: &[u64; 4]) -> Result {
+        // SAFETY: `action` holds the four words the shim reads.
+        check(unsafe { cr_set_sigaction(sig as c_int, action.as_ptr()) })
+    }
+
+    pub(crate) fn queue_signal(signo: u32, info: &[u8; 48], shared: bool) -> Result {
+        // SAFETY: `info` holds a whole kernel_siginfo_t.
+        check(unsafe { cr_queue_signal(signo, info.as_ptr(), shared) })
+    }
+
+    /// Queues SIGKILL: the task dies before it runs user code again.
+    pub(crate) fn kill() {
+        // SAFETY: no preconditions.
+        unsafe { cr_kill_self() }
+    }
+
+    pub(crate) fn set_xstate(buf: &[u8]) -> Result {
+        // SAFETY: `buf` is valid for its length; the shim validates size and contents.
+        check(unsafe { cr_set_xstate(buf.as_ptr().cast(), buf.len() as u32) })
+    }
+
+    /// Whether registers can be restored by cr: flat 64-bit segments, no GS base.
+    pub(crate) fn check_user_regs(regs: &[u8; USER_REGS_LEN]) -> Result {
+        // SAFETY: `regs` holds a whole user_regs_struct.
+        check(unsafe { cr_check_user_regs(regs.as_ptr().cast()) })
+    }
+
+    pub(crate) fn check_restart(info: &RestartInfo) -> Result {
+        // SAFETY: `info` is valid.
+        check(unsafe { cr_check_restart(info) })
+    }
+
+    /// Arranges for the registers and the restart block to be installed on the way back to
+    /// user space.
+    pub(crate) fn restore_regs_on_return(regs: &[u8; USER_REGS_LEN], restart: &RestartInfo) -> Result {
+        // SAFETY: `regs` holds a whole user_regs_struct; the shim copies both arguments.
+        check(unsafe { cr_restore_regs_on_return(regs.as_ptr().cast(), restart) })
+    }
+
+    pub(crate) fn unmap_all() -> Result {
+        // SAFETY: no preconditions; current has an mm (a user task in an ioctl).
+        check(unsafe { cr_unmap_all() })
+    }
+
+    pub(crate) fn map(file: Option<&FileRef>, start: u64, end: u64, vm_flags: u64, pgoff: u64) -> Result {
+        let f = file.map_or(core::ptr::null_mut(), FileRef::as_ptr);
+        // SAFETY: `f` is NULL or a referenced file.
+        check(unsafe { cr_map(f, start, end, vm_flags, pgoff) })
+    }
+
+    pub(crate) fn map_vdso(text_start: u64) -> Result {
+        // SAFETY: no preconditions.
+        check(unsafe { cr_map_vdso(text_start) })
+    }
+
+    pub(crate) fn write_memory(addr: u64, buf: &[u8]) -> Result {
+        // SAFETY: `buf` is valid for its length.
+        check(unsafe { cr_write_memory(addr, buf.as_ptr().cast(), buf.len() as u32) })
+    }
+
+    pub(crate) fn set_mm(info: &MmInfo, exe: Option<&FileRef>) -> Result {
+        let f = exe.map_or(core::ptr::null_mut(), FileRef::as_ptr);
+        // SAFETY: `info` is valid; `f` is NULL or a referenced file.
+        check(unsafe { cr_set_mm(info, f) })
+    }
+
+    pub(crate) fn close_all_fds() {
+        // SAFETY: no preconditions.
+        unsafe { cr_close_all_fds() }
+    }
+
+    pub(crate) fn install_fd(fd: u32, f: &FileRef, cloexec: bool) -> Result {
+        // SAFETY: `f` is referenced; `replace_fd` takes its own reference.
+        check(unsafe { cr_install_fd(fd, f.as_ptr(), cloexec) })
+    }
+
+    /// Sets root, cwd (NUL-terminated paths) and umask.
+    pub(crate) fn set_fs(root: &[u8], cwd: &[u8], umask: u32) -> Result {
+        if root.last() != Some(&0) || cwd.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: both paths are NUL-terminated.
+        check(unsafe { cr_set_fs(root.as_ptr().cast(), cwd.as_ptr().cast(), umask) })
+    }
+}

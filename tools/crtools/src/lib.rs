@@ -1,0 +1,186 @@
+//! What `ckpt` and `restart` share: cgroup v2 handling, `/proc` parsing and the `/dev/cr` calls.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crimage::uapi;
+
+/// Where cgroup v2 is mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// An error for the user: one line, and the exit status to use.
+#[derive(Debug)]
+pub struct Fail(pub String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(e.to_string())
+    }
+}
+
+/// Shorthand for a failure with a formatted message.
+#[macro_export]
+macro_rules! fail {
+    ($($t:tt)*) => { return Err($crate::Fail(format!($($t)*))) };
+}
+
+/// The cgroup v2 directory that holds `pid`.
+pub fn cgroup_of(pid: i32) -> Result<PathBuf, Fail> {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| Fail(format!("pid {pid}: {e}")))?;
+    let rel = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| Fail(format!("pid {pid} is not in a cgroup v2 hierarchy")))?;
+    Ok(Path::new(CGROUP_ROOT).join(rel.trim_start_matches('/')))
+}
+
+/// The pids in a cgroup (`cgroup.procs`).
+pub fn cgroup_procs(dir: &Path) -> Result<Vec<i32>, Fail> {
+    let text = fs::read_to_string(dir.join("cgroup.procs"))
+        .map_err(|e| Fail(format!("{}: {e}", dir.display())))?;
+    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// The parent of `pid`, from `/proc/PID/stat`.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The comm field may hold spaces and parentheses: the fields after it follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `pid` is `root` or one of its descendants.
+pub fn in_subtree(root: i32, mut pid: i32) -> bool {
+    for _ in 0..4096 {
+        if pid == root {
+            return true;
+        }
+        match parent_of(pid) {
+            Some(p) if p > 0 => pid = p,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn write_file(path: &Path, value: &str) -> Result<(), Fail> {
+    fs::write(path, value).map_err(|e| Fail(format!("{}: {e}", path.display())))
+}
+
+/// Freezes a cgroup and waits until all of its tasks are frozen.
+pub fn freeze(dir: &Path, timeout: Duration) -> Result<(), Fail> {
+    write_file(&dir.join("cgroup.freeze"), "1")?;
+    let start = Instant::now();
+    loop {
+        let events = fs::read_to_string(dir.join("cgroup.events"))?;
+        if events.lines().any(|l| l.trim() == "frozen 1") {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            let _ = thaw(dir);
+            fail!("{}: tasks did not freeze within {:?}", dir.display(), timeout);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Thaws a cgroup.
+pub fn thaw(dir: &Path) -> Result<(), Fail> {
+    write_file(&dir.join("cgroup.freeze"), "0")
+}
+
+/// Kills every task of a cgroup.
+pub fn kill_all(dir: &Path) -> Result<(), Fail> {
+    write_file(&dir.join("cgroup.kill"), "1")
+}
+
+/// Creates a fresh cgroup `name` under the root, for one program to run in.
+pub fn make_cgroup(name: &str) -> Result<PathBuf, Fail> {
+    let dir = Path::new(CGROUP_ROOT).join(name);
+    match fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cgroup_procs(&dir)?.is_empty() => {
+            Ok(dir)
+        }
+        Err(e) => Err(Fail(format!("{}: {e}", dir.display()))),
+    }
+}
+
+/// Opens `/dev/cr`.
+pub fn open_device() -> Result<fs::File, Fail> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/cr")
+        .map_err(|e| Fail(format!("/dev/cr: {e} (is cr.ko loaded?)")))
+}
+
+/// `CR_IOC_CHECKPOINT`.
+pub fn ioctl_checkpoint(dev: &fs::File, pid: i32, fd: RawFd, logfd: RawFd) -> io::Result<()> {
+    let args = uapi::OpArgs {
+        pid,
+        fd,
+        logfd,
+        reserved: 0,
+        flags: 0,
+    }
+    .to_bytes();
+    // SAFETY: CR_IOC_CHECKPOINT reads exactly its encoded size, `args.len()` bytes, from the
+    // pointer, which stays valid across the call.
+    let ret = unsafe { libc::ioctl(dev.as_raw_fd(), uapi::IOC_CHECKPOINT as _, args.as_ptr()) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The argument bytes of `CR_IOC_RESTART` for the calling task.
+pub fn restart_args(fd: RawFd, logfd: RawFd) -> [u8; uapi::OpArgs::SIZE_V1] {
+    uapi::OpArgs {
+        pid: 0,
+        fd,
+        logfd,
+        reserved: 0,
+        flags: 0,
+    }
+    .to_bytes()
+}
+
+/// Writes `msg` and a newline to stderr with one raw write: usable in a forked child.
+pub fn raw_eprint(msg: &[u8]) {
+    // SAFETY: writing a valid buffer to fd 2.
+    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+}
+
+/// Prints to stderr, prefixed with the program name.
+pub fn warn(prog: &str, msg: &str) {
+    let _ = writeln!(io::stderr(), "{prog}: {msg}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_of_self_is_our_parent() {
+        let me = std::process::id() as i32;
+        let ppid = unsafe { libc::getppid() };
+        assert_eq!(parent_of(me), Some(ppid));
+        assert!(in_subtree(ppid, me));
+        assert!(!in_subtree(me, ppid));
+    }
+
+    #[test]
+    fn restart_args_layout() {
+        let b = restart_args(5, -1);
+        assert_eq!(&b[0..4], &0i32.to_le_bytes());
+        assert_eq!(&b[4..8], &5i32.to_le_bytes());
+        assert_eq!(&b[8..12], &(-1i32).to_le_bytes());
+        assert!(b[12..].iter().all(|&x| x == 0));
+    }
+}
