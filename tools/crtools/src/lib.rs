@@ -93,9 +93,10 @@ pub fn thaw(dir: &Path) -> Result<(), Fail> {
     write_file(&dir.join("cgroup.freeze"), "0")
 }
 
-/// Kills every task of a cgroup.
+/// Kills every task of a cgroup, and leaves it thawed for whatever runs there next.
 pub fn kill_all(dir: &Path) -> Result<(), Fail> {
-    write_file(&dir.join("cgroup.kill"), "1")
+    write_file(&dir.join("cgroup.kill"), "1")?;
+    thaw(dir)
 }
 
 /// Creates a fresh cgroup `name` under the root, for one program to run in.
@@ -104,6 +105,8 @@ pub fn make_cgroup(name: &str) -> Result<PathBuf, Fail> {
     match fs::create_dir(&dir) {
         Ok(()) => Ok(dir),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cgroup_procs(&dir)?.is_empty() => {
+            // A leftover from an earlier run: it may still be frozen.
+            thaw(&dir)?;
             Ok(dir)
         }
         Err(e) => Err(Fail(format!("{}: {e}", dir.display()))),

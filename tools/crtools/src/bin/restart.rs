@@ -16,10 +16,14 @@ use crimage::format::{
 };
 use crtools::{fail, Fail};
 
+/// How long restart waits for the checkpointed pid to be freed.
+const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 const USAGE: &str = "usage: restart -i FILE|- [--detach] [--log FILE]
 
 Restarts the process checkpointed in FILE (or standard input with -) with its original pid, in a
-fresh cgroup v2 (cr-restart-PID), so that it can be checkpointed again. The pid must be free.
+fresh cgroup v2 (cr-restart-PID), so that it can be checkpointed again. The pid must be free,
+or become free within 10 s (as when the image is piped straight from ckpt --kill).
 Terminals in the image are re-attached to restart's own terminal.
 
 Without --detach, restart waits for the process and exits with its status (128+N when it was
@@ -182,8 +186,15 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     let mut input = open_input(&opts.input)?;
     let (prefix, tree) = read_prefix(&mut input)?;
     let pid = tree.pid as i32;
-    if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        fail!("pid {pid} is in use: cannot restart with the same pid");
+    // An image streamed straight from `ckpt --kill` arrives while its process is still dying:
+    // give the pid a moment to be freed.
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let deadline = std::time::Instant::now() + PID_WAIT;
+    while proc_dir.exists() {
+        if std::time::Instant::now() > deadline {
+            fail!("pid {pid} is in use: cannot restart with the same pid");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let dev = crtools::open_device()?;
     let cg_dir = crtools::make_cgroup(&format!("cr-restart-{pid}"))?;

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Checkpoint targets for the selftests: cr_target MODE DIR
+ *
+ * The target sets up the state MODE names, creates DIR/ready, then waits. Each SIGUSR1 (whose
+ * handler was installed before any checkpoint) makes it verify that state once more and write
+ * DIR/result.N, N = 1, 2, ...: "ok", or "bad: what differed". A test checkpoints and restarts
+ * the target between rounds.
+ *
+ * Modes:
+ *   memory   256 MiB of patterned private anonymous memory
+ *   files    a file offset, an O_APPEND file, and a directory descriptor
+ *   signals  a blocked pending signal with its siginfo, a sigaltstack, a handler with SA_SIGINFO
+ *   vector   xmm/ymm registers, checked in a loop the checkpoint interrupts
+ *   heap     brk and mmap keep working
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t rounds_requested;
+static const char *dir;
+static int round_no;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	rounds_requested++;
+}
+
+static void put_file(const char *name, const char *fmt, ...)
+{
+	char path[256], text[256];
+	va_list ap;
+	int fd, n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, text, n) != n)
+		exit(3);
+	close(fd);
+	{
+		char final[256];
+
+		snprintf(final, sizeof(final), "%s/%s", dir, name);
+		rename(path, final);
+	}
+}
+
+static void result(const char *fmt, ...)
+{
+	char name[32], text[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	snprintf(name, sizeof(name), "result.%d", round_no);
+	put_file(name, "%s\n", text);
+}
+
+/* Waits for the next SIGUSR1 in a plain sleep loop (a checkpoint lands in nanosleep). */
+static void wait_round(void)
+{
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+	while (rounds_requested <= round_no)
+		nanosleep(&ts, NULL);
+	round_no++;
+}
+
+/* ---- memory ---- */
+
+#define MEM_SIZE (256UL << 20)
+
+static uint64_t pattern(uint64_t i)
+{
+	return i * 0x9e3779b97f4a7c15ULL ^ (i >> 7);
+}
+
+static void mode_memory(void)
+{
+	uint64_t *mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			     -1, 0);
+	uint64_t i, words = MEM_SIZE / 8;
+
+	if (mem == MAP_FAILED)
+		exit(4);
+	for (i = 0; i < words; i++)
+		mem[i] = pattern(i);
+	put_file("ready", "%p\n", (void *)mem);
+	for (;;) {
+		wait_round();
+		for (i = 0; i < words; i++)
+			if (mem[i] != pattern(i))
+				break;
+		if (i == words)
+			result("ok");
+		else
+			result("bad: word %lu is %#lx, not %#lx", (unsigned long)i,
+			       (unsigned long)mem[i], (unsigned long)pattern(i));
+	}
+}
+
+/* ---- files ---- */
+
+static void mode_files(void)
+{
+	char path[256], buf[64];
+	int rw, app, d;
+	off_t pos;
+
+	snprintf(path, sizeof(path), "%s/data", dir);
+	rw = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (rw < 0 || write(rw, "0123456789", 10) != 10 || lseek(rw, 4, SEEK_SET) != 4)
+		exit(4);
+	snprintf(path, sizeof(path), "%s/log", dir);
+	app = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	if (app < 0 || write(app, "start\n", 6) != 6)
+		exit(4);
+	d = open(dir, O_RDONLY | O_DIRECTORY);
+	if (d < 0)
+		exit(4);
+	put_file("ready", "fds %d %d %d\n", rw, app, d);
+	for (;;) {
+		wait_round();
+		/* Each round reads one byte at the shared offset and appends a line. */
+		pos = lseek(rw, 0, SEEK_CUR);
+		if (pos != 3 + round_no) {
+			result("bad: offset %ld, expected %d", (long)pos, 3 + round_no);
+			continue;
+		}
+		if (read(rw, buf, 1) != 1 || buf[0] != '0' + 3 + round_no) {
+			result("bad: read %c at offset %ld", buf[0], (long)pos);
+			continue;
+		}
+		if (!(fcntl(app, F_GETFL) & O_APPEND)) {
+			result("bad: O_APPEND lost");
+			continue;
+		}
+		snprintf(buf, sizeof(buf), "round %d\n", round_no);
+		if (write(app, buf, strlen(buf)) != (ssize_t)strlen(buf)) {
+			result("bad: append failed");
+			continue;
+		}
+		if (faccessat(d, "data", R_OK, 0)) {
+			result("bad: directory descriptor lost");
+			continue;
+		}
+		if (fcntl(d, F_GETFD) & FD_CLOEXEC) {
+			result("bad: close-on-exec set on the directory");
+			continue;
+		}
+		result("ok");
+	}
+}
+
+/* ---- signals ---- */
+
+static volatile sig_atomic_t usr2_seen, usr2_value;
+
+static void on_usr2(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	usr2_seen++;
+	usr2_value = si->si_value.sival_int;
+}
+
+static void mode_signals(void)
+{
+	static char altstack[64 * 1024];
+	struct sigaction sa = { .sa_sigaction = on_usr2, .sa_flags = SA_SIGINFO };
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) }, now;
+	union sigval v = { .sival_int = 4242 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	if (sigaltstack(&ss, NULL))
+		exit(4);
+	/* Pending and blocked through the checkpoint, with a payload only siginfo carries. */
+	sigqueue(getpid(), SIGUSR2, v);
+	put_file("ready", "ok\n");
+	for (;;) {
+		sigset_t pending;
+
+		wait_round();
+		sigpending(&pending);
+		if (round_no == 1 && !sigismember(&pending, SIGUSR2)) {
+			result("bad: SIGUSR2 is no longer pending");
+			continue;
+		}
+		if (sigaltstack(NULL, &now) || now.ss_sp != altstack || now.ss_size != sizeof(altstack)) {
+			result("bad: sigaltstack lost");
+			continue;
+		}
+		if (round_no == 1) {
+			sigprocmask(SIG_UNBLOCK, &set, NULL);
+			if (usr2_seen != 1 || usr2_value != 4242) {
+				result("bad: SIGUSR2 seen %d times, value %d", usr2_seen, usr2_value);
+				continue;
+			}
+		} else if (usr2_seen != 1) {
+			result("bad: SIGUSR2 seen %d times", usr2_seen);
+			continue;
+		}
+		result("ok");
+	}
+}
+
+/* ---- vector registers ---- */
+
+static void mode_vector(void)
+{
+	static uint8_t want[32] __attribute__((aligned(32)));
+	int i, avx = __builtin_cpu_supports("avx");
+
+	for (i = 0; i < 32; i++)
+		want[i] = 0xa0 + i;
+	put_file("ready", "%s\n", avx ? "avx" : "sse");
+	for (;;) {
+		int seen = round_no;
+		uint64_t bad = 0;
+
+		/*
+		 * The registers hold the pattern for the whole spin, which ends at the next SIGUSR1;
+		 * the checkpoint lands inside it.
+		 */
+		if (avx)
+			__asm__ volatile("vmovdqa %[w], %%ymm7\n"
+					 "vmovdqa %[w], %%ymm15\n"
+					 "1:\n"
+					 "vpcmpeqb %[w], %%ymm7, %%ymm0\n"
+					 "vpmovmskb %%ymm0, %%eax\n"
+					 "cmp $-1, %%eax\n"
+					 "jne 2f\n"
+					 "vpcmpeqb %[w], %%ymm15, %%ymm0\n"
+					 "vpmovmskb %%ymm0, %%eax\n"
+					 "cmp $-1, %%eax\n"
+					 "jne 2f\n"
+					 "cmpl %[seen], %[req]\n"
+					 "je 1b\n"
+					 "jmp 3f\n"
+					 "2: incq %[bad]\n"
+					 "3:\n"
+					 : [bad] "+r"(bad)
+					 : [w] "m"(want), [req] "m"(rounds_requested), [seen] "r"(seen)
+					 : "rax", "xmm0", "xmm7", "xmm15", "cc", "memory");
+		else
+			__asm__ volatile("movdqa %[w], %%xmm7\n"
+					 "movdqa %[w], %%xmm15\n"
+					 "1:\n"
+					 "movdqa %%xmm7, %%xmm0\n"
+					 "pcmpeqb %[w], %%xmm0\n"
+					 "pmovmskb %%xmm0, %%eax\n"
+					 "cmp $0xffff, %%eax\n"
+					 "jne 2f\n"
+					 "movdqa %%xmm15, %%xmm0\n"
+					 "pcmpeqb %[w], %%xmm0\n"
+					 "pmovmskb %%xmm0, %%eax\n"
+					 "cmp $0xffff, %%eax\n"
+					 "jne 2f\n"
+					 "cmpl %[seen], %[req]\n"
+					 "je 1b\n"
+					 "jmp 3f\n"
+					 "2: incq %[bad]\n"
+					 "3:\n"
+					 : [bad] "+r"(bad)
+					 : [w] "m"(want), [req] "m"(rounds_requested), [seen] "r"(seen)
+					 : "rax", "xmm0", "xmm7", "xmm15", "cc", "memory");
+		round_no++;
+		if (bad)
+			result("bad: a vector register changed under the loop");
+		else
+			result("ok");
+	}
+}
+
+/* ---- heap ---- */
+
+static void mode_heap(void)
+{
+	char *before = sbrk(0);
+
+	if (sbrk(64 * 1024) == (void *)-1)
+		exit(4);
+	memset(before, 0x5a, 64 * 1024);
+	put_file("ready", "%p\n", (void *)before);
+	for (;;) {
+		char *top, *m;
+
+		wait_round();
+		top = sbrk(0);
+		if (before[64 * 1024 - 1] != 0x5a) {
+			result("bad: heap contents lost");
+			continue;
+		}
+		if (sbrk(1 << 20) == (void *)-1) {
+			result("bad: brk cannot grow");
+			continue;
+		}
+		memset(top, 1, 1 << 20);
+		m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED) {
+			result("bad: mmap failed");
+			continue;
+		}
+		memset(m, 2, 1 << 20);
+		result("ok");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+
+	if (argc != 3)
+		return 2;
+	dir = argv[2];
+	sigaction(SIGUSR1, &sa, NULL);
+	if (!strcmp(argv[1], "memory"))
+		mode_memory();
+	else if (!strcmp(argv[1], "files"))
+		mode_files();
+	else if (!strcmp(argv[1], "signals"))
+		mode_signals();
+	else if (!strcmp(argv[1], "vector"))
+		mode_vector();
+	else if (!strcmp(argv[1], "heap"))
+		mode_heap();
+	return 2;
+}
