@@ -58,7 +58,7 @@ selftests: $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) \
 
 $(HELPER_OUT)/%: selftests/helpers/%.c
 	@mkdir -p $(HELPER_OUT)
-	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o $@ $<
 
 $(SELFTEST_OUT)/%: selftests/cr/%.c selftests/cr/tap.h include/uapi/linux/cr.h
 	@mkdir -p $(SELFTEST_OUT)

@@ -129,7 +129,16 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Creates the task with pid `pid` in cgroup `cg`. In the child, calls CR_IOC_RESTART and never
 /// returns: on success the child is the restored process, on failure it exits 1.
-fn spawn_restorer(pid: i32, cg: RawFd, dev: RawFd, image: RawFd, log: RawFd) -> Result<i32, Fail> {
+/// `parent_ends` are the pipe ends the parent keeps: the child closes them, or the kernel would
+/// never see the end of a truncated image.
+fn spawn_restorer(
+    pid: i32,
+    cg: RawFd,
+    dev: RawFd,
+    image: RawFd,
+    log: RawFd,
+    parent_ends: [RawFd; 2],
+) -> Result<i32, Fail> {
     let tids = [pid];
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
@@ -160,8 +169,12 @@ fn spawn_restorer(pid: i32, cg: RawFd, dev: RawFd, image: RawFd, log: RawFd) -> 
     if ret == 0 {
         // The child. The descriptors it needs are inherited; CR_IOC_RESTART does not return on
         // success.
-        // SAFETY: `dev` is open; `restart_args` holds the argument struct's encoded size.
+        // SAFETY: closing inherited descriptors the child does not use; `dev` is open and
+        // `restart_args` holds the argument struct's encoded size.
         unsafe {
+            for fd in parent_ends {
+                libc::close(fd);
+            }
             libc::ioctl(
                 dev,
                 crimage::uapi::IOC_RESTART as _,
@@ -208,6 +221,7 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
         dev.as_raw_fd(),
         image_r.as_raw_fd(),
         log_w.as_raw_fd(),
+        [image_w.as_raw_fd(), log_r.as_raw_fd()],
     )?;
     drop(image_r);
     drop(log_w);

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * CR_IOC_CHECKPOINT and CR_IOC_RESTART argument and permission errors, each with its errno and,
+ * where the kernel got as far as the target, a reason on logfd.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/cr.h>
+
+#include "tap.h"
+
+static int dev, logpipe[2];
+
+static int checkpoint(int pid, int fd, int logfd, __u64 flags)
+{
+	struct cr_checkpoint_args a = { .pid = pid, .fd = fd, .logfd = logfd, .flags = flags };
+
+	return ioctl(dev, CR_IOC_CHECKPOINT, &a);
+}
+
+/* Reads what the kernel logged since the last call. */
+static const char *logged(void)
+{
+	static char buf[1024];
+	ssize_t n = read(logpipe[0], buf, sizeof(buf) - 1);
+
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+int main(void)
+{
+	int out[2], status;
+	pid_t child;
+
+	tap_start();
+	dev = open(CR_DEVICE, O_RDWR | O_CLOEXEC);
+	if (dev < 0 || pipe(out) || pipe2(logpipe, O_NONBLOCK))
+		tap_bail("setup");
+
+	child = fork();
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+
+	tap_errno(checkpoint(child, out[1], logpipe[1], 0), EBUSY, "checkpoint of a running task");
+	tap_result(strstr(logged(), "not frozen") != NULL, "logfd says the task is not frozen");
+	tap_errno(checkpoint(999999, out[1], logpipe[1], 0), ESRCH, "checkpoint of no such pid");
+	tap_result(strstr(logged(), "no such process") != NULL, "logfd says there is no such process");
+	tap_errno(checkpoint(child, out[1], logpipe[1], 1), EINVAL, "checkpoint with unknown flags");
+	tap_errno(checkpoint(child, out[1], 1000, 0), EBADF, "checkpoint with a bad logfd");
+	{
+		struct cr_checkpoint_args a = { .pid = child, .fd = out[1], .logfd = -1 };
+
+		a.__reserved = 1;
+		tap_errno(ioctl(dev, CR_IOC_CHECKPOINT, &a), EINVAL, "checkpoint with reserved bits");
+	}
+	{
+		unsigned char big[64] = {};
+		struct cr_checkpoint_args *a = (void *)big;
+
+		a->pid = child;
+		a->fd = out[1];
+		a->logfd = -1;
+		big[40] = 1;
+		tap_errno(ioctl(dev, _IOC(_IOC_WRITE, CR_IOC_MAGIC, 0x01, sizeof(big)), big), E2BIG,
+			  "checkpoint with a longer struct whose unknown tail is not zero");
+	}
+	{
+		struct cr_restart_args r = { .pid = child, .fd = out[0], .logfd = -1 };
+
+		tap_errno(ioctl(dev, CR_IOC_RESTART, &r), EINVAL, "restart on behalf of another task");
+	}
+	{
+		/* An image that is not one: restart fails before it changes anything. */
+		struct cr_restart_args r = { .fd = out[0], .logfd = logpipe[1] };
+
+		if (write(out[1], "not an image at all", 19) != 19)
+			tap_bail("write");
+		close(out[1]);
+		tap_errno(ioctl(dev, CR_IOC_RESTART, &r), EINVAL, "restart from garbage");
+		tap_result(strstr(logged(), "bad magic") != NULL, "logfd says the magic is wrong");
+		tap_result(1, "the caller survived a refused restart");
+	}
+
+	/* Unprivileged: the device is already open, as a privileged helper could hand it over. */
+	if (fork() == 0) {
+		struct cr_restart_args r = { .fd = 0, .logfd = -1 };
+		int ok;
+
+		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+			_exit(2);
+		ok = checkpoint(1, 1, -1, 0) == -1 && errno == EPERM;
+		ok = ok && ioctl(dev, CR_IOC_RESTART, &r) == -1 && errno == EPERM;
+		_exit(ok ? 0 : 1);
+	}
+	wait(&status);
+	tap_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		   "a non-root caller gets EPERM for checkpoint of root's task and for restart");
+
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return tap_finish();
+}

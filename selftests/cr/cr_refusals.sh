@@ -1,0 +1,66 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# State cr cannot checkpoint yet is refused, with its errno and a one-line reason on logfd, and
+# the process goes on running, thawed.
+. "$(dirname "$0")/tap.sh.inc"
+. "$(dirname "$0")/cr_lib.sh.inc"
+
+grows() {
+	[ "$(tail -n 1 $T/count.$1)" -gt "$2" ]
+}
+thawed() {
+	cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$PID/cgroup)
+	grep -qx "frozen 0" $cg/cgroup.events && [ "$(cat $cg/cgroup.freeze)" = 0 ]
+}
+refused() {
+	! ckpt $PID -o $T/img --log $T/log.$1 2>$T/err.$1
+}
+
+# kind, then the reason the kernel must give.
+while read -r kind reason; do
+	cr_start cr_refuse $kind $T/count.$kind
+	tap_check "$kind: the target runs" wait_for grows $kind 2
+	tap_check "$kind: ckpt fails" refused $kind
+	tap_check "$kind: logfd says '$reason'" grep -q "$reason" $T/log.$kind
+	tap_check "$kind: ckpt reports EOPNOTSUPP" grep -q "not supported" $T/err.$kind
+	tap_check "$kind: the image holds nothing a restart could mistake for good" \
+		sh -c "[ ! -s $T/img ] || ! crinfo $T/img"
+	tap_check "$kind: the cgroup is thawed" thawed
+	last=$(tail -n 1 $T/count.$kind)
+	tap_check "$kind: the target still runs" wait_for grows $kind $((last + 2))
+	kill -9 $PID
+	wait
+done <<'LIST'
+socket socket not supported
+pipe pipe or FIFO not supported
+child processes with children are not supported
+thread multi-threaded processes are not supported
+shared shared mappings are not supported
+LIST
+
+# A process outside the subtree in the same cgroup: ckpt refuses before freezing anything.
+mkdir -p /sys/fs/cgroup/cr-mixed
+sh -c 'echo $$ > /sys/fs/cgroup/cr-mixed/cgroup.procs; exec sleep 60' &
+other=$!
+sh -c 'echo $$ > /sys/fs/cgroup/cr-mixed/cgroup.procs; exec sleep 60' &
+target=$!
+sleep 0.2
+ckpt $target -o $T/img 2>$T/err.mixed
+tap_ok $(($? == 0)) "ckpt refuses a cgroup with tasks outside the target's subtree"
+tap_check "... and says which" grep -q "outside pid $target's subtree" $T/err.mixed
+tap_check "... and leaves the cgroup thawed" grep -qx "frozen 0" /sys/fs/cgroup/cr-mixed/cgroup.events
+kill $other $target
+wait
+rmdir /sys/fs/cgroup/cr-mixed
+
+# The pid of a live process cannot be taken by a restart.
+cr_start cr_counter $T/count.busy 10
+wait_for test -s $T/count.busy
+ckpt $PID -o $T/img.busy --log $T/log.busy
+restart -i $T/img.busy 2>$T/err.busy
+tap_ok $(($? == 0)) "restart refuses an image whose pid is in use"
+tap_check "... and says so" grep -q "pid $PID is in use" $T/err.busy
+kill -9 $PID
+wait
+cr_cleanup
+tap_finish

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A counter that also holds one piece of state cr refuses to checkpoint, for the refusal
+ * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *idle(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	unsigned long n = 0;
+	pthread_t thread;
+	char line[32];
+	int fds[2], fd;
+
+	if (argc != 3)
+		return 2;
+	if (!strcmp(argv[1], "socket")) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
+			return 3;
+	} else if (!strcmp(argv[1], "pipe")) {
+		if (pipe(fds))
+			return 3;
+	} else if (!strcmp(argv[1], "child")) {
+		if (fork() == 0)
+			idle(NULL);
+	} else if (!strcmp(argv[1], "thread")) {
+		if (pthread_create(&thread, NULL, idle, NULL))
+			return 3;
+	} else if (!strcmp(argv[1], "shared")) {
+		if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0) ==
+		    MAP_FAILED)
+			return 3;
+	} else {
+		return 2;
+	}
+	fd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd < 0)
+		return 1;
+	for (;;) {
+		int len = snprintf(line, sizeof(line), "%lu\n", ++n);
+
+		if (write(fd, line, len) != len)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+}
