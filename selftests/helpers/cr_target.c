@@ -13,7 +13,10 @@
  *   signals  a blocked pending signal with its siginfo, a sigaltstack, a handler with SA_SIGINFO
  *   vector   xmm/ymm registers, checked in a loop the checkpoint interrupts
  *   heap     brk and mmap keep working
+ *   pause    blocked in pause(), which the checkpoint interrupts and restart resumes
+ *   ttyread  blocked in read() on the terminal at fd 0, which restart re-attaches
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -118,7 +121,7 @@ static void mode_memory(void)
 static void mode_files(void)
 {
 	char path[256], buf[64];
-	int rw, app, d;
+	int rw, app, d, zero, urandom;
 	off_t pos;
 
 	snprintf(path, sizeof(path), "%s/data", dir);
@@ -130,7 +133,9 @@ static void mode_files(void)
 	if (app < 0 || write(app, "start\n", 6) != 6)
 		exit(4);
 	d = open(dir, O_RDONLY | O_DIRECTORY);
-	if (d < 0)
+	zero = open("/dev/zero", O_RDONLY);
+	urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (d < 0 || zero < 0 || urandom < 0)
 		exit(4);
 	put_file("ready", "fds %d %d %d\n", rw, app, d);
 	for (;;) {
@@ -158,8 +163,13 @@ static void mode_files(void)
 			result("bad: directory descriptor lost");
 			continue;
 		}
-		if (fcntl(d, F_GETFD) & FD_CLOEXEC) {
-			result("bad: close-on-exec set on the directory");
+		if (fcntl(d, F_GETFD) & FD_CLOEXEC || !(fcntl(urandom, F_GETFD) & FD_CLOEXEC)) {
+			result("bad: close-on-exec flags changed");
+			continue;
+		}
+		memset(buf, 1, sizeof(buf));
+		if (read(zero, buf, 16) != 16 || memchr(buf, 1, 16) || read(urandom, buf, 16) != 16) {
+			result("bad: /dev/zero or /dev/urandom lost");
 			continue;
 		}
 		result("ok");
@@ -324,6 +334,42 @@ static void mode_heap(void)
 	}
 }
 
+/* ---- restartable system calls ---- */
+
+static void mode_pause(void)
+{
+	put_file("ready", "ok\n");
+	for (;;) {
+		int ret = pause();
+
+		if (rounds_requested > round_no) {
+			round_no++;
+			result(ret == -1 && errno == EINTR ? "ok" : "bad: pause returned %d", ret);
+		}
+	}
+}
+
+static void mode_ttyread(void)
+{
+	char c;
+
+	if (!isatty(0))
+		exit(4);
+	put_file("ready", "%s\n", ttyname(0));
+	for (;;) {
+		/* No input ever comes: the only way out is the SIGUSR1 handler (no SA_RESTART). */
+		ssize_t n = read(0, &c, 1);
+
+		if (rounds_requested > round_no) {
+			round_no++;
+			if (n == -1 && errno == EINTR && isatty(0))
+				result("ok");
+			else
+				result("bad: read returned %zd, isatty %d", n, isatty(0));
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -342,5 +388,9 @@ int main(int argc, char **argv)
 		mode_vector();
 	else if (!strcmp(argv[1], "heap"))
 		mode_heap();
+	else if (!strcmp(argv[1], "pause"))
+		mode_pause();
+	else if (!strcmp(argv[1], "ttyread"))
+		mode_ttyread();
 	return 2;
 }
