@@ -98,11 +98,11 @@ demo:
 # The module follows the kernel's rustfmt settings, the tools cargo's defaults.
 fmt: kernel
 	@cd tools && cargo fmt
-	@$(TC) run rustfmt --config-path $$(cat $(KDIR_FILE))/source/.rustfmt.toml rust/cr.rs
+	@$(TC) run rustfmt --config-path $$(cat $(KDIR_FILE))/source/.rustfmt.toml rust/cr_main.rs
 
 fmt-check: kernel
 	@cd tools && cargo fmt --check
-	@$(TC) run rustfmt --check --config-path $$(cat $(KDIR_FILE))/source/.rustfmt.toml rust/cr.rs
+	@$(TC) run rustfmt --check --config-path $$(cat $(KDIR_FILE))/source/.rustfmt.toml rust/cr_main.rs
 
 clean:
 	rm -rf $(BUILD) tools/target tools/fuzz/target

@@ -130,7 +130,10 @@ fn header() -> Header {
         time_ns: shim::current::time_ns(),
         release: [0; RELEASE_LEN],
     };
-    let end = release.iter().position(|&b| b == 0).unwrap_or(RELEASE_LEN - 1);
+    let end = release
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(RELEASE_LEN - 1);
     h.set_release(&release[..end]);
     h
 }

@@ -79,7 +79,9 @@ impl MiscDevice for CrDevice {
                 write_out(arg, size, &reply)?;
                 Ok(0)
             }
-            (uapi::NR_CHECKPOINT, uapi::IOC_WRITE) => checkpoint::run(&read_op_args(arg, parts.size)?),
+            (uapi::NR_CHECKPOINT, uapi::IOC_WRITE) => {
+                checkpoint::run(&read_op_args(arg, parts.size)?)
+            }
             (uapi::NR_RESTART, uapi::IOC_WRITE) => restart::run(&read_op_args(arg, parts.size)?),
             _ => Err(ENOTTY),
         }

@@ -59,7 +59,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
             fd,
             kind: info.kind,
             flags: info.flags,
-            cloexec: cloexec as u32,
+            cloexec: u32::from(cloexec),
             pos: info.pos,
             dev: info.dev,
             ino: info.ino,
@@ -98,8 +98,9 @@ pub(crate) fn load_one(input: &mut ImageIn, kept: &mut KeptFiles) -> Result<(), 
         size: rec.size,
     };
     let file = match rec.kind {
-        file_kind::TTY => FileRef::caller_tty()
-            .ok_or_else(|| input.fail(ENOTTY, "the image has a terminal but the caller has none"))?,
+        file_kind::TTY => FileRef::caller_tty().ok_or_else(|| {
+            input.fail(ENOTTY, "the image has a terminal but the caller has none")
+        })?,
         file_kind::REGULAR | file_kind::DIRECTORY | file_kind::MEMORY_DEVICE => {
             let mut cpath = KVec::with_capacity(path.len() + 1, GFP_KERNEL)
                 .map_err(|e| input.fail(e.into(), "out of memory"))?;

@@ -637,7 +637,6 @@ impl Trailer {
     }
 }
 
-
 /// Defines a fixed-layout record part made of little-endian `u32` and `u64` fields, with `LEN`,
 /// `encode` and `decode`. Variable parts (paths, arrays) follow it in the payload and are read
 /// with [`split_fixed`].

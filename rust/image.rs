@@ -260,11 +260,13 @@ impl ImageIn {
             let body = hdr.payload_len() + hdr.padding_len();
             debug_assert!(body <= MAX_RECORD_LEN as usize);
             self.payload.clear();
-            self.payload.resize(body, 0, GFP_KERNEL).map_err(|_| Failure {
-                err: ENOMEM,
-                offset: self.offset,
-                reason: Reason::Text("out of memory for a record"),
-            })?;
+            self.payload
+                .resize(body, 0, GFP_KERNEL)
+                .map_err(|_| Failure {
+                    err: ENOMEM,
+                    offset: self.offset,
+                    reason: Reason::Text("out of memory for a record"),
+                })?;
             let mut payload = core::mem::take(&mut self.payload);
             let res = self.read(&mut payload);
             let res = res.and_then(|()| {

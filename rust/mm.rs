@@ -10,8 +10,8 @@ use kernel::prelude::*;
 
 use crate::checkpoint::{refuse, SaveCx, Stop, PAGE_SIZE};
 use crate::format::{
-    self, file_kind, vma_kind, ErrorKind, MmRecord, PagesHeader, RecordKind, VmaRecord,
-    AUXV_WORDS, PAGES_PER_RECORD, PATH_MAX,
+    self, file_kind, vma_kind, ErrorKind, MmRecord, PagesHeader, RecordKind, VmaRecord, AUXV_WORDS,
+    PAGES_PER_RECORD, PATH_MAX,
 };
 use crate::image::{Failure, ImageIn};
 use crate::shim::{self, FileInfo, FileRef, MmInfo, Refusal, TaskRef};
@@ -37,7 +37,9 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     let mm = cx.task.mm()?;
     let info = mm.info();
     let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let exe = mm.exe_file().ok_or_else(|| refuse(EOPNOTSUPP, "task has no executable"))?;
+    let exe = mm
+        .exe_file()
+        .ok_or_else(|| refuse(EOPNOTSUPP, "task has no executable"))?;
     let exe_info = exe.info()?;
     let exe_path = exe.path(&mut path)?;
     let rec = MmRecord {
@@ -95,7 +97,14 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
         let anon_only = v.kind == vma_kind::FILE_PRIVATE;
         let mut cursor = v.start;
         while cursor < v.end {
-            let n = mm.dump_pages(&mut cursor, v.end, anon_only, &mut addrs, &mut pages, PAGE_SIZE);
+            let n = mm.dump_pages(
+                &mut cursor,
+                v.end,
+                anon_only,
+                &mut addrs,
+                &mut pages,
+                PAGE_SIZE,
+            );
             if n == 0 {
                 continue;
             }
@@ -108,7 +117,11 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
             };
             cx.record(
                 RecordKind::Pages,
-                &[&head.encode(), &addr_bytes[..n * 8], &pages[..n * PAGE_SIZE]],
+                &[
+                    &head.encode(),
+                    &addr_bytes[..n * 8],
+                    &pages[..n * PAGE_SIZE],
+                ],
             )?;
         }
     }
@@ -178,15 +191,15 @@ pub(crate) fn load(input: &mut ImageIn, no_return: &mut bool) -> Result<(), Fail
         info.auxv[i] = format::u64_at(auxv, i);
     }
     info.auxv_words = rec.auxv_words;
-    if info.start_brk > info.brk || info.arg_start > info.arg_end || info.env_start > info.env_end
-    {
+    if info.start_brk > info.brk || info.arg_start > info.arg_end || info.env_start > info.env_end {
         return Err(input.malformed(ErrorKind::BadField("mm layout")));
     }
     let exe = reopen(input, exe_path, rec.exe_dev, rec.exe_ino)?;
 
     // The point of no return: the caller's own address space goes away.
     *no_return = true;
-    shim::current::unmap_all().map_err(|e| input.fail(e, "unmapping the old address space failed"))?;
+    shim::current::unmap_all()
+        .map_err(|e| input.fail(e, "unmapping the old address space failed"))?;
 
     let mut area: Option<VmaRecord> = None;
     loop {
@@ -205,7 +218,8 @@ pub(crate) fn load(input: &mut ImageIn, no_return: &mut bool) -> Result<(), Fail
             return Err(input.malformed(ErrorKind::UnknownKind(kind)));
         }
     }
-    shim::current::set_mm(&info, Some(&exe)).map_err(|e| input.fail(e, "restoring the mm layout failed"))?;
+    shim::current::set_mm(&info, Some(&exe))
+        .map_err(|e| input.fail(e, "restoring the mm layout failed"))?;
     // The loop read SIGHAND to see the areas end: let signals::load read it again.
     input.replay();
     Ok(())
@@ -228,7 +242,8 @@ fn map_area(input: &mut ImageIn) -> Result<VmaRecord, Failure> {
                 .map_err(|e| input.fail(e, "recreating an anonymous mapping failed"))?;
         }
         vma_kind::FILE_PRIVATE => {
-            let (path, rest) = format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
+            let (path, rest) =
+                format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
             if !rest.is_empty() {
                 return Err(input.malformed(ErrorKind::BadField("vma")));
             }
@@ -249,8 +264,9 @@ fn map_area(input: &mut ImageIn) -> Result<VmaRecord, Failure> {
 
 fn fill_pages(input: &mut ImageIn, area: &VmaRecord) -> Result<(), Failure> {
     let p = input.payload();
-    let (head, rest) = format::split_fixed(RecordKind::Pages, p, PagesHeader::LEN, PagesHeader::decode)
-        .map_err(|k| input.malformed(k))?;
+    let (head, rest) =
+        format::split_fixed(RecordKind::Pages, p, PagesHeader::LEN, PagesHeader::decode)
+            .map_err(|k| input.malformed(k))?;
     let n = head.count as usize;
     let (addrs, data) = format::take_u64s(rest, n).map_err(|k| input.malformed(k))?;
     if n == 0 || n > PAGES_PER_RECORD || data.len() != n * PAGE_SIZE {
@@ -259,7 +275,11 @@ fn fill_pages(input: &mut ImageIn, area: &VmaRecord) -> Result<(), Failure> {
     let mut prev = None;
     for i in 0..n {
         let a = format::u64_at(addrs, i);
-        if a % PAGE_SIZE as u64 != 0 || a < area.start || a >= area.end || prev.is_some_and(|p| a <= p) {
+        if a % PAGE_SIZE as u64 != 0
+            || a < area.start
+            || a >= area.end
+            || prev.is_some_and(|p| a <= p)
+        {
             return Err(input.malformed(ErrorKind::BadField("page address")));
         }
         prev = Some(a);

@@ -99,7 +99,8 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptRegs) -> Result<(), Failu
     if p.len() != shim::current::xstate_size() as usize {
         return Err(input.malformed(ErrorKind::BadField("xstate size")));
     }
-    let mut x = KVVec::with_capacity(p.len(), GFP_KERNEL).map_err(|e| input.fail(e.into(), "out of memory"))?;
+    let mut x = KVVec::with_capacity(p.len(), GFP_KERNEL)
+        .map_err(|e| input.fail(e.into(), "out of memory"))?;
     x.extend_from_slice(p, GFP_KERNEL)
         .map_err(|e| input.fail(e.into(), "out of memory"))?;
     kept.xstate = x;

@@ -53,7 +53,9 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
                 f.offset, f.reason, f.err
             ));
             if no_return {
-                log.line(format_args!("restart: the task was partly restored: killing it"));
+                log.line(format_args!(
+                    "restart: the task was partly restored: killing it"
+                ));
                 shim::current::kill();
             }
             Err(f.err)
@@ -91,7 +93,9 @@ fn read_all(input: &mut ImageIn, kept: &mut Kept, no_return: &mut bool) -> Resul
 
 /// The image's xstate must fit this CPU.
 fn check_cpu(input: &ImageIn) -> Result<(), Failure> {
-    let h = input.header().ok_or_else(|| input.malformed(ErrorKind::MissingHeader))?;
+    let h = input
+        .header()
+        .ok_or_else(|| input.malformed(ErrorKind::MissingHeader))?;
     if h.page_size as usize != crate::checkpoint::PAGE_SIZE {
         return Err(input.fail(EINVAL, "image page size differs from this kernel's"));
     }
@@ -107,12 +111,17 @@ fn check_cpu(input: &ImageIn) -> Result<(), Failure> {
 fn read_tree(input: &mut ImageIn) -> Result<(), Failure> {
     input.expect(RecordKind::Tree)?;
     let p = input.payload();
-    let (head, rest) = format::split_fixed(RecordKind::Tree, p, TreeHeader::LEN, TreeHeader::decode)
-        .map_err(|k| input.malformed(k))?;
+    let (head, rest) =
+        format::split_fixed(RecordKind::Tree, p, TreeHeader::LEN, TreeHeader::decode)
+            .map_err(|k| input.malformed(k))?;
     if head.count != 1 || rest.len() != TreeEntry::LEN {
-        return Err(input.fail(EOPNOTSUPP, "images of more than one task are not supported yet"));
+        return Err(input.fail(
+            EOPNOTSUPP,
+            "images of more than one task are not supported yet",
+        ));
     }
-    let entry = TreeEntry::decode(rest).ok_or_else(|| input.malformed(ErrorKind::BadField("tree")))?;
+    let entry =
+        TreeEntry::decode(rest).ok_or_else(|| input.malformed(ErrorKind::BadField("tree")))?;
     if entry.pid as i32 != shim::current::vpid() {
         return Err(input.fail(EINVAL, "restarting task's pid differs from the image's"));
     }

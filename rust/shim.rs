@@ -212,12 +212,7 @@ extern "C" {
     fn cr_set_itimer_real(value: u64, interval: u64) -> c_int;
     fn cr_get_sigactions(t: *mut CTask, out: *mut u64);
     fn cr_set_sigaction(sig: c_int, action: *const u64) -> c_int;
-    fn cr_get_pending(
-        t: *mut CTask,
-        shared: bool,
-        out: *mut PendingSignal,
-        max: u32,
-    ) -> u32;
+    fn cr_get_pending(t: *mut CTask, shared: bool, out: *mut PendingSignal, max: u32) -> u32;
     fn cr_queue_signal(signo: u32, info: *const u8, shared: bool) -> c_int;
     fn cr_kill_self();
     fn cr_get_regs(t: *mut CTask, out: *mut c_void) -> c_int;
@@ -233,12 +228,8 @@ extern "C" {
     fn cr_mmput(mm: *mut CMm);
     fn cr_mm_info(mm: *mut CMm, out: *mut MmInfo);
     fn cr_mm_exe_file(mm: *mut CMm) -> *mut CFile;
-    fn cr_vma_next(
-        mm: *mut CMm,
-        addr: u64,
-        out: *mut VmaInfo,
-        reason: *mut *const c_char,
-    ) -> c_int;
+    fn cr_vma_next(mm: *mut CMm, addr: u64, out: *mut VmaInfo, reason: *mut *const c_char)
+        -> c_int;
     fn cr_dump_pages(
         mm: *mut CMm,
         cursor: *mut u64,
@@ -249,15 +240,12 @@ extern "C" {
         max: c_long,
     ) -> c_long;
     fn cr_unmap_all() -> c_int;
-    fn cr_map(file: *mut CFile, start: u64, end: u64, vm_flags: u64, pgoff: u64)
-        -> c_int;
+    fn cr_map(file: *mut CFile, start: u64, end: u64, vm_flags: u64, pgoff: u64) -> c_int;
     fn cr_map_vdso(text_start: u64) -> c_int;
     fn cr_write_memory(addr: u64, buf: *const c_void, len: u32) -> c_int;
     fn cr_set_mm(info: *const MmInfo, exe: *mut CFile) -> c_int;
-    fn cr_next_file(t: *mut CTask, fd: *mut u32, cloexec: *mut bool)
-        -> *mut CFile;
-    fn cr_file_info(f: *mut CFile, out: *mut FileInfo, reason: *mut *const c_char)
-        -> c_int;
+    fn cr_next_file(t: *mut CTask, fd: *mut u32, cloexec: *mut bool) -> *mut CFile;
+    fn cr_file_info(f: *mut CFile, out: *mut FileInfo, reason: *mut *const c_char) -> c_int;
     fn cr_file_path(
         f: *mut CFile,
         buf: *mut c_char,
@@ -299,7 +287,7 @@ fn reason_str(reason: *const c_char) -> &'static str {
     }
     // SAFETY: the shim only ever stores pointers to NUL-terminated string literals (or names
     // owned by static vm_operations) in its `reason` out-parameters.
-    let cstr = unsafe { core::ffi::CStr::from_ptr(reason) };
+    let cstr = unsafe { <core::ffi::CStr as kernel::str::CStrExt>::from_char_ptr(reason.cast()) };
     cstr.to_str().unwrap_or("unsupported state")
 }
 
@@ -363,9 +351,7 @@ impl TaskRef {
         groups.reserve(max, GFP_KERNEL)?;
         // SAFETY: the task is referenced; `groups` has capacity for `max` u32s, which bounds
         // what the shim writes.
-        check(unsafe {
-            cr_creds_info(self.as_ptr(), &mut info, groups.as_mut_ptr(), max as u32)
-        })?;
+        check(unsafe { cr_creds_info(self.as_ptr(), &mut info, groups.as_mut_ptr(), max as u32) })?;
         // SAFETY: the shim wrote `ngroups` entries, at most `max`.
         unsafe { groups.inc_len(info.ngroups as usize) };
         Ok(info)
@@ -769,7 +755,10 @@ pub(crate) mod current {
 
     /// Arranges for the registers and the restart block to be installed on the way back to
     /// user space.
-    pub(crate) fn restore_regs_on_return(regs: &[u8; USER_REGS_LEN], restart: &RestartInfo) -> Result {
+    pub(crate) fn restore_regs_on_return(
+        regs: &[u8; USER_REGS_LEN],
+        restart: &RestartInfo,
+    ) -> Result {
         // SAFETY: `regs` holds a whole user_regs_struct; the shim copies both arguments.
         check(unsafe { cr_restore_regs_on_return(regs.as_ptr().cast(), restart) })
     }
@@ -779,7 +768,13 @@ pub(crate) mod current {
         check(unsafe { cr_unmap_all() })
     }
 
-    pub(crate) fn map(file: Option<&FileRef>, start: u64, end: u64, vm_flags: u64, pgoff: u64) -> Result {
+    pub(crate) fn map(
+        file: Option<&FileRef>,
+        start: u64,
+        end: u64,
+        vm_flags: u64,
+        pgoff: u64,
+    ) -> Result {
         let f = file.map_or(core::ptr::null_mut(), FileRef::as_ptr);
         // SAFETY: `f` is NULL or a referenced file.
         check(unsafe { cr_map(f, start, end, vm_flags, pgoff) })

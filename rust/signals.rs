@@ -49,10 +49,11 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     for shared in [false, true] {
         let queue = cx.task.pending(shared)?;
         let head = PendingHeader {
-            shared: shared as u32,
+            shared: u32::from(shared),
             count: queue.len() as u32,
         };
-        let mut bytes = KVec::with_capacity(queue.len() * (WirePending::LEN + SIGINFO_LEN), GFP_KERNEL)?;
+        let mut bytes =
+            KVec::with_capacity(queue.len() * (WirePending::LEN + SIGINFO_LEN), GFP_KERNEL)?;
         for s in queue.iter() {
             let w = WirePending {
                 signo: s.signo,
@@ -82,16 +83,24 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptSignals) -> Result<(), Fa
     for shared in [false, true] {
         input.expect(RecordKind::SigPending)?;
         let p = input.payload();
-        let (head, mut rest) =
-            format::split_fixed(RecordKind::SigPending, p, PendingHeader::LEN, PendingHeader::decode)
-                .map_err(|k| input.malformed(k))?;
+        let (head, mut rest) = format::split_fixed(
+            RecordKind::SigPending,
+            p,
+            PendingHeader::LEN,
+            PendingHeader::decode,
+        )
+        .map_err(|k| input.malformed(k))?;
         let entry = WirePending::LEN + SIGINFO_LEN;
-        if head.shared != shared as u32 || rest.len() != head.count as usize * entry {
+        if head.shared != u32::from(shared) || rest.len() != head.count as usize * entry {
             return Err(input.malformed(ErrorKind::BadField("pending signals")));
         }
         while !rest.is_empty() {
             let w = WirePending::decode(rest).unwrap_or_default();
-            if w.signo == 0 || w.signo as usize > SIGNAL_COUNT || w.signo == SIGKILL || w.signo == SIGSTOP {
+            if w.signo == 0
+                || w.signo as usize > SIGNAL_COUNT
+                || w.signo == SIGKILL
+                || w.signo == SIGSTOP
+            {
                 return Err(input.malformed(ErrorKind::BadField("signo")));
             }
             let mut s = PendingSignal::default();

@@ -24,6 +24,15 @@ for n in 1 2; do
 	tap_check "cycle $n: /proc/PID/maps is unchanged" cmp $T/maps.before $T/maps.after
 done
 
+tap_check "crinfo decodes the image: task, files, memory, registers" sh -c "
+	crinfo $T/img.1 >$T/info &&
+	grep -q 'TASK .*comm=cr_counter' $T/info &&
+	grep -q 'FILE .*path=$T/count' $T/info &&
+	grep -q 'MM .*exe=/usr/lib/cr/bin/cr_counter' $T/info &&
+	grep -q 'VMA .*type=vdso' $T/info &&
+	grep -q 'REGS .*restart=' $T/info &&
+	crinfo --json $T/img.1 | grep -q '\"valid\": true'"
+
 # Straight from ckpt into restart, through a pipe. restart waits for the pid to be freed.
 kill -9 $PID
 wait

@@ -11,6 +11,8 @@ use crimage::format::{self, FormatError, ImageReader, Record, RecordKind, KIND_O
 use crimage::uapi;
 use serde_json::{json, Value};
 
+mod fields;
+
 const USAGE: &str = "usage: crinfo [--json] [IMAGE|-]
        crinfo --module [--json]
 
@@ -71,10 +73,33 @@ fn describe(rec: &Record<'_>) -> Value {
         "kind": kind_name(rec.kind),
         "len": rec.payload.len(),
     });
+    if let Some(kind) = rec.known_kind() {
+        match fields::decode(kind, rec.payload) {
+            Ok(Value::Null) => {}
+            Ok(f) => v["fields"] = f,
+            Err(e) => v["fields"] = json!({ "malformed": e.to_string() }),
+        }
+    }
     if rec.known_kind() == Some(RecordKind::Error) {
         v["message"] = json!(format::decode_error_message(rec.payload).unwrap_or("?"));
     }
     v
+}
+
+/// One line of text for a record's decoded fields.
+fn fields_text(f: &Value) -> String {
+    match f {
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, v)| !v.is_array() && !v.is_object())
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
 }
 
 fn decode(bytes: &[u8]) -> Decoded {
@@ -177,6 +202,8 @@ fn to_text(d: &Decoded, out: &mut impl Write) -> io::Result<()> {
         )?;
         if let Some(m) = r.get("message").and_then(Value::as_str) {
             write!(out, "  {m:?}")?;
+        } else if let Some(f) = r.get("fields") {
+            write!(out, "  {}", fields_text(f))?;
         }
         writeln!(out)?;
     }

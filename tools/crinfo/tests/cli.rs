@@ -110,3 +110,42 @@ fn usage_errors() {
     assert!(help.status.success());
     assert!(text(&help.stdout).contains("usage: crinfo"));
 }
+
+#[test]
+fn state_records_are_decoded() {
+    use crimage::format::{FsRecord, TaskRecord};
+    let task = TaskRecord {
+        pid: 42,
+        tgid: 42,
+        blocked: 1 << 9,
+        ..TaskRecord::default()
+    };
+    let mut comm = [0u8; 16];
+    comm[..7].copy_from_slice(b"counter");
+    let mut task_payload = task.encode().to_vec();
+    task_payload.extend_from_slice(&comm);
+    let fs = FsRecord {
+        umask: 0o22,
+        root_len: 1,
+        cwd_len: 4,
+        reserved: 0,
+    };
+    let mut fs_payload = fs.encode().to_vec();
+    fs_payload.extend_from_slice(b"//tmp");
+    let img = image(&[
+        (RecordKind::Task as u32, &task_payload),
+        (RecordKind::Fs as u32, &fs_payload),
+    ]);
+    let out = crinfo(&[], &img);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("TASK") && s.contains("comm=counter") && s.contains("pid=42"),
+        "{s}"
+    );
+    assert!(s.contains("cwd=/tmp") && s.contains("umask=0022"), "{s}");
+    let out = crinfo(&["--json"], &img);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["records"][0]["fields"]["comm"], "counter");
+    assert_eq!(v["records"][1]["fields"]["root"], "/");
+}

@@ -82,7 +82,11 @@ pub fn freeze(dir: &Path, timeout: Duration) -> Result<(), Fail> {
         }
         if start.elapsed() > timeout {
             let _ = thaw(dir);
-            fail!("{}: tasks did not freeze within {:?}", dir.display(), timeout);
+            fail!(
+                "{}: tasks did not freeze within {:?}",
+                dir.display(),
+                timeout
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }

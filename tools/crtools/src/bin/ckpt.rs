@@ -43,7 +43,11 @@ fn parse(args: &[String]) -> Result<Mode, Fail> {
         while i < args.len() {
             match args[i].as_str() {
                 "--cgroup" => {
-                    cgroup = Some(args.get(i + 1).ok_or(Fail("--cgroup needs a name".into()))?.clone());
+                    cgroup = Some(
+                        args.get(i + 1)
+                            .ok_or(Fail("--cgroup needs a name".into()))?
+                            .clone(),
+                    );
                     i += 2;
                 }
                 "--" => {
@@ -59,17 +63,27 @@ fn parse(args: &[String]) -> Result<Mode, Fail> {
         }
         return Ok(Mode::Run { cgroup, command });
     }
-    let pid: i32 = first.parse().map_err(|_| Fail(format!("bad pid {first}")))?;
+    let pid: i32 = first
+        .parse()
+        .map_err(|_| Fail(format!("bad pid {first}")))?;
     let (mut output, mut kill, mut log) = (None, false, None);
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
             "-o" => {
-                output = Some(args.get(i + 1).ok_or(Fail("-o needs a file".into()))?.clone());
+                output = Some(
+                    args.get(i + 1)
+                        .ok_or(Fail("-o needs a file".into()))?
+                        .clone(),
+                );
                 i += 2;
             }
             "--log" => {
-                log = Some(args.get(i + 1).ok_or(Fail("--log needs a file".into()))?.clone());
+                log = Some(
+                    args.get(i + 1)
+                        .ok_or(Fail("--log needs a file".into()))?
+                        .clone(),
+                );
                 i += 2;
             }
             "--kill" => {
@@ -142,7 +156,9 @@ fn checkpoint(pid: i32, output: &str, kill: bool, log: Option<&str>) -> Result<(
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") && args.first().map(String::as_str) != Some("run") {
+    if args.iter().any(|a| a == "-h" || a == "--help")
+        && args.first().map(String::as_str) != Some("run")
+    {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }

@@ -43,11 +43,19 @@ fn parse(args: &[String]) -> Result<Options, Fail> {
     while i < args.len() {
         match args[i].as_str() {
             "-i" => {
-                input = Some(args.get(i + 1).ok_or(Fail("-i needs a file".into()))?.clone());
+                input = Some(
+                    args.get(i + 1)
+                        .ok_or(Fail("-i needs a file".into()))?
+                        .clone(),
+                );
                 i += 2;
             }
             "--log" => {
-                log = Some(args.get(i + 1).ok_or(Fail("--log needs a file".into()))?.clone());
+                log = Some(
+                    args.get(i + 1)
+                        .ok_or(Fail("--log needs a file".into()))?
+                        .clone(),
+                );
                 i += 2;
             }
             "--detach" => {
@@ -68,23 +76,35 @@ fn parse(args: &[String]) -> Result<Options, Fail> {
 fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, TreeEntry), Fail> {
     let mut prefix = vec![0u8; 8];
     let mut v = StreamValidator::new();
-    input.read_exact(&mut prefix).map_err(|_| Fail("image is truncated".into()))?;
+    input
+        .read_exact(&mut prefix)
+        .map_err(|_| Fail("image is truncated".into()))?;
     v.magic(prefix[..8].try_into().unwrap_or(&[0; 8]))
         .map_err(|e| Fail(format!("invalid image: {e}")))?;
     let mut tree = None;
     for _ in 0..2 {
         let mut hdr = [0u8; RECORD_HEADER_LEN];
-        input.read_exact(&mut hdr).map_err(|_| Fail("image is truncated".into()))?;
-        let h = v.record_header(&hdr).map_err(|e| Fail(format!("invalid image: {e}")))?;
+        input
+            .read_exact(&mut hdr)
+            .map_err(|_| Fail("image is truncated".into()))?;
+        let h = v
+            .record_header(&hdr)
+            .map_err(|e| Fail(format!("invalid image: {e}")))?;
         let mut body = vec![0u8; h.payload_len() + h.padding_len()];
-        input.read_exact(&mut body).map_err(|_| Fail("image is truncated".into()))?;
+        input
+            .read_exact(&mut body)
+            .map_err(|_| Fail("image is truncated".into()))?;
         let (payload, pad) = body.split_at(h.payload_len());
         v.record_body(&h, payload, pad)
             .map_err(|e| Fail(format!("invalid image: {e}")))?;
         if h.kind == RecordKind::Tree as u32 {
-            let (head, rest) =
-                format::split_fixed(RecordKind::Tree, payload, TreeHeader::LEN, TreeHeader::decode)
-                    .map_err(|e| Fail(format!("invalid image: {e}")))?;
+            let (head, rest) = format::split_fixed(
+                RecordKind::Tree,
+                payload,
+                TreeHeader::LEN,
+                TreeHeader::decode,
+            )
+            .map_err(|e| Fail(format!("invalid image: {e}")))?;
             if head.count != 1 || rest.len() != TreeEntry::LEN {
                 fail!("images of more than one task are not supported yet");
             }
@@ -94,7 +114,9 @@ fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, TreeEntry), Fail> {
         prefix.extend_from_slice(&body);
     }
     debug_assert!(prefix.starts_with(&MAGIC));
-    let tree = tree.ok_or(Fail("invalid image: no process tree after the header".into()))?;
+    let tree = tree.ok_or(Fail(
+        "invalid image: no process tree after the header".into(),
+    ))?;
     Ok((prefix, tree))
 }
 
@@ -175,11 +197,7 @@ fn spawn_restorer(
             for fd in parent_ends {
                 libc::close(fd);
             }
-            libc::ioctl(
-                dev,
-                crimage::uapi::IOC_RESTART as _,
-                restart_args.as_ptr(),
-            );
+            libc::ioctl(dev, crimage::uapi::IOC_RESTART as _, restart_args.as_ptr());
             crtools::raw_eprint(b"restart: CR_IOC_RESTART failed\n");
             libc::_exit(1);
         }
@@ -191,7 +209,9 @@ fn open_input(path: &str) -> Result<Box<dyn Read + Send>, Fail> {
     if path == "-" {
         Ok(Box::new(io::stdin()))
     } else {
-        Ok(Box::new(File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?))
+        Ok(Box::new(
+            File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?,
+        ))
     }
 }
 
@@ -255,11 +275,9 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     }
     let _ = feeder.join();
 
-    if failed || opts.detach {
-        if !failed {
-            println!("{pid}");
-            return Ok(0);
-        }
+    if opts.detach && !failed {
+        println!("{pid}");
+        return Ok(0);
     }
     let mut status = 0;
     // SAFETY: waiting for our own child.
