@@ -105,7 +105,12 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
                 Stop::Refused(r) => (r.err, r.reason),
                 Stop::Failed(e) => (e, "writing the image failed"),
             };
-            log.line(fmt!("checkpoint: pid {}: {} ({:?})", args.pid, reason, err));
+            log.line(fmt!(
+                "checkpoint: pid {}: {} (errno {})",
+                args.pid,
+                reason,
+                -err.to_errno()
+            ));
             // Mark the image as incomplete, so that no reader mistakes it for a good one.
             if out.error(reason).is_ok() {
                 if let Ok(mut sink) = out.finish() {

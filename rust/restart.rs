@@ -49,8 +49,10 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
         Ok(ax) => Ok(ax),
         Err(f) => {
             log.line(format_args!(
-                "restart: error at image offset {}: {} ({:?})",
-                f.offset, f.reason, f.err
+                "restart: error at image offset {}: {} (errno {})",
+                f.offset,
+                f.reason,
+                -f.err.to_errno()
             ));
             if no_return {
                 log.line(format_args!(
