@@ -65,6 +65,18 @@ for cut in 4 8 100 1000 $((size / 2)) $((size - 40)) $((size - 1)); do
 done
 tap_ok $bad "$tried truncated images each fail cleanly with a reason"
 
+# A file the image needs is gone, then replaced by another inode: restart refuses before it
+# changes anything, naming the problem.
+mv $T/count $T/count.saved
+restart -i $T/img --log $T/rlog >/dev/null 2>&1
+tap_ok $(($? == 0)) "a missing file fails the restart"
+tap_check "... with 'cannot be reopened' on logfd" grep -q "cannot be reopened" $T/rlog
+cp $T/count.saved $T/count
+restart -i $T/img --log $T/rlog >/dev/null 2>&1
+tap_ok $(($? == 0)) "a replaced file (same path, other inode) fails the restart"
+tap_check "... with 'inode differs' on logfd" grep -q "inode differs" $T/rlog
+mv -f $T/count.saved $T/count
+
 restart -i $T/img --log $T/rlog >/dev/null &
 RESTARTER=$!
 tap_check "the intact image still restarts" wait_for comm_is $PID cr_counter

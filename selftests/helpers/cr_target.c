@@ -15,6 +15,7 @@
  *   heap     brk and mmap keep working
  *   pause    blocked in pause(), which the checkpoint interrupts and restart resumes
  *   ttyread  blocked in read() on the terminal at fd 0, which restart re-attaches
+ *   misc     robust list, tid address, personality, umask, comm, an rlimit, ITIMER_REAL
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -370,6 +377,64 @@ static void mode_ttyread(void)
 	}
 }
 
+/* ---- task scalars ---- */
+
+static int tid_word;
+
+static void mode_misc(void)
+{
+	struct itimerval it = { .it_value = { 3600, 0 }, .it_interval = { 7200, 0 } }, now;
+	struct robust_list_head *head0, *head;
+	struct rlimit rl = { 123, 456 }, rl_now;
+	size_t len0, len;
+	int *tid_addr;
+	char comm[16];
+
+	if (syscall(SYS_get_robust_list, 0, &head0, &len0) || !head0)
+		exit(4);
+	syscall(SYS_set_tid_address, &tid_word);
+	personality(PER_LINUX | ADDR_NO_RANDOMIZE);
+	umask(027);
+	prctl(PR_SET_NAME, "cr-misc");
+	if (setrlimit(RLIMIT_NOFILE, &rl) || setitimer(ITIMER_REAL, &it, NULL))
+		exit(4);
+	/* SIGALRM would kill us only after an hour: it must neither fire early nor vanish. */
+	put_file("ready", "ok\n");
+	for (;;) {
+		wait_round();
+		if (syscall(SYS_get_robust_list, 0, &head, &len) || head != head0 || len != len0) {
+			result("bad: robust list %p/%zu, was %p/%zu", head, len, head0, len0);
+			continue;
+		}
+		if (prctl(PR_GET_TID_ADDRESS, &tid_addr) || tid_addr != &tid_word) {
+			result("bad: tid address %p, was %p", tid_addr, &tid_word);
+			continue;
+		}
+		if (personality(0xffffffff) != (PER_LINUX | ADDR_NO_RANDOMIZE)) {
+			result("bad: personality %#x", personality(0xffffffff));
+			continue;
+		}
+		if (umask(027) != 027) {
+			result("bad: umask lost");
+			continue;
+		}
+		if (prctl(PR_GET_NAME, comm) || strcmp(comm, "cr-misc")) {
+			result("bad: comm %s", comm);
+			continue;
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl_now) || rl_now.rlim_cur != 123 || rl_now.rlim_max != 456) {
+			result("bad: RLIMIT_NOFILE %lu/%lu", rl_now.rlim_cur, rl_now.rlim_max);
+			continue;
+		}
+		if (getitimer(ITIMER_REAL, &now) || now.it_value.tv_sec < 3000 ||
+		    now.it_value.tv_sec > 3600 || now.it_interval.tv_sec != 7200) {
+			result("bad: ITIMER_REAL %ld/%ld", now.it_value.tv_sec, now.it_interval.tv_sec);
+			continue;
+		}
+		result("ok");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -392,5 +457,7 @@ int main(int argc, char **argv)
 		mode_pause();
 	else if (!strcmp(argv[1], "ttyread"))
 		mode_ttyread();
+	else if (!strcmp(argv[1], "misc"))
+		mode_misc();
 	return 2;
 }
