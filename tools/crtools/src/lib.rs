@@ -27,6 +27,15 @@ macro_rules! fail {
     ($($t:tt)*) => { return Err($crate::Fail(format!($($t)*))) };
 }
 
+/// The value after option `args[*i]`, advancing `*i` past both.
+pub fn option_value(args: &[String], i: &mut usize, what: &str) -> Result<String, Fail> {
+    let value = args
+        .get(*i + 1)
+        .ok_or_else(|| Fail(format!("{} needs {what}", args[*i])))?;
+    *i += 2;
+    Ok(value.clone())
+}
+
 /// The cgroup v2 directory that holds `pid`.
 pub fn cgroup_of(pid: i32) -> Result<PathBuf, Fail> {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))

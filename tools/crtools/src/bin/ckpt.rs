@@ -42,14 +42,7 @@ fn parse(args: &[String]) -> Result<Mode, Fail> {
         let mut i = 1;
         while i < args.len() {
             match args[i].as_str() {
-                "--cgroup" => {
-                    cgroup = Some(
-                        args.get(i + 1)
-                            .ok_or(Fail("--cgroup needs a name".into()))?
-                            .clone(),
-                    );
-                    i += 2;
-                }
+                "--cgroup" => cgroup = Some(crtools::option_value(args, &mut i, "a name")?),
                 "--" => {
                     i += 1;
                     break;
@@ -70,22 +63,8 @@ fn parse(args: &[String]) -> Result<Mode, Fail> {
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
-            "-o" => {
-                output = Some(
-                    args.get(i + 1)
-                        .ok_or(Fail("-o needs a file".into()))?
-                        .clone(),
-                );
-                i += 2;
-            }
-            "--log" => {
-                log = Some(
-                    args.get(i + 1)
-                        .ok_or(Fail("--log needs a file".into()))?
-                        .clone(),
-                );
-                i += 2;
-            }
+            "-o" => output = Some(crtools::option_value(args, &mut i, "a file")?),
+            "--log" => log = Some(crtools::option_value(args, &mut i, "a file")?),
             "--kill" => {
                 kill = true;
                 i += 1;

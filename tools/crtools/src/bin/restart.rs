@@ -42,22 +42,8 @@ fn parse(args: &[String]) -> Result<Options, Fail> {
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
-            "-i" => {
-                input = Some(
-                    args.get(i + 1)
-                        .ok_or(Fail("-i needs a file".into()))?
-                        .clone(),
-                );
-                i += 2;
-            }
-            "--log" => {
-                log = Some(
-                    args.get(i + 1)
-                        .ok_or(Fail("--log needs a file".into()))?
-                        .clone(),
-                );
-                i += 2;
-            }
+            "-i" => input = Some(crtools::option_value(args, &mut i, "a file")?),
+            "--log" => log = Some(crtools::option_value(args, &mut i, "a file")?),
             "--detach" => {
                 detach = true;
                 i += 1;
