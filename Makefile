@@ -62,7 +62,7 @@ $(HELPER_OUT)/%: selftests/helpers/%.c
 
 $(SELFTEST_OUT)/%: selftests/cr/%.c selftests/cr/tap.h include/uapi/linux/cr.h
 	@mkdir -p $(SELFTEST_OUT)
-	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -I include/uapi -o $@ $<
+	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I include/uapi -o $@ $<
 
 # The guest's root file system: busybox, the module, the tools and the selftests.
 vm-image: module tools selftests

@@ -149,6 +149,7 @@ fn precheck(task: &TaskRef) -> Result<(), Refusal> {
     if let Some(r) = task.refusal() {
         return Err(r);
     }
+    fs::precheck(task)?;
     files::precheck(task)?;
     mm::precheck(task)?;
     regs::precheck(task)?;

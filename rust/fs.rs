@@ -17,6 +17,25 @@ pub(crate) struct KeptFs {
     umask: u32,
 }
 
+/// Refuses a root or cwd that cannot be found again by path.
+pub(crate) fn precheck(task: &shim::TaskRef) -> Result<(), shim::Refusal> {
+    let oom = shim::Refusal {
+        err: ENOMEM,
+        reason: "out of memory",
+    };
+    let mut root = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL).map_err(|_| oom)?;
+    let mut cwd = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL).map_err(|_| shim::Refusal {
+        err: ENOMEM,
+        reason: "out of memory",
+    })?;
+    task.fs(&mut root, &mut cwd)
+        .map(|_| ())
+        .map_err(|err| shim::Refusal {
+            err: if err == ENOENT { EOPNOTSUPP } else { err },
+            reason: "root or cwd is unreachable or deleted",
+        })
+}
+
 /// FS.
 pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     let mut root = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;

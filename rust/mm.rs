@@ -25,8 +25,21 @@ pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
         err,
         reason: "task has no address space",
     })?;
+    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL).map_err(|_| Refusal {
+        err: ENOMEM,
+        reason: "out of memory",
+    })?;
+    let exe = mm.exe_file().ok_or(Refusal {
+        err: EOPNOTSUPP,
+        reason: "task has no executable",
+    })?;
+    exe.path(&mut path)?;
     let mut addr = 0;
     while let Some(vma) = mm.vma_from(addr)? {
+        // A mapped file must be reachable by its path again.
+        if let Some(f) = &vma.file {
+            f.path(&mut path)?;
+        }
         addr = vma.info.end;
     }
     Ok(())

@@ -38,6 +38,10 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
         return Err(EINVAL);
     }
     let log = Log::open(args.logfd)?;
+    if let Some(reason) = shim::current::restart_refusal() {
+        log.line(format_args!("restart: {reason}"));
+        return Err(EBUSY);
+    }
     let image = file_of_fd(args.fd)?;
     let mut kept = Kept::default();
     let mut no_return = false;

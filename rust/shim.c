@@ -1170,6 +1170,35 @@ int cr_read_full(struct file *f, void *buf, size_t len)
 
 /* --- Misc ------------------------------------------------------------------------------------- */
 
+/*
+ * A task may only restore itself when nothing else shares what restart replaces: its address
+ * space, descriptor table, fs_struct and signal handlers.
+ */
+const char *cr_restart_refusal(void)
+{
+	struct task_struct *t = current;
+
+	if (get_nr_threads(t) != 1)
+		return "the restarting task has other threads";
+	if (!t->mm || atomic_read(&t->mm->mm_users) != 1)
+		return "the restarting task shares its address space";
+	if (atomic_read(&t->files->count) != 1)
+		return "the restarting task shares its descriptor table";
+	if (t->fs->users != 1)
+		return "the restarting task shares its root and cwd";
+	if (refcount_read(&t->sighand->count) != 1)
+		return "the restarting task shares its signal handlers";
+	if (t->ptrace)
+		return "the restarting task is traced";
+	return NULL;
+}
+
+/* Drops the signals the restarting task itself had pending: the image brings its own. */
+void cr_flush_signals(void)
+{
+	flush_signals(current);
+}
+
 pid_t cr_current_vpid(void)
 {
 	return task_pid_vnr(current);

@@ -124,6 +124,8 @@ int cr_fs_info(struct task_struct *t, char *root, char *cwd, int len, u32 *umask
 int cr_set_fs(const char *root, const char *cwd, u32 umask);
 int cr_write_all(struct file *f, const void *buf, size_t len);
 int cr_read_full(struct file *f, void *buf, size_t len);
+const char *cr_restart_refusal(void);
+void cr_flush_signals(void);
 pid_t cr_current_vpid(void);
 u64 cr_time_ns(void);
 void cr_release(char *buf, int len);

@@ -267,6 +267,8 @@ extern "C" {
     fn cr_write_all(f: *mut CFile, buf: *const c_void, len: usize) -> c_int;
     fn cr_read_full(f: *mut CFile, buf: *mut c_void, len: usize) -> c_int;
     fn cr_current_vpid() -> c_int;
+    fn cr_restart_refusal() -> *const c_char;
+    fn cr_flush_signals();
     fn cr_time_ns() -> u64;
     fn cr_release(buf: *mut c_char, len: c_int);
 }
@@ -656,6 +658,19 @@ impl Drop for FileRef {
 /// Operations on the calling task, which restores itself.
 pub(crate) mod current {
     use super::*;
+
+    /// Why the caller cannot restore itself (it shares what restart replaces), if it cannot.
+    pub(crate) fn restart_refusal() -> Option<&'static str> {
+        // SAFETY: no preconditions; the shim returns NULL or a string literal.
+        let reason = unsafe { cr_restart_refusal() };
+        (!reason.is_null()).then(|| reason_str(reason))
+    }
+
+    /// Discards the caller's own pending signals.
+    pub(crate) fn flush_signals() {
+        // SAFETY: no preconditions.
+        unsafe { cr_flush_signals() }
+    }
 
     /// The caller's pid in its own pid namespace.
     pub(crate) fn vpid() -> i32 {

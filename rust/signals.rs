@@ -118,6 +118,7 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptSignals) -> Result<(), Fa
 /// Installs the handlers and re-queues the pending signals. They are acted on only when the
 /// task returns to user space, with the checkpointed registers and blocked mask in place.
 pub(crate) fn apply(kept: &KeptSignals) -> Result {
+    shim::current::flush_signals();
     for (i, a) in kept.actions.iter().enumerate() {
         let sig = i as u32 + 1;
         if sig == SIGKILL || sig == SIGSTOP {

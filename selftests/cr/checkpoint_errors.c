@@ -4,6 +4,7 @@
  * where the kernel got as far as the target, a reason on logfd.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -14,6 +15,14 @@
 #include "tap.h"
 
 static int dev, logpipe[2];
+
+static void *idle(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
 
 static int checkpoint(int pid, int fd, int logfd, __u64 flags)
 {
@@ -87,6 +96,20 @@ int main(void)
 		tap_result(strstr(logged(), "bad magic") != NULL, "logfd says the magic is wrong");
 		tap_result(1, "the caller survived a refused restart");
 	}
+
+	/* A task whose address space others share must not replace it. */
+	if (fork() == 0) {
+		struct cr_restart_args r = { .fd = 0, .logfd = logpipe[1] };
+		pthread_t thread;
+
+		if (pthread_create(&thread, NULL, idle, NULL))
+			_exit(2);
+		_exit(ioctl(dev, CR_IOC_RESTART, &r) == -1 && errno == EBUSY ? 0 : 1);
+	}
+	wait(&status);
+	tap_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		   "restart from a multi-threaded caller fails with EBUSY");
+	tap_result(strstr(logged(), "other threads") != NULL, "logfd says it has other threads");
 
 	/* Unprivileged: the device is already open, as a privileged helper could hand it over. */
 	if (fork() == 0) {
