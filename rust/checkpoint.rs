@@ -57,6 +57,8 @@ pub(crate) fn refuse(err: Error, reason: &'static str) -> Stop {
 pub(crate) struct SaveCx<'a> {
     pub(crate) task: &'a TaskRef,
     pub(crate) out: &'a mut ImageOut,
+    /// Ids of the shared objects written so far.
+    pub(crate) objrefs: format::ObjrefSpace,
 }
 
 impl SaveCx<'_> {
@@ -91,6 +93,7 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
         let mut cx = SaveCx {
             task: &task,
             out: &mut out,
+            objrefs: format::ObjrefSpace::new(),
         };
         save_all(&mut cx)
     };

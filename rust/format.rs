@@ -961,8 +961,9 @@ wire_struct! {
         pub size: u64,
         /// Length of the path that follows.
         pub path_len: u32,
-        /// Zero.
-        pub reserved: u32,
+        /// The open file's objref: the next free id for a file seen first here, or the id of
+        /// the FILE record whose open file this descriptor shares (dup, dup2, fork).
+        pub objref: u32,
     }
 }
 

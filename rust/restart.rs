@@ -22,6 +22,7 @@ use crate::{files, fs, mm, regs, signals, task};
 /// State read from the image and applied once the whole stream is known to be good.
 #[derive(Default)]
 pub(crate) struct Kept {
+    pub(crate) objrefs: format::ObjrefSpace,
     pub(crate) task: task::KeptTask,
     pub(crate) fs: fs::KeptFs,
     pub(crate) files: files::KeptFiles,
@@ -79,7 +80,7 @@ fn read_all(input: &mut ImageIn, kept: &mut Kept, no_return: &mut bool) -> Resul
     // FILE records run until the MM record.
     let mut kind = input.next()?;
     while kind == RecordKind::File as u32 {
-        files::load_one(input, &mut kept.files)?;
+        files::load_one(input, &mut kept.files, &mut kept.objrefs)?;
         kind = input.next()?;
     }
     if kind != RecordKind::Mm as u32 {

@@ -648,6 +648,15 @@ impl FileRef {
     }
 }
 
+impl Clone for FileRef {
+    fn clone(&self) -> Self {
+        // SAFETY: the file is live (we hold a reference); `get_file` takes another, owned by
+        // the clone.
+        unsafe { bindings::get_file(self.as_ptr().cast()) };
+        Self(self.0)
+    }
+}
+
 impl Drop for FileRef {
     fn drop(&mut self) {
         // SAFETY: `self` owns one file reference.

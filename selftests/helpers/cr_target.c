@@ -9,7 +9,8 @@
  *
  * Modes:
  *   memory   256 MiB of patterned private anonymous memory
- *   files    a file offset, an O_APPEND file, and a directory descriptor
+ *   files    a file offset shared by two descriptors, an O_APPEND file, a directory, and
+ *            memory devices
  *   signals  a blocked pending signal with its siginfo, a sigaltstack, a handler with SA_SIGINFO
  *   vector   xmm/ymm registers, checked in a loop the checkpoint interrupts
  *   heap     brk and mmap keep working
@@ -135,6 +136,9 @@ static void mode_files(void)
 	rw = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (rw < 0 || write(rw, "0123456789", 10) != 10 || lseek(rw, 4, SEEK_SET) != 4)
 		exit(4);
+	/* Fd 10 shares rw's open file, and so its offset. */
+	if (dup2(rw, 10) != 10)
+		exit(4);
 	snprintf(path, sizeof(path), "%s/log", dir);
 	app = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
 	if (app < 0 || write(app, "start\n", 6) != 6)
@@ -155,6 +159,10 @@ static void mode_files(void)
 		}
 		if (read(rw, buf, 1) != 1 || buf[0] != '0' + 3 + round_no) {
 			result("bad: read %c at offset %ld", buf[0], (long)pos);
+			continue;
+		}
+		if (lseek(10, 0, SEEK_CUR) != pos + 1) {
+			result("bad: the dup'd descriptor no longer shares the offset");
 			continue;
 		}
 		if (!(fcntl(app, F_GETFL) & O_APPEND)) {

@@ -124,6 +124,7 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
             json!({
                 "fd": f.fd, "type": kind, "path": path_str(path), "pos": f.pos,
                 "flags": format!("{:#o}", f.flags), "cloexec": f.cloexec == 1, "ino": f.ino,
+                "objref": f.objref,
             })
         }
         RecordKind::Mm => {
