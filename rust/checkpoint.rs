@@ -95,7 +95,14 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
             out: &mut out,
             objrefs: format::ObjrefSpace::new(),
         };
-        save_all(&mut cx)
+        save_all(&mut cx).and_then(|()| {
+            // The state was read while the task was frozen; if someone thawed it meanwhile, the
+            // image may mix two moments: mark it incomplete rather than let it restore wrongly.
+            match task.refusal() {
+                None => Ok(()),
+                Some(_) => Err(refuse(EBUSY, "the task was thawed during the checkpoint")),
+            }
+        })
     };
     match result {
         Ok(()) => {

@@ -924,10 +924,13 @@ struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec)
 	return f;
 }
 
+/* A terminal a restart can stand in for with its own: not /dev/ptmx or a pty master. */
 static bool cr_is_tty_rdev(dev_t rdev)
 {
 	unsigned int major = MAJOR(rdev);
 
+	if (major == TTYAUX_MAJOR && MINOR(rdev) == 2)
+		return false;
 	return major == TTY_MAJOR || major == TTYAUX_MAJOR ||
 	       (major >= UNIX98_PTY_SLAVE_MAJOR &&
 		major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT);
