@@ -47,6 +47,16 @@ pipe_restart() {
 tap_check "ckpt -o - | restart -i - --detach restarts the counter" pipe_restart
 last=$(tail -n 1 $T/count2)
 tap_check "the piped counter goes on counting" wait_for sh -c "[ \$(tail -n 1 $T/count2) -gt $((last + 3)) ]"
+
+# Through a UNIX stream socket.
+socket_restart() {
+	cr_via_socket $T/img.sock ckpt $PID -o - --kill || return 1
+	wait_for pid_gone $PID || return 1
+	restart -i $T/img.sock --detach >$T/detached && [ "$(cat $T/detached)" = "$PID" ]
+}
+tap_check "ckpt writing to a socket, then restart, restarts the counter" socket_restart
+last=$(tail -n 1 $T/count2)
+tap_check "the counter goes on after the socket round trip" wait_for sh -c "[ \$(tail -n 1 $T/count2) -gt $((last + 3)) ]"
 kill -9 $PID
 cr_cleanup
 tap_finish
