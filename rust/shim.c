@@ -754,6 +754,9 @@ int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const c
 	return ret;
 }
 
+/* Pages pinned per get_user_pages_remote() call while dumping. */
+#define CR_DUMP_BATCH 64
+
 /*
  * Copies the pages of [*cursor, end) that hold data into @buf (PAGE_SIZE each) and their
  * addresses into @addrs, at most @max of them, advancing *cursor. Holes, the zero page, and
@@ -763,31 +766,39 @@ int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const c
 long cr_dump_pages(struct mm_struct *mm, u64 *cursor, u64 end, bool anon_only, u64 *addrs,
 		   void *buf, long max)
 {
+	struct page *batch[CR_DUMP_BATCH];
 	long n = 0;
 
 	while (*cursor < end && n < max) {
-		struct page *page = NULL;
 		unsigned long addr = *cursor;
-		long got;
-		void *src;
+		long want = min_t(long, CR_DUMP_BATCH, (end - addr) >> PAGE_SHIFT);
+		long got, i;
 
+		/* Whatever is copied, the batch must fit what is left of @buf. */
+		want = min(want, max - n);
 		mmap_read_lock(mm);
-		got = get_user_pages_remote(mm, addr, 1, FOLL_FORCE | FOLL_DUMP, &page, NULL);
+		got = get_user_pages_remote(mm, addr, want, FOLL_FORCE | FOLL_DUMP, batch, NULL);
 		mmap_read_unlock(mm);
-		*cursor += PAGE_SIZE;
-		if (got != 1)
+		if (got <= 0) {
+			/* FOLL_DUMP stops at a hole or the zero page: step over it. */
+			*cursor += PAGE_SIZE;
 			continue;
-		if (anon_only && !PageAnon(page)) {
+		}
+		for (i = 0; i < got; i++) {
+			struct page *page = batch[i];
+			void *src;
+
+			if (!anon_only || PageAnon(page)) {
+				src = kmap_local_page(page);
+				if (memchr_inv(src, 0, PAGE_SIZE)) {
+					memcpy(buf + n * PAGE_SIZE, src, PAGE_SIZE);
+					addrs[n++] = addr + i * PAGE_SIZE;
+				}
+				kunmap_local(src);
+			}
 			put_page(page);
-			continue;
 		}
-		src = kmap_local_page(page);
-		if (memchr_inv(src, 0, PAGE_SIZE)) {
-			memcpy(buf + n * PAGE_SIZE, src, PAGE_SIZE);
-			addrs[n++] = addr;
-		}
-		kunmap_local(src);
-		put_page(page);
+		*cursor += got * PAGE_SIZE;
 		cond_resched();
 	}
 	return n;
