@@ -44,7 +44,8 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
         return Err(EBUSY);
     }
     let image = file_of_fd(args.fd)?;
-    let mut kept = Kept::default();
+    // On the heap: several KiB that would otherwise sit on the kernel stack for the whole restore.
+    let mut kept = KBox::new(Kept::default(), GFP_KERNEL)?;
     let mut no_return = false;
     let result = ImageIn::open(image).and_then(|mut input| {
         read_all(&mut input, &mut kept, &mut no_return)?;

@@ -382,11 +382,11 @@ impl TaskRef {
     }
 
     /// The 64 signal dispositions as {handler, flags, restorer, mask}.
-    pub(crate) fn sigactions(&self) -> [u64; 4 * crate::format::SIGNAL_COUNT] {
-        let mut out = [0u64; 4 * crate::format::SIGNAL_COUNT];
+    pub(crate) fn sigactions(&self) -> Result<KVec<u64>> {
+        let mut out = KVec::from_elem(0u64, 4 * crate::format::SIGNAL_COUNT, GFP_KERNEL)?;
         // SAFETY: the task is referenced; `out` holds 4 u64s per signal.
         unsafe { cr_get_sigactions(self.as_ptr(), out.as_mut_ptr()) };
-        out
+        Ok(out)
     }
 
     /// The signals queued on the private or the shared queue.

@@ -33,7 +33,7 @@ impl Default for KeptSignals {
 
 /// SIGHAND, then SIGPENDING for the task's queue and for the thread group's.
 pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
-    let actions = cx.task.sigactions();
+    let actions = cx.task.sigactions()?;
     let mut bytes = KVec::from_elem(0u8, SIGNAL_COUNT * SigAction::LEN, GFP_KERNEL)?;
     for (i, chunk) in bytes.chunks_exact_mut(SigAction::LEN).enumerate() {
         SigAction {
