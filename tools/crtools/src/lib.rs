@@ -167,7 +167,8 @@ pub fn restart_args(fd: RawFd, logfd: RawFd) -> [u8; uapi::OpArgs::SIZE_V1] {
     .to_bytes()
 }
 
-/// Writes `msg` and a newline to stderr with one raw write: usable in a forked child.
+/// Writes `msg` to stderr with one raw write: usable in a forked child, which must not take
+/// the locks of Rust's buffered stderr.
 pub fn raw_eprint(msg: &[u8]) {
     // SAFETY: writing a valid buffer to fd 2.
     unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
@@ -185,6 +186,7 @@ mod tests {
     #[test]
     fn parent_of_self_is_our_parent() {
         let me = std::process::id() as i32;
+        // SAFETY: getppid has no preconditions.
         let ppid = unsafe { libc::getppid() };
         assert_eq!(parent_of(me), Some(ppid));
         assert!(in_subtree(ppid, me));
