@@ -154,7 +154,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail(msg)) => {
             crtools::warn("ckpt", &msg);
-            if msg.starts_with("missing") || msg.starts_with("unknown") || msg.starts_with("bad") {
+            if msg.starts_with("missing")
+                || msg.starts_with("unknown")
+                || msg.starts_with("bad pid")
+                || msg.contains(" needs ")
+            {
                 eprintln!("{USAGE}");
                 return ExitCode::from(2);
             }
