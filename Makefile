@@ -13,6 +13,7 @@ TOP := $(CURDIR)
 BUILD := $(TOP)/build
 TC := $(TOP)/kernel/toolchain.sh
 KDIR_FILE := $(BUILD)/kernel-$(KERNEL).path
+export KSRC
 MODULE_OUT := $(BUILD)/module/$(KERNEL)
 HOST_TARGET := x86_64-unknown-linux-gnu
 TOOLS_BIN := $(TOP)/tools/target/$(HOST_TARGET)/release

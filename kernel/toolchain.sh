@@ -64,7 +64,7 @@ inside() {
 	local top=$1 cwd=$2
 	shift 2
 	cleanup() {
-		for m in "$ROOT$MOUNT_TOP" "$ROOT$CR_CACHE" "$ROOT/proc" "$ROOT/dev"; do
+		for m in "$ROOT${KSRC:-/nonexistent}" "$ROOT$MOUNT_TOP" "$ROOT$CR_CACHE" "$ROOT/proc" "$ROOT/dev"; do
 			mountpoint -q "$m" 2>/dev/null && umount -l "$m"
 		done
 		return 0
@@ -75,6 +75,11 @@ inside() {
 	mkdir -p "$ROOT$CR_CACHE" "$ROOT$top"
 	mount --bind "$CR_CACHE" "$ROOT$CR_CACHE"
 	mount --bind "$top" "$ROOT$top"
+	# A user's own kernel tree (KSRC), visible at the path they gave.
+	if [[ -n ${KSRC:-} && -d $KSRC ]]; then
+		mkdir -p "$ROOT$KSRC"
+		mount --bind "$(readlink -f "$KSRC")" "$ROOT$KSRC"
+	fi
 	cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
 	chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
 		TERM="${TERM:-dumb}" sh -c 'cd "$0" && exec "$@"' "$cwd" "$@"
