@@ -143,11 +143,12 @@ fn apply(input: &ImageIn, kept: &mut Kept) -> Result<isize, Failure> {
         offset: input.offset(),
         reason: crate::image::Reason::Text(what),
     };
+    // Task state first: its rlimits let the descriptors in, and its blocked mask must be in
+    // place before the pending signals, so that re-queueing a blocked fatal signal does not kill
+    // the task on the spot.
+    task::apply(&kept.task).map_err(|e| at(e, "restoring task state failed"))?;
     files::apply(&kept.files).map_err(|e| at(e, "installing the files failed"))?;
     fs::apply(&kept.fs).map_err(|e| at(e, "restoring root and cwd failed"))?;
-    // The blocked mask (in the task state) before the pending signals, so that re-queueing a
-    // blocked fatal signal does not kill the task on the spot.
-    task::apply(&kept.task).map_err(|e| at(e, "restoring task state failed"))?;
     signals::apply(&kept.signals).map_err(|e| at(e, "restoring signal state failed"))?;
     regs::apply(&kept.regs).map_err(|e| at(e, "restoring registers failed"))?;
     // Credentials last: everything above may need the restarter's privileges.

@@ -127,6 +127,8 @@ const char *cr_task_refusal(struct task_struct *t, int *err)
 		return "POSIX timers are not supported yet";
 	if (t->signal->it[0].expires || t->signal->it[1].expires)
 		return "ITIMER_PROF and ITIMER_VIRTUAL are not supported yet";
+	if (test_tsk_restore_sigmask(t))
+		return "sigsuspend, ppoll, pselect or epoll_pwait in progress (temporary signal mask)";
 	if (t->sysvsem.undo_list)
 		return "SysV semaphore undo lists are not supported yet";
 	if (!t->mm)
