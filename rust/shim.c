@@ -18,6 +18,7 @@
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/namei.h>
+#include <linux/nsproxy.h>
 #include <linux/pid.h>
 #include <linux/posix-timers.h>
 #include <linux/ptrace.h>
@@ -123,6 +124,13 @@ const char *cr_task_refusal(struct task_struct *t, int *err)
 		return "task is in another pid namespace";
 	if (task_cred_xxx(t, user_ns) != current_user_ns())
 		return "task is in another user namespace";
+	/* Paths are written as the caller sees them, and reopened so at restart. */
+	task_lock(t);
+	if (!t->nsproxy || t->nsproxy->mnt_ns != current->nsproxy->mnt_ns) {
+		task_unlock(t);
+		return "task is in another mount namespace";
+	}
+	task_unlock(t);
 	if (!hlist_empty(&t->signal->posix_timers) || !hlist_empty(&t->signal->ignored_posix_timers))
 		return "POSIX timers are not supported yet";
 	if (t->signal->it[0].expires || t->signal->it[1].expires)

@@ -38,6 +38,18 @@ thread multi-threaded processes are not supported
 shared shared mappings are not supported
 LIST
 
+# A process in its own mount namespace: its paths mean something else here.
+ckpt run -- unshare -m cr_counter $T/count.mntns 10 >/dev/null 2>&1 &
+PID=$!
+tap_check "mntns: the target runs" wait_for grows mntns 2
+ckpt $PID -o $T/img --log $T/log.mntns 2>/dev/null
+tap_ok $(($? == 0)) "mntns: ckpt fails"
+tap_check "mntns: logfd says 'another mount namespace'" grep -q "another mount namespace" $T/log.mntns
+last=$(tail -n 1 $T/count.mntns)
+tap_check "mntns: the target still runs" wait_for grows mntns $((last + 2))
+kill -9 $PID
+wait
+
 # A process outside the subtree in the same cgroup: ckpt refuses before freezing anything.
 mkdir -p /sys/fs/cgroup/cr-mixed
 sh -c 'echo $$ > /sys/fs/cgroup/cr-mixed/cgroup.procs; exec sleep 60' &
