@@ -643,6 +643,9 @@ impl Trailer {
 macro_rules! wire_struct {
     ($(#[$m:meta])* pub struct $name:ident { $( $(#[$fm:meta])* pub $field:ident : $ty:tt ),* $(,)? }) => {
         $(#[$m])*
+        // `repr(C)`: the kernel module's C shim fills some of these directly (and asserts their
+        // size); the wire encoding itself never depends on the layout.
+        #[repr(C)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct $name {
             $( $(#[$fm])* pub $field: $ty, )*

@@ -26,6 +26,7 @@ struct cr_task_info {
 	char comm[CR_COMM_LEN];
 };
 
+/* Laid out exactly as format.rs's CredsRecord, which shim.rs fills through it. */
 struct cr_creds_info {
 	u32 uid, euid, suid, fsuid, gid, egid, sgid, fsgid, securebits, ngroups;
 	u64 cap_inheritable, cap_permitted, cap_effective, cap_bset, cap_ambient;

@@ -55,26 +55,8 @@ pub(crate) struct TaskInfo {
     pub(crate) comm: [u8; 16],
 }
 
-/// `struct cr_creds_info`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub(crate) struct CredsInfo {
-    pub(crate) uid: u32,
-    pub(crate) euid: u32,
-    pub(crate) suid: u32,
-    pub(crate) fsuid: u32,
-    pub(crate) gid: u32,
-    pub(crate) egid: u32,
-    pub(crate) sgid: u32,
-    pub(crate) fsgid: u32,
-    pub(crate) securebits: u32,
-    pub(crate) ngroups: u32,
-    pub(crate) cap_inheritable: u64,
-    pub(crate) cap_permitted: u64,
-    pub(crate) cap_effective: u64,
-    pub(crate) cap_bset: u64,
-    pub(crate) cap_ambient: u64,
-}
+/// `struct cr_creds_info`: the CREDS record's fixed part, which the shim fills directly.
+pub(crate) type CredsInfo = crate::format::CredsRecord;
 
 /// Words of saved auxv the shim exchanges (`CR_AUXV_WORDS`).
 pub(crate) const AUXV_WORDS: usize = 54;

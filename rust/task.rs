@@ -60,24 +60,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     cx.record(RecordKind::Task, &[&rec.encode(), &i.comm])?;
 
     let mut groups = KVec::new();
-    let c = cx.task.creds(&mut groups)?;
-    let rec = CredsRecord {
-        uid: c.uid,
-        euid: c.euid,
-        suid: c.suid,
-        fsuid: c.fsuid,
-        gid: c.gid,
-        egid: c.egid,
-        sgid: c.sgid,
-        fsgid: c.fsgid,
-        securebits: c.securebits,
-        ngroups: c.ngroups,
-        cap_inheritable: c.cap_inheritable,
-        cap_permitted: c.cap_permitted,
-        cap_effective: c.cap_effective,
-        cap_bset: c.cap_bset,
-        cap_ambient: c.cap_ambient,
-    };
+    let rec = cx.task.creds(&mut groups)?;
     let mut group_bytes = KVec::with_capacity(groups.len() * 4, GFP_KERNEL)?;
     for g in groups.iter() {
         group_bytes.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
@@ -147,23 +130,7 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptTask) -> Result<(), Failu
     if c.ngroups as usize > GROUPS_MAX || groups.len() != c.ngroups as usize * 4 {
         return Err(input.malformed(ErrorKind::BadField("ngroups")));
     }
-    kept.creds = CredsInfo {
-        uid: c.uid,
-        euid: c.euid,
-        suid: c.suid,
-        fsuid: c.fsuid,
-        gid: c.gid,
-        egid: c.egid,
-        sgid: c.sgid,
-        fsgid: c.fsgid,
-        securebits: c.securebits,
-        ngroups: c.ngroups,
-        cap_inheritable: c.cap_inheritable,
-        cap_permitted: c.cap_permitted,
-        cap_effective: c.cap_effective,
-        cap_bset: c.cap_bset,
-        cap_ambient: c.cap_ambient,
-    };
+    kept.creds = c;
     let groups_copy: KVec<u32> = {
         let mut v = KVec::with_capacity(c.ngroups as usize, GFP_KERNEL)
             .map_err(|_| input.fail(ENOMEM, "out of memory"))?;

@@ -17,9 +17,11 @@
  *   pause    blocked in pause(), which the checkpoint interrupts and restart resumes
  *   ttyread  blocked in read() on the terminal at fd 0, which restart re-attaches
  *   misc     robust list, tid address, personality, umask, comm, an rlimit, ITIMER_REAL
+ *   creds    distinct real, effective and saved uids and gids, groups, no capabilities
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -443,6 +445,41 @@ static void mode_misc(void)
 	}
 }
 
+/* ---- credentials ---- */
+
+static void mode_creds(void)
+{
+	gid_t groups[3] = { 2001, 2002, 2003 }, now[8];
+	uid_t r, e, su;
+	gid_t rg, eg, sg;
+	int n;
+
+	/* Everything differs, so a restore that mixed up any two ids is caught. */
+	if (setgroups(3, groups) || setresgid(1001, 1002, 1003) || setresuid(1004, 1005, 1006))
+		exit(4);
+	put_file("ready", "ok\n");
+	for (;;) {
+		wait_round();
+		getresuid(&r, &e, &su);
+		getresgid(&rg, &eg, &sg);
+		n = getgroups(8, now);
+		if (r != 1004 || e != 1005 || su != 1006 || rg != 1001 || eg != 1002 || sg != 1003) {
+			result("bad: uids %d %d %d gids %d %d %d", r, e, su, rg, eg, sg);
+			continue;
+		}
+		if (n != 3 || now[0] != 2001 || now[1] != 2002 || now[2] != 2003) {
+			result("bad: %d groups", n);
+			continue;
+		}
+		/* Without capabilities, setuid to root must fail as it did before. */
+		if (setuid(0) == 0) {
+			result("bad: the restored task can become root");
+			continue;
+		}
+		result("ok");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -467,5 +504,7 @@ int main(int argc, char **argv)
 		mode_ttyread();
 	else if (!strcmp(argv[1], "misc"))
 		mode_misc();
+	else if (!strcmp(argv[1], "creds"))
+		mode_creds();
 	return 2;
 }
