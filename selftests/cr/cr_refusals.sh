@@ -38,6 +38,33 @@ thread multi-threaded processes are not supported
 shared shared mappings are not supported
 LIST
 
+# Interrupted system calls whose state cr cannot recreate: the test waits until the target
+# sleeps in the call, so the checkpoint finds it there.
+in_syscall() {
+	case " $2 " in *" $(cut -d' ' -f1 /proc/$1/syscall 2>/dev/null) "*) return 0 ;; esac
+	return 1
+}
+thawed_in() {
+	grep -qx "frozen 0" /sys/fs/cgroup/cr-$1/cgroup.events && in_syscall "$1" "$2"
+}
+# kind, the syscall numbers it sleeps in (restart_syscall is 219), the reason.
+while read -r kind nrs reason; do
+	nrs=$(echo $nrs | tr , ' ')
+	ckpt run -- cr_refuse $kind /dev/null >/dev/null 2>&1 &
+	PID=$!
+	tap_check "$kind: the target sleeps in its call" wait_for in_syscall $PID "$nrs"
+	ckpt $PID -o $T/img --log $T/log.$kind 2>/dev/null
+	tap_ok $(($? == 0)) "$kind: ckpt fails"
+	tap_check "$kind: logfd says '$reason'" grep -q "$reason" $T/log.$kind
+	tap_check "$kind: thawed, the target sleeps in its call again" wait_for thawed_in $PID "$nrs"
+	kill -9 $PID
+	wait
+done <<'LIST'
+poll 7,219 unsupported restart block
+futex 202,219 unsupported restart block
+sigsuspend 130 temporary signal mask
+LIST
+
 # A process in its own mount namespace: its paths mean something else here.
 ckpt run -- unshare -m cr_counter $T/count.mntns 10 >/dev/null 2>&1 &
 PID=$!

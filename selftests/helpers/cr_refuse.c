@@ -2,9 +2,16 @@
 /*
  * A counter that also holds one piece of state cr refuses to checkpoint, for the refusal
  * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared.
+ *
+ * With KIND poll, futex or sigsuspend, it instead sleeps for good in that system call, whose
+ * interrupted state cr cannot recreate yet (a poll or futex restart block, a temporary mask).
  */
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,7 +37,22 @@ int main(int argc, char **argv)
 
 	if (argc != 3)
 		return 2;
-	if (!strcmp(argv[1], "socket")) {
+	if (!strcmp(argv[1], "poll")) {
+		for (;;)
+			poll(NULL, 0, 3600 * 1000);
+	} else if (!strcmp(argv[1], "futex")) {
+		struct timespec hour = { 3600, 0 };
+		int word = 0;
+
+		for (;;)
+			syscall(SYS_futex, &word, FUTEX_WAIT, 0, &hour, NULL, 0);
+	} else if (!strcmp(argv[1], "sigsuspend")) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		for (;;)
+			sigsuspend(&none);
+	} else if (!strcmp(argv[1], "socket")) {
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
 			return 3;
 	} else if (!strcmp(argv[1], "pipe")) {
