@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A counter that also holds one piece of state cr refuses to checkpoint, for the refusal
- * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared.
+ * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared, timer,
+ * itimer, unlinked, gsbase.
  *
  * With KIND poll, futex or sigsuspend, it instead sleeps for good in that system call, whose
  * interrupted state cr cannot recreate yet (a poll or futex restart block, a temporary mask).
@@ -11,7 +12,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <asm/prctl.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -52,6 +56,27 @@ int main(int argc, char **argv)
 		sigemptyset(&none);
 		for (;;)
 			sigsuspend(&none);
+	} else if (!strcmp(argv[1], "timer")) {
+		struct sigevent ev = { .sigev_notify = SIGEV_NONE };
+		timer_t timer;
+
+		if (timer_create(CLOCK_MONOTONIC, &ev, &timer))
+			return 3;
+	} else if (!strcmp(argv[1], "itimer")) {
+		struct itimerval it = { .it_value = { 3600, 0 } };
+
+		if (setitimer(ITIMER_VIRTUAL, &it, NULL))
+			return 3;
+	} else if (!strcmp(argv[1], "unlinked")) {
+		char path[] = "/tmp/cr-unlinked-XXXXXX";
+
+		if (mkstemp(path) < 0 || unlink(path))
+			return 3;
+	} else if (!strcmp(argv[1], "gsbase")) {
+		static char area[64];
+
+		if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)area))
+			return 3;
 	} else if (!strcmp(argv[1], "socket")) {
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds))
 			return 3;
