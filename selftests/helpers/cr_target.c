@@ -16,7 +16,8 @@
  *   heap     brk and mmap keep working
  *   pause    blocked in pause(), which the checkpoint interrupts and restart resumes
  *   ttyread  blocked in read() on the terminal at fd 0, which restart re-attaches
- *   misc     robust list, tid address, personality, umask, comm, an rlimit, ITIMER_REAL
+ *   misc     robust list, tid address, personality, umask, comm, pdeath signal, an rlimit,
+ *            ITIMER_REAL
  *   creds    distinct real, effective and saved uids and gids, groups, no capabilities
  */
 #include <errno.h>
@@ -406,6 +407,8 @@ static void mode_misc(void)
 	personality(PER_LINUX | ADDR_NO_RANDOMIZE);
 	umask(027);
 	prctl(PR_SET_NAME, "cr-misc");
+	/* SIGWINCH is ignored by default: a parent that dies in a test does no harm. */
+	prctl(PR_SET_PDEATHSIG, SIGWINCH);
 	if (setrlimit(RLIMIT_NOFILE, &rl) || setitimer(ITIMER_REAL, &it, NULL))
 		exit(4);
 	/* SIGALRM would kill us only after an hour: it must neither fire early nor vanish. */
@@ -427,6 +430,14 @@ static void mode_misc(void)
 		if (umask(027) != 027) {
 			result("bad: umask lost");
 			continue;
+		}
+		{
+			int pdeath = 0;
+
+			if (prctl(PR_GET_PDEATHSIG, &pdeath) || pdeath != SIGWINCH) {
+				result("bad: pdeath signal %d", pdeath);
+				continue;
+			}
 		}
 		if (prctl(PR_GET_NAME, comm) || strcmp(comm, "cr-misc")) {
 			result("bad: comm %s", comm);
