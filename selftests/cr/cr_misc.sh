@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Task scalars survive: robust futex list, clear_child_tid, personality, umask, comm, the
-# parent-death signal, an rlimit
-# and an armed ITIMER_REAL; checked after a restart and after a second cycle.
+# parent-death signal, an rlimit and an armed ITIMER_REAL; checked after a restart and after a
+# second cycle.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
 
