@@ -24,10 +24,7 @@ const MAX_FD: u32 = 1 << 20;
 
 /// Refuses a descriptor table with a file cr cannot reopen.
 pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
-    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL).map_err(|_| Refusal {
-        err: ENOMEM,
-        reason: "out of memory",
-    })?;
+    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
     let mut fd = 0;
     while let Some((file, _)) = task.next_file(&mut fd) {
         let info = file.info()?;
@@ -130,12 +127,7 @@ pub(crate) fn load_one(
             input.fail(ENOTTY, "the image has a terminal but the caller has none")
         })?,
         file_kind::REGULAR | file_kind::DIRECTORY | file_kind::MEMORY_DEVICE => {
-            let mut cpath = KVec::with_capacity(path.len() + 1, GFP_KERNEL)
-                .map_err(|e| input.fail(e.into(), "out of memory"))?;
-            cpath
-                .extend_from_slice(path, GFP_KERNEL)
-                .and_then(|()| cpath.push(0, GFP_KERNEL))
-                .map_err(|e| input.fail(e.into(), "out of memory"))?;
+            let cpath = shim::nul_terminated(path).map_err(|e| input.fail(e, "out of memory"))?;
             FileRef::reopen(&cpath, &info).map_err(|e| {
                 input.fail(
                     e,

@@ -19,15 +19,8 @@ pub(crate) struct KeptFs {
 
 /// Refuses a root or cwd that cannot be found again by path.
 pub(crate) fn precheck(task: &shim::TaskRef) -> Result<(), shim::Refusal> {
-    let oom = shim::Refusal {
-        err: ENOMEM,
-        reason: "out of memory",
-    };
-    let mut root = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL).map_err(|_| oom)?;
-    let mut cwd = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL).map_err(|_| shim::Refusal {
-        err: ENOMEM,
-        reason: "out of memory",
-    })?;
+    let mut root = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
+    let mut cwd = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
     task.fs(&mut root, &mut cwd)
         .map(|_| ())
         .map_err(|err| shim::Refusal {
@@ -58,13 +51,6 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     )
 }
 
-fn with_nul(path: &[u8]) -> Result<KVec<u8>> {
-    let mut v = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-    v.extend_from_slice(path, GFP_KERNEL)?;
-    v.push(0, GFP_KERNEL)?;
-    Ok(v)
-}
-
 /// Reads FS.
 pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptFs) -> Result<(), Failure> {
     input.expect(RecordKind::Fs)?;
@@ -76,8 +62,8 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptFs) -> Result<(), Failure
     if !rest.is_empty() || rec.umask & !0o777 != 0 {
         return Err(input.malformed(format::ErrorKind::BadField("fs")));
     }
-    kept.root = with_nul(root).map_err(|e| input.fail(e, "out of memory"))?;
-    kept.cwd = with_nul(cwd).map_err(|e| input.fail(e, "out of memory"))?;
+    kept.root = shim::nul_terminated(root).map_err(|e| input.fail(e, "out of memory"))?;
+    kept.cwd = shim::nul_terminated(cwd).map_err(|e| input.fail(e, "out of memory"))?;
     kept.umask = rec.umask;
     Ok(())
 }

@@ -25,10 +25,7 @@ pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
         err,
         reason: "task has no address space",
     })?;
-    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL).map_err(|_| Refusal {
-        err: ENOMEM,
-        reason: "out of memory",
-    })?;
+    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
     let exe = mm.exe_file().ok_or(Refusal {
         err: EOPNOTSUPP,
         reason: "task has no executable",
@@ -141,13 +138,6 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     Ok(())
 }
 
-fn nul_terminated(path: &[u8]) -> Result<KVec<u8>> {
-    let mut v = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-    v.extend_from_slice(path, GFP_KERNEL)?;
-    v.push(0, GFP_KERNEL)?;
-    Ok(v)
-}
-
 fn reopen(input: &ImageIn, path: &[u8], dev: u64, ino: u64) -> Result<FileRef, Failure> {
     let info = FileInfo {
         kind: file_kind::REGULAR,
@@ -157,7 +147,7 @@ fn reopen(input: &ImageIn, path: &[u8], dev: u64, ino: u64) -> Result<FileRef, F
         mode: S_IFREG,
         ..FileInfo::default()
     };
-    let cpath = nul_terminated(path).map_err(|e| input.fail(e, "out of memory"))?;
+    let cpath = shim::nul_terminated(path).map_err(|e| input.fail(e, "out of memory"))?;
     FileRef::reopen(&cpath, &info).map_err(|e| {
         input.fail(
             e,
@@ -176,7 +166,7 @@ pub(crate) fn load(input: &mut ImageIn, no_return: &mut bool) -> Result<(), Fail
     let p = input.payload();
     let (rec, rest) = format::split_fixed(RecordKind::Mm, p, MmRecord::LEN, MmRecord::decode)
         .map_err(|k| input.malformed(k))?;
-    if rec.auxv_words as usize > AUXV_WORDS || rec.auxv_words as usize > shim::AUXV_WORDS {
+    if rec.auxv_words as usize > AUXV_WORDS {
         return Err(input.malformed(ErrorKind::BadField("auxv_words")));
     }
     let (auxv, rest) =

@@ -58,8 +58,8 @@ pub(crate) struct TaskInfo {
 /// `struct cr_creds_info`: the CREDS record's fixed part, which the shim fills directly.
 pub(crate) type CredsInfo = crate::format::CredsRecord;
 
-/// Words of saved auxv the shim exchanges (`CR_AUXV_WORDS`).
-pub(crate) const AUXV_WORDS: usize = 54;
+/// Words of saved auxv the shim exchanges (`CR_AUXV_WORDS`): the format's bound.
+pub(crate) use crate::format::AUXV_WORDS;
 
 /// `struct cr_mm_info`.
 #[repr(C)]
@@ -170,7 +170,7 @@ const _: () = assert!(core::mem::size_of::<PendingSignal>() == 56);
 const _: () = assert!(core::mem::size_of::<RestartInfo>() == 32);
 
 /// Size of `struct user_regs_struct`.
-pub(crate) const USER_REGS_LEN: usize = 216;
+pub(crate) use crate::format::USER_REGS_LEN;
 
 extern "C" {
     fn cr_get_task(vpid: c_int) -> *mut CTask;
@@ -279,6 +279,15 @@ fn reason_str(reason: *const c_char) -> &'static str {
 pub(crate) struct Refusal {
     pub(crate) err: Error,
     pub(crate) reason: &'static str,
+}
+
+impl From<kernel::alloc::AllocError> for Refusal {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        Self {
+            err: ENOMEM,
+            reason: "out of memory",
+        }
+    }
 }
 
 /// A referenced task.
@@ -538,6 +547,14 @@ impl Drop for MmRef {
 pub(crate) struct Vma {
     pub(crate) info: VmaInfo,
     pub(crate) file: Option<FileRef>,
+}
+
+/// `path` with a terminating NUL, as the shim's path arguments want it.
+pub(crate) fn nul_terminated(path: &[u8]) -> Result<KVec<u8>> {
+    let mut v = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+    v.extend_from_slice(path, GFP_KERNEL)?;
+    v.push(0, GFP_KERNEL)?;
+    Ok(v)
 }
 
 /// A referenced `struct file` (`fput` on drop).

@@ -491,31 +491,26 @@ static void mode_creds(void)
 	}
 }
 
+static const struct {
+	const char *name;
+	void (*run)(void);
+} modes[] = {
+	{ "memory", mode_memory }, { "files", mode_files },	{ "signals", mode_signals },
+	{ "vector", mode_vector }, { "heap", mode_heap },	{ "pause", mode_pause },
+	{ "ttyread", mode_ttyread }, { "misc", mode_misc }, { "creds", mode_creds },
+};
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
+	size_t i;
 
 	if (argc != 3)
 		return 2;
 	dir = argv[2];
 	sigaction(SIGUSR1, &sa, NULL);
-	if (!strcmp(argv[1], "memory"))
-		mode_memory();
-	else if (!strcmp(argv[1], "files"))
-		mode_files();
-	else if (!strcmp(argv[1], "signals"))
-		mode_signals();
-	else if (!strcmp(argv[1], "vector"))
-		mode_vector();
-	else if (!strcmp(argv[1], "heap"))
-		mode_heap();
-	else if (!strcmp(argv[1], "pause"))
-		mode_pause();
-	else if (!strcmp(argv[1], "ttyread"))
-		mode_ttyread();
-	else if (!strcmp(argv[1], "misc"))
-		mode_misc();
-	else if (!strcmp(argv[1], "creds"))
-		mode_creds();
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(argv[1], modes[i].name))
+			modes[i].run();
 	return 2;
 }
