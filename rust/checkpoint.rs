@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `CR_IOC_CHECKPOINT`: write a frozen process to an image.
+//! `CR_IOC_CHECKPOINT`: write a frozen process tree to an image.
 //!
-//! Everything that could make the image unrestorable is looked for first ([`precheck`]), before a
-//! byte is written; then each kind of state writes its records, in the order restart reads them.
+//! Everything that could make the image unrestorable is looked for first ([`prepare`]), before a
+//! byte is written: the tree, its sharing, leaks to outside tasks, and each task's state. Then
+//! the TREE record, and one section per live task, in the order restart reads them.
 
 use kernel::prelude::*;
 
 use crate::format::{self, Header, RecordKind, ARCH_X86_64, FORMAT_VERSION, RELEASE_LEN};
 use crate::image::{file_of_fd, write_error, FileSink, ImageOut, Log};
-use crate::shim::{self, Refusal, TaskRef};
-use crate::uapi::OpArgs;
+use crate::objhash::SaveObjects;
+use crate::shim::{self, PidNsRef, Refusal, TaskRef};
+use crate::tree::{self, Member, Tree};
+use crate::uapi::{self, OpArgs};
 use crate::{files, fs, mm, regs, signals, task};
 
 /// Page size of the kernel cr is built for.
@@ -53,12 +56,13 @@ pub(crate) fn refuse(err: Error, reason: &'static str) -> Stop {
     Stop::Refused(Refusal { err, reason })
 }
 
-/// What every saver gets: the task and the image.
+/// What every saver gets: the task, the pid namespace its ids are written in, the image, and
+/// the objhash.
 pub(crate) struct SaveCx<'a> {
     pub(crate) task: &'a TaskRef,
+    pub(crate) ns: &'a PidNsRef,
     pub(crate) out: &'a mut ImageOut,
-    /// Ids of the shared objects written so far.
-    pub(crate) objrefs: format::ObjrefSpace,
+    pub(crate) objs: &'a mut SaveObjects,
 }
 
 impl SaveCx<'_> {
@@ -72,38 +76,42 @@ impl SaveCx<'_> {
 /// Runs the ioctl.
 pub(crate) fn run(args: &OpArgs) -> Result<isize> {
     let log = Log::open(args.logfd)?;
-    let task = match TaskRef::find(args.pid) {
+    let root = match TaskRef::find(args.pid) {
         Ok(t) => t,
         Err(e) => {
             log.line(fmt!("checkpoint: pid {}: no such process", args.pid));
             return Err(e);
         }
     };
-    if !task.may_checkpoint() {
+    if !root.may_checkpoint() {
         log.line(fmt!("checkpoint: pid {}: permission denied", args.pid));
         return Err(EPERM);
     }
-    if let Err(r) = precheck(&task) {
-        log.line(fmt!("checkpoint: pid {}: {}", args.pid, r.reason));
-        return Err(r.err);
-    }
+    let allow_leaks = args.flags & uapi::CHECKPOINT_ALLOW_LEAKS != 0;
+    let mut objs = SaveObjects::default();
+    let tree = match prepare(&root, &mut objs, allow_leaks) {
+        Ok(tree) => tree,
+        Err(stop) => {
+            let (err, reason) = stop.explain();
+            log.line(fmt!("checkpoint: pid {}: {}", args.pid, reason));
+            return Err(err);
+        }
+    };
     let file = file_of_fd(args.fd)?;
     let mut out = ImageOut::new(FileSink::new(file)?, &header()).map_err(write_error)?;
-    let result = {
-        let mut cx = SaveCx {
-            task: &task,
-            out: &mut out,
-            objrefs: format::ObjrefSpace::new(),
-        };
-        save_all(&mut cx).and_then(|()| {
-            // The state was read while the task was frozen; if someone thawed it meanwhile, the
-            // image may mix two moments: mark it incomplete rather than let it restore wrongly.
-            match task.refusal() {
-                None => Ok(()),
-                Some(_) => Err(refuse(EBUSY, "the task was thawed during the checkpoint")),
-            }
-        })
-    };
+    let result = save_all(&tree, &mut out, &mut objs).and_then(|()| {
+        // The state was read while the tree was frozen; if someone thawed a task meanwhile,
+        // the image may mix two moments: mark it incomplete rather than let it restore wrongly.
+        let thawed = tree
+            .members
+            .iter()
+            .any(|m| !m.entry.is_zombie() && m.task.refusal().is_some());
+        if thawed {
+            Err(refuse(EBUSY, "a task was thawed during the checkpoint"))
+        } else {
+            Ok(())
+        }
+    });
     match result {
         Ok(()) => {
             let mut sink = out.finish().map_err(write_error)?;
@@ -111,10 +119,7 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
             Ok(0)
         }
         Err(stop) => {
-            let (err, reason) = match stop {
-                Stop::Refused(r) => (r.err, r.reason),
-                Stop::Failed(e) => (e, "writing the image failed"),
-            };
+            let (err, reason) = stop.explain();
             log.line(fmt!(
                 "checkpoint: pid {}: {} (errno {})",
                 args.pid,
@@ -128,6 +133,16 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
                 }
             }
             Err(err)
+        }
+    }
+}
+
+impl Stop {
+    /// The errno and the reason for logfd.
+    fn explain(self) -> (Error, &'static str) {
+        match self {
+            Stop::Refused(r) => (r.err, r.reason),
+            Stop::Failed(e) => (e, "writing the image failed"),
         }
     }
 }
@@ -153,27 +168,77 @@ fn header() -> Header {
     h
 }
 
-/// Every refusal that does not need the image: the task, its files, its mappings, its
-/// interrupted system call.
-fn precheck(task: &TaskRef) -> Result<(), Refusal> {
+/// Everything that does not need the image: the tree, its sharing and leaks, and every
+/// task's own state.
+fn prepare(root: &TaskRef, objs: &mut SaveObjects, allow_leaks: bool) -> Result<Tree, Stop> {
+    let mut tree = tree::collect(root)?;
+    tree::assign_objrefs(&mut tree, objs, allow_leaks)?;
+    for m in tree.members.iter().filter(|m| !m.entry.is_zombie()) {
+        if !m.task.may_checkpoint() {
+            return Err(refuse(EPERM, "permission denied for a task of the tree"));
+        }
+        precheck(m)?;
+    }
+    if !allow_leaks {
+        files::check_leaks(&tree)?;
+    }
+    Ok(tree)
+}
+
+/// The refusals of one live task.
+fn precheck(m: &Member) -> Result<(), Refusal> {
+    let task = &m.task;
     if let Some(r) = task.refusal() {
         return Err(r);
     }
-    fs::precheck(task)?;
-    files::precheck(task)?;
-    mm::precheck(task)?;
+    if m.defines.fs {
+        fs::precheck(task)?;
+    }
+    if m.defines.files {
+        files::precheck(task)?;
+    }
+    if m.defines.mm {
+        mm::precheck(task)?;
+    }
     regs::precheck(task)?;
     Ok(())
 }
 
-fn save_all(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
-    task::save_tree(cx)?;
-    task::save(cx)?;
-    fs::save(cx)?;
-    files::save(cx)?;
-    mm::save(cx)?;
-    signals::save(cx)?;
-    task::save_itimers(cx)?;
+fn save_all(tree: &Tree, out: &mut ImageOut, objs: &mut SaveObjects) -> Result<(), Stop> {
+    tree::save(out, tree)?;
+    for m in tree.members.iter().filter(|m| !m.entry.is_zombie()) {
+        let mut cx = SaveCx {
+            task: &m.task,
+            ns: &tree.ns,
+            out: &mut *out,
+            objs: &mut *objs,
+        };
+        save_task(&mut cx, m)?;
+    }
+    Ok(())
+}
+
+/// One task's section: the records restart reads in `restart::read_section`.
+fn save_task(cx: &mut SaveCx<'_>, m: &Member) -> Result<(), Stop> {
+    let leader = m.is_leader();
+    task::save(cx, leader)?;
+    if m.defines.fs {
+        fs::save(cx)?;
+    }
+    if m.defines.files {
+        files::save(cx)?;
+    }
+    if m.defines.mm {
+        mm::save(cx)?;
+    }
+    if m.defines.sighand {
+        signals::save_handlers(cx)?;
+    }
+    signals::save_pending(cx, false)?;
+    if leader {
+        signals::save_pending(cx, true)?;
+        task::save_itimers(cx)?;
+    }
     regs::save(cx)?;
     Ok(())
 }

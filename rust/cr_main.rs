@@ -6,10 +6,14 @@
 //! struct (see `include/uapi/linux/cr.h` for the extension rule) and hand off to the code for
 //! each operation. The image format lives in `format.rs`, shared with the userspace tools.
 
+use core::pin::Pin;
+
 use kernel::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    new_condvar, new_mutex,
     prelude::*,
+    sync::{CondVar, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -25,11 +29,16 @@ mod format_kunit;
 mod fs;
 mod image;
 mod mm;
+mod ns;
+mod objhash;
+mod pipe;
 mod regs;
 mod restart;
 mod shim;
+mod shmem;
 mod signals;
 mod task;
+mod tree;
 
 use uapi::{ArgSize, IocParts};
 
@@ -56,18 +65,32 @@ impl kernel::InPlaceModule for CrModule {
     }
 }
 
-/// An open `/dev/cr`. It carries no state: each ioctl is a complete operation.
-struct CrDevice;
+/// An open `/dev/cr`. A checkpoint is a complete operation; the tasks of one restart share the
+/// file (inherited from the restarter) and with it the [`restart::Session`].
+#[pin_data]
+struct CrDevice {
+    #[pin]
+    session: Mutex<restart::Session>,
+    /// Signalled whenever the session moves on.
+    #[pin]
+    changed: CondVar,
+}
 
 #[vtable]
 impl MiscDevice for CrDevice {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        Ok(KBox::new(CrDevice, GFP_KERNEL)?)
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        KBox::try_pin_init(
+            try_pin_init!(CrDevice {
+                session <- new_mutex!(restart::Session::default()),
+                changed <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )
     }
 
-    fn ioctl(_me: &CrDevice, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: Pin<&CrDevice>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let parts = IocParts::split(cmd);
         if parts.magic != uapi::IOC_MAGIC {
             return Err(ENOTTY);
@@ -79,10 +102,15 @@ impl MiscDevice for CrDevice {
                 write_out(arg, size, &reply)?;
                 Ok(0)
             }
-            (uapi::NR_CHECKPOINT, uapi::IOC_WRITE) => {
-                checkpoint::run(&read_op_args(arg, parts.size)?)
-            }
-            (uapi::NR_RESTART, uapi::IOC_WRITE) => restart::run(&read_op_args(arg, parts.size)?),
+            (uapi::NR_CHECKPOINT, uapi::IOC_WRITE) => checkpoint::run(&read_op_args(
+                arg,
+                parts.size,
+                uapi::CHECKPOINT_FLAGS_KNOWN,
+            )?),
+            (uapi::NR_RESTART, uapi::IOC_WRITE) => restart::run(
+                me,
+                &read_op_args(arg, parts.size, uapi::RESTART_FLAGS_KNOWN)?,
+            ),
             _ => Err(ENOTTY),
         }
     }
@@ -112,8 +140,9 @@ fn write_out(arg: usize, size: usize, reply: &[u8]) -> Result {
     Ok(())
 }
 
-/// Reads a checkpoint or restart argument struct of `size` bytes.
-fn read_op_args(arg: usize, size: usize) -> Result<uapi::OpArgs> {
+/// Reads a checkpoint or restart argument struct of `size` bytes, whose flags must be among
+/// `known`.
+fn read_op_args(arg: usize, size: usize, known_flags: u64) -> Result<uapi::OpArgs> {
     let size = usable_size(size, uapi::OpArgs::SIZE_V1)?;
     let mut input = UserSlice::new(UserPtr::from_addr(arg), size).reader();
     let mut known = [0u8; uapi::OpArgs::SIZE_V1];
@@ -130,7 +159,7 @@ fn read_op_args(arg: usize, size: usize) -> Result<uapi::OpArgs> {
         rest -= n;
     }
     let args = uapi::OpArgs::from_bytes(&known);
-    if args.reserved != 0 || args.flags != 0 {
+    if args.reserved != 0 || args.flags & !known_flags != 0 {
         return Err(EINVAL);
     }
     Ok(args)

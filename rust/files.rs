@@ -1,22 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The file descriptor table: regular files, directories, memory devices and terminals.
+//! The file descriptor table: regular files, directories, memory devices, terminals, pipes and
+//! memfds.
 //!
 //! Files are reopened by path and must be the same inode; terminals are re-attached to the
-//! restarting caller's terminal, as CRIU's shell-job does. Everything else is refused.
+//! restarting caller's terminal, as CRIU's shell-job does. Pipe ends and memfds open the PIPE
+//! or SHMEM object their record names. Everything else is refused.
 
 use kernel::prelude::*;
 
-use crate::checkpoint::{SaveCx, Stop};
-use crate::format::{self, file_kind, FileRecord, ObjrefSpace, RecordKind, PATH_MAX};
+use crate::checkpoint::{refuse, SaveCx, Stop};
+use crate::format::{self, file_kind, vma_kind, FileRecord, RecordKind, PATH_MAX};
 use crate::image::{Failure, ImageIn};
+use crate::objhash::{LoadObjects, Object};
 use crate::shim::{self, FileInfo, FileRef, Refusal, TaskRef};
+use crate::tree::Tree;
+use crate::{pipe, shmem};
 
-/// Descriptors to install: number, file, close-on-exec; and the objref of each open file.
+/// Descriptors to install: number, file, close-on-exec.
 #[derive(Default)]
 pub(crate) struct KeptFiles {
     fds: KVec<(u32, FileRef, bool)>,
-    objrefs: KVec<u32>,
 }
 
 /// Descriptor numbers beyond this are refused (they would not fit a default RLIMIT_NOFILE).
@@ -28,7 +32,9 @@ pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
     let mut fd = 0;
     while let Some((file, _)) = task.next_file(&mut fd) {
         let info = file.info()?;
-        if info.kind != file_kind::TTY {
+        if info.kind == file_kind::PIPE {
+            file.pipe_info()?;
+        } else if info.kind != file_kind::TTY && info.kind != file_kind::SHMEM {
             file.path(&mut path)?;
         }
         if fd >= MAX_FD {
@@ -42,28 +48,32 @@ pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// One FILE record per open descriptor.
+/// One FILE record per open descriptor, each preceded by the PIPE or SHMEM record of the object
+/// it opens, the first time.
 ///
 /// Descriptors that share one open file (and so its offset and flags) get the same objref; the
 /// first FILE record of an open file defines it.
 pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let mut seen: KVec<(*mut shim::CFile, u32)> = KVec::new();
     let mut fd = 0;
     while let Some((file, cloexec)) = cx.task.next_file(&mut fd) {
-        let objref = match seen.iter().find(|(f, _)| *f == file.as_ptr()) {
-            Some((_, id)) => *id,
-            None => {
-                let id = cx.objrefs.allocate().ok_or(Stop::Failed(E2BIG))?;
-                seen.push((file.as_ptr(), id), GFP_KERNEL)?;
-                id
-            }
-        };
+        let objs = &mut *cx.objs;
+        let (objref, _) = objs
+            .files
+            .get_or_allocate(file.as_ptr() as u64, &mut objs.space)?;
         let info = file.info()?;
-        let p: &[u8] = if info.kind == file_kind::TTY {
-            b"/dev/tty"
-        } else {
-            file.path(&mut path)?
+        let mut object = 0;
+        let p: &[u8] = match info.kind {
+            file_kind::TTY => b"/dev/tty",
+            file_kind::PIPE => {
+                object = pipe::save(cx, &file)?;
+                b""
+            }
+            file_kind::SHMEM => {
+                object = shmem::save(cx, &file)?;
+                b""
+            }
+            _ => file.path(&mut path)?,
         };
         let rec = FileRecord {
             fd,
@@ -78,6 +88,8 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
             size: info.size,
             path_len: p.len() as u32,
             objref,
+            object,
+            reserved: 0,
         };
         cx.record(RecordKind::File, &[&rec.encode(), p])?;
         fd += 1;
@@ -85,33 +97,52 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     Ok(())
 }
 
-/// Reads one FILE record (the caller has just read it) and reopens its file, or shares the
-/// open file of an earlier record with the same objref.
-pub(crate) fn load_one(
+/// Reads the FILE records, and the PIPE and SHMEM records between them, up to the first record
+/// of another kind (left for the next reader).
+pub(crate) fn load(
     input: &mut ImageIn,
     kept: &mut KeptFiles,
-    objrefs: &mut ObjrefSpace,
+    objects: &mut LoadObjects,
+) -> Result<(), Failure> {
+    loop {
+        let kind = input.next()?;
+        if kind == RecordKind::File as u32 {
+            load_one(input, kept, objects)?;
+        } else if kind == RecordKind::Pipe as u32 {
+            pipe::load(input, objects)?;
+        } else if kind == RecordKind::Shmem as u32 {
+            shmem::load(input, objects)?;
+        } else {
+            input.replay();
+            return Ok(());
+        }
+    }
+}
+
+/// Reads one FILE record (the caller has just read it) and reopens its file, or shares the
+/// open file of an earlier record with the same objref.
+fn load_one(
+    input: &mut ImageIn,
+    kept: &mut KeptFiles,
+    objects: &mut LoadObjects,
 ) -> Result<(), Failure> {
     let p = input.payload();
     let (rec, rest) = format::split_fixed(RecordKind::File, p, FileRecord::LEN, FileRecord::decode)
         .map_err(|k| input.malformed(k))?;
     let (path, rest) = format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
-    if !rest.is_empty() || rec.fd >= MAX_FD || rec.cloexec > 1 {
+    if !rest.is_empty() || rec.fd >= MAX_FD || rec.cloexec > 1 || rec.reserved != 0 {
         return Err(input.malformed(format::ErrorKind::BadField("file")));
     }
     if kept.fds.last().is_some_and(|(last, _, _)| *last >= rec.fd) {
         return Err(input.malformed(format::ErrorKind::BadField("fd order")));
     }
-    if objrefs.check_ref(rec.objref).is_ok() {
-        let shared = kept
-            .objrefs
-            .iter()
-            .position(|id| *id == rec.objref)
-            .map(|i| kept.fds[i].1.clone())
-            .ok_or_else(|| input.malformed(format::ErrorKind::BadObjref(rec.objref)))?;
-        return push(input, kept, rec.fd, shared, rec.cloexec == 1, rec.objref);
+    if objects.is_defined(rec.objref) {
+        let shared = match objects.get(rec.objref) {
+            Ok(Object::File(f)) => f.clone(),
+            _ => return Err(input.malformed(format::ErrorKind::BadObjref(rec.objref))),
+        };
+        return push(input, kept, rec.fd, shared, rec.cloexec == 1);
     }
-    objrefs.define(rec.objref).map_err(|k| input.malformed(k))?;
     let info = FileInfo {
         kind: rec.kind,
         flags: rec.flags,
@@ -139,9 +170,17 @@ pub(crate) fn load_one(
                 )
             })?
         }
+        file_kind::PIPE => pipe::end(input, objects, rec.object, rec.flags)?,
+        file_kind::SHMEM => shmem::object(input, objects, rec.object)?,
         _ => return Err(input.malformed(format::ErrorKind::BadField("file kind"))),
     };
-    push(input, kept, rec.fd, file, rec.cloexec == 1, rec.objref)
+    if rec.kind == file_kind::PIPE || rec.kind == file_kind::SHMEM {
+        file.set_status_flags(rec.flags);
+    }
+    objects
+        .define(rec.objref, Object::File(file.clone()))
+        .map_err(|f| f.at(input))?;
+    push(input, kept, rec.fd, file, rec.cloexec == 1)
 }
 
 fn push(
@@ -150,11 +189,9 @@ fn push(
     fd: u32,
     file: FileRef,
     cloexec: bool,
-    objref: u32,
 ) -> Result<(), Failure> {
     kept.fds
         .push((fd, file, cloexec), GFP_KERNEL)
-        .and_then(|()| kept.objrefs.push(objref, GFP_KERNEL))
         .map_err(|e| input.fail(e.into(), "out of memory"))
 }
 
@@ -163,6 +200,90 @@ pub(crate) fn apply(kept: &KeptFiles) -> Result {
     shim::current::close_all_fds();
     for (fd, file, cloexec) in kept.fds.iter() {
         shim::current::install_fd(*fd, file, *cloexec)?;
+    }
+    Ok(())
+}
+
+/// A pipe end or shared-memory file met in the tree, with the references the tree holds.
+struct Held {
+    key: u64,
+    file: FileRef,
+    refs: usize,
+}
+
+/// Leak detection for the objects whose sharing a restart recreates: every reference to a pipe
+/// end or a shared-memory file, and every end of a pipe, must be held inside the tree.
+pub(crate) fn check_leaks(tree: &Tree) -> Result<(), Stop> {
+    let mut held: KVec<Held> = KVec::new();
+    let mut note = |file: FileRef| -> Result<(), Stop> {
+        let key = file.as_ptr() as u64;
+        match held.binary_search_by_key(&key, |h| h.key) {
+            Ok(i) => held[i].refs += 1,
+            Err(i) => {
+                held.reserve(1, GFP_KERNEL)?;
+                let _ = held.insert_within_capacity(i, Held { key, file, refs: 1 });
+            }
+        }
+        Ok(())
+    };
+    for m in tree.members.iter().filter(|m| !m.entry.is_zombie()) {
+        if m.defines.files {
+            let mut fd = 0;
+            while let Some((file, _)) = m.task.next_file(&mut fd) {
+                let kind = file.info()?.kind;
+                if kind == file_kind::PIPE || kind == file_kind::SHMEM {
+                    note(file)?;
+                }
+                fd += 1;
+            }
+        }
+        if m.defines.mm {
+            let mm = m.task.mm()?;
+            let mut addr = 0;
+            while let Some(vma) = mm.vma_from(addr)? {
+                addr = vma.info.end;
+                if vma.info.kind == vma_kind::SHMEM {
+                    if let Some(f) = vma.file {
+                        note(f)?;
+                    }
+                }
+            }
+        }
+    }
+    // References from outside the tree: each open file counts its holders (ours is one).
+    for h in held.iter() {
+        if h.file.count() != h.refs + 1 {
+            let is_pipe = h.file.info().is_ok_and(|i| i.kind == file_kind::PIPE);
+            return Err(refuse(
+                EBUSY,
+                if is_pipe {
+                    "a pipe end is also held by a task outside the checkpoint"
+                } else {
+                    "shared memory is also mapped or open outside the checkpoint"
+                },
+            ));
+        }
+    }
+    // A pipe end the tree does not hold at all: each pipe counts its readers and writers.
+    for h in held.iter() {
+        let Ok(info) = h.file.pipe_info() else {
+            continue;
+        };
+        let (mut readers, mut writers) = (0, 0);
+        for other in held.iter() {
+            if let Ok(o) = other.file.pipe_info() {
+                if o.pipe == info.pipe {
+                    readers += u32::from(o.readable);
+                    writers += u32::from(o.writable);
+                }
+            }
+        }
+        if readers != info.readers || writers != info.writers {
+            return Err(refuse(
+                EBUSY,
+                "a pipe's other end is held by a task outside the checkpoint",
+            ));
+        }
     }
     Ok(())
 }

@@ -31,9 +31,9 @@ use core::fmt;
 pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
 
 /// The format version this code writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this code reads.
-pub const FORMAT_VERSION_MIN: u32 = 1;
+pub const FORMAT_VERSION_MIN: u32 = 2;
 
 /// Records are aligned to this many bytes.
 pub const RECORD_ALIGN: usize = 8;
@@ -65,6 +65,9 @@ pub enum RecordKind {
     /// The process tree: [`TreeHeader`] and one [`TreeEntry`] per task. Written right after the
     /// header, so that userspace `restart` can create the tasks before the kernel reads on.
     Tree = 10,
+    /// The container's UTS names: [`UtsRecord`], then the node name and the domain name.
+    /// Present only in a container image ([`tree_flags::CONTAINER`]), right after the TREE.
+    Uts = 11,
     /// Per-task scalars: [`TaskRecord`] then the 16-byte comm.
     Task = 20,
     /// Credentials: [`CredsRecord`] then `ngroups` u32 group ids.
@@ -81,13 +84,19 @@ pub enum RecordKind {
     Fs = 26,
     /// One open file descriptor: [`FileRecord`] then its path.
     File = 40,
+    /// A pipe, defined before the first FILE that refers to it: [`PipeRecord`], then the bytes
+    /// it had buffered.
+    Pipe = 41,
     /// Address-space layout: [`MmRecord`], then `auxv_words` u64s, then the exe path.
     Mm = 30,
     /// One memory area: [`VmaRecord`] then, for a file mapping, its path.
     Vma = 31,
     /// Page contents of the preceding VMA: [`PagesHeader`], `count` u64 addresses, then
-    /// `count` pages.
+    /// `count` pages. After a SHMEM record the addresses are offsets into that object.
     Pages = 32,
+    /// A shared-memory object (MAP_SHARED anonymous, shmem or memfd), defined before the first
+    /// VMA or FILE that refers to it: [`ShmemRecord`] then its name; PAGES records follow.
+    Shmem = 33,
     /// General registers and syscall-restart state: [`RegsRecord`].
     Regs = 50,
     /// The XSAVE area in the kernel's UABI layout, `Header::xstate_size` bytes.
@@ -101,11 +110,14 @@ impl RecordKind {
     }
 
     /// Every kind this version defines.
-    pub const ALL: [RecordKind; 17] = [
+    pub const ALL: [RecordKind; 20] = [
         Self::Header,
         Self::Trailer,
         Self::Error,
         Self::Tree,
+        Self::Uts,
+        Self::Pipe,
+        Self::Shmem,
         Self::Task,
         Self::Creds,
         Self::Rlimits,
@@ -128,6 +140,9 @@ impl RecordKind {
             Self::Trailer => "TRAILER",
             Self::Error => "ERROR",
             Self::Tree => "TREE",
+            Self::Uts => "UTS",
+            Self::Pipe => "PIPE",
+            Self::Shmem => "SHMEM",
             Self::Task => "TASK",
             Self::Creds => "CREDS",
             Self::Rlimits => "RLIMITS",
@@ -770,13 +785,38 @@ wire_struct! {
     pub struct TreeHeader {
         /// Number of [`TreeEntry`]s that follow.
         pub count: u32,
-        /// Zero.
-        pub reserved: u32,
+        /// [`tree_flags`].
+        pub flags: u32,
     }
 }
 
+/// Flags of [`TreeHeader`].
+pub mod tree_flags {
+    /// The root is the init of its pid namespace (a container): pids are that namespace's,
+    /// and restart recreates it, with the UTS and IPC namespaces.
+    pub const CONTAINER: u32 = 1;
+    /// Every flag this version defines.
+    pub const KNOWN: u32 = CONTAINER;
+}
+
+/// Flags of [`TreeEntry`].
+pub mod entry_flags {
+    /// The task is a zombie: it has no section; `exit_status` is its wait status.
+    pub const ZOMBIE: u32 = 1;
+    /// `PR_SET_CHILD_SUBREAPER` is set (on the thread group).
+    pub const SUBREAPER: u32 = 2;
+    /// Every flag this version defines.
+    pub const KNOWN: u32 = ZOMBIE | SUBREAPER;
+}
+
 wire_struct! {
-    /// One task of the tree, in the checkpointer's pid namespace.
+    /// One task of the tree, with pids as the root's pid namespace sees them.
+    ///
+    /// Entries come in the order of the tasks' sections: a depth-first walk from the root,
+    /// each process followed by its other threads and then by its children, by pid. The four
+    /// objrefs name the task's address space, descriptor table, root/cwd and signal handlers:
+    /// the first entry that names an id defines it, and its section carries that state; later
+    /// entries share it (threads, `CLONE_FILES`, `CLONE_FS`). Zombies have none (0).
     pub struct TreeEntry {
         /// Thread id.
         pub pid: u32,
@@ -784,12 +824,75 @@ wire_struct! {
         pub tgid: u32,
         /// Parent's tgid, or 0 for the root.
         pub ppid: u32,
-        /// Process group.
+        /// Process group, 0 if outside the namespace.
         pub pgid: u32,
-        /// Session.
+        /// Session, 0 if outside the namespace.
         pub sid: u32,
-        /// `TREE_*` flags; none are defined yet.
+        /// [`entry_flags`].
         pub flags: u32,
+        /// Signal the parent gets at exit (`clone3`'s `exit_signal`).
+        pub exit_signal: u32,
+        /// A zombie's wait status.
+        pub exit_status: u32,
+        /// Objref of the address space.
+        pub mm_ref: u32,
+        /// Objref of the descriptor table.
+        pub files_ref: u32,
+        /// Objref of root, cwd and umask.
+        pub fs_ref: u32,
+        /// Objref of the signal handlers.
+        pub sighand_ref: u32,
+    }
+}
+
+impl TreeEntry {
+    /// A thread other than its group's leader.
+    pub fn is_thread(&self) -> bool {
+        self.pid != self.tgid
+    }
+
+    /// A zombie, which has no section.
+    pub fn is_zombie(&self) -> bool {
+        self.flags & entry_flags::ZOMBIE != 0
+    }
+}
+
+/// Length of the node name and domain name fields (`__NEW_UTS_LEN`).
+pub const UTS_NAME_MAX: usize = 64;
+
+wire_struct! {
+    /// Fixed part of the UTS record.
+    pub struct UtsRecord {
+        /// Length of the node name that follows.
+        pub nodename_len: u32,
+        /// Length of the domain name that follows it.
+        pub domainname_len: u32,
+    }
+}
+
+wire_struct! {
+    /// Fixed part of a PIPE record.
+    pub struct PipeRecord {
+        /// The pipe's objref (defined here).
+        pub objref: u32,
+        /// Capacity in bytes (`F_GETPIPE_SZ`).
+        pub capacity: u32,
+        /// Buffered bytes that follow.
+        pub data_len: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+wire_struct! {
+    /// Fixed part of a SHMEM record.
+    pub struct ShmemRecord {
+        /// The object's objref (defined here).
+        pub objref: u32,
+        /// Length of the name that follows ("dev/zero" for MAP_SHARED anonymous memory).
+        pub name_len: u32,
+        /// Size in bytes.
+        pub size: u64,
     }
 }
 
@@ -937,6 +1040,10 @@ pub mod file_kind {
     pub const MEMORY_DEVICE: u32 = 3;
     /// A terminal: re-attached to the restarting caller's terminal.
     pub const TTY: u32 = 4;
+    /// One end of a pipe: `object` is the PIPE's objref, `flags` tells which end.
+    pub const PIPE: u32 = 5;
+    /// A memfd or other shmem file: `object` is the SHMEM's objref.
+    pub const SHMEM: u32 = 6;
 }
 
 wire_struct! {
@@ -967,6 +1074,10 @@ wire_struct! {
         /// The open file's objref: the next free id for a file seen first here, or the id of
         /// the FILE record whose open file this descriptor shares (dup, dup2, fork).
         pub objref: u32,
+        /// For a pipe or shmem file, the objref of the PIPE or SHMEM it opens; else 0.
+        pub object: u32,
+        /// Zero.
+        pub reserved: u32,
     }
 }
 
@@ -1018,6 +1129,10 @@ pub mod vma_kind {
     pub const VDSO: u32 = 3;
     /// The vDSO's data pages; recreated together with [`VDSO`].
     pub const VVAR: u32 = 4;
+    /// Shared memory without a path (MAP_SHARED anonymous, memfd): `object` names its SHMEM.
+    pub const SHMEM: u32 = 5;
+    /// A shared mapping of a regular file, reopened by path; the data lives in the file.
+    pub const FILE_SHARED: u32 = 6;
 }
 
 wire_struct! {
@@ -1039,6 +1154,10 @@ wire_struct! {
         pub kind: u32,
         /// Length of the path that follows.
         pub path_len: u32,
+        /// For [`vma_kind::SHMEM`], the objref of its SHMEM record; else 0.
+        pub object: u32,
+        /// Zero.
+        pub reserved: u32,
     }
 }
 
@@ -1132,6 +1251,15 @@ impl ObjrefSpace {
         } else {
             Err(ErrorKind::BadObjref(id))
         }
+    }
+
+    /// For an id that may be defined by the reference itself (the TREE's objrefs): defines it
+    /// when it is the next one and returns `true`, or accepts a known one and returns `false`.
+    pub fn define_or_ref(&mut self, id: u32) -> core::result::Result<bool, ErrorKind> {
+        if self.define(id).is_ok() {
+            return Ok(true);
+        }
+        self.check_ref(id).map(|()| false)
     }
 
     /// Number of ids defined so far.

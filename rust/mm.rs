@@ -3,8 +3,10 @@
 //! The address space: layout (MM), memory areas (VMA) and their contents (PAGES).
 //!
 //! Private anonymous areas store their non-zero pages; private file mappings are mapped from the
-//! file again and store only the pages the task changed (copied on write). The vDSO is mapped
-//! anew at its old address.
+//! file again and store only the pages the task changed (copied on write). Shared file mappings
+//! are mapped from the file again, where their data is; shared memory without a path is a SHMEM
+//! object (`shmem.rs`), stored once however many processes map it. The vDSO is mapped anew at
+//! its old address.
 
 use kernel::prelude::*;
 
@@ -14,10 +16,15 @@ use crate::format::{
     PAGES_PER_RECORD, PATH_MAX,
 };
 use crate::image::{Failure, ImageIn};
+use crate::objhash::LoadObjects;
 use crate::shim::{self, FileInfo, FileRef, MmInfo, Refusal, TaskRef};
+use crate::shmem;
 
 /// `S_IFREG`.
 const S_IFREG: u32 = 0o100000;
+/// `VM_MAYWRITE`, `VM_MAYSHARE`.
+const VM_MAYWRITE: u64 = 0x20;
+const VM_MAYSHARE: u64 = 0x80;
 
 /// Refuses mappings cr cannot recreate.
 pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
@@ -34,7 +41,7 @@ pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
     let mut addr = 0;
     while let Some(vma) = mm.vma_from(addr)? {
         // A mapped file must be reachable by its path again.
-        if let Some(f) = &vma.file {
+        if let Some(f) = vma.file.as_ref().filter(|_| vma.info.kind != vma_kind::SHMEM) {
             f.path(&mut path)?;
         }
         addr = vma.info.end;
@@ -83,7 +90,12 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     while let Some(vma) = mm.vma_from(addr)? {
         let v = &vma.info;
         addr = v.end;
+        let mut object = 0;
         let (dev, ino, p): (u64, u64, &[u8]) = match &vma.file {
+            Some(f) if v.kind == vma_kind::SHMEM => {
+                object = shmem::save(cx, f)?;
+                (0, 0, &[])
+            }
             Some(f) => {
                 let fi = f.info()?;
                 (fi.dev, fi.ino, f.path(&mut path)?)
@@ -99,6 +111,8 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
             ino,
             kind: v.kind,
             path_len: p.len() as u32,
+            object,
+            reserved: 0,
         };
         cx.record(RecordKind::Vma, &[&rec.encode(), p])?;
         if v.kind != vma_kind::ANON && v.kind != vma_kind::FILE_PRIVATE {
@@ -138,10 +152,19 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     Ok(())
 }
 
-fn reopen(input: &ImageIn, path: &[u8], dev: u64, ino: u64) -> Result<FileRef, Failure> {
+/// `O_RDWR`: a shared writable mapping needs a file open for writing.
+const O_RDWR: u32 = 2;
+
+fn reopen(
+    input: &ImageIn,
+    path: &[u8],
+    dev: u64,
+    ino: u64,
+    flags: u32,
+) -> Result<FileRef, Failure> {
     let info = FileInfo {
         kind: file_kind::REGULAR,
-        flags: 0,
+        flags,
         dev,
         ino,
         mode: S_IFREG,
@@ -160,9 +183,9 @@ fn reopen(input: &ImageIn, path: &[u8], dev: u64, ino: u64) -> Result<FileRef, F
     })
 }
 
-/// Reads MM (already read by the caller), then the VMA and PAGES records, replacing the address
-/// space as they come. Sets `no_return` when the old address space is gone.
-pub(crate) fn load(input: &mut ImageIn, no_return: &mut bool) -> Result<(), Failure> {
+/// Reads MM (already read by the caller), then the VMA, PAGES and SHMEM records, replacing the
+/// address space as they come.
+pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> Result<(), Failure> {
     let p = input.payload();
     let (rec, rest) = format::split_fixed(RecordKind::Mm, p, MmRecord::LEN, MmRecord::decode)
         .map_err(|k| input.malformed(k))?;
@@ -197,10 +220,9 @@ pub(crate) fn load(input: &mut ImageIn, no_return: &mut bool) -> Result<(), Fail
     if info.start_brk > info.brk || info.arg_start > info.arg_end || info.env_start > info.env_end {
         return Err(input.malformed(ErrorKind::BadField("mm layout")));
     }
-    let exe = reopen(input, exe_path, rec.exe_dev, rec.exe_ino)?;
+    let exe = reopen(input, exe_path, rec.exe_dev, rec.exe_ino, 0)?;
 
-    // The point of no return: the caller's own address space goes away.
-    *no_return = true;
+    // The caller's own address space goes away: from here on, a failure can only kill it.
     shim::current::unmap_all()
         .map_err(|e| input.fail(e, "unmapping the old address space failed"))?;
 
@@ -208,32 +230,33 @@ pub(crate) fn load(input: &mut ImageIn, no_return: &mut bool) -> Result<(), Fail
     loop {
         let kind = input.next()?;
         if kind == RecordKind::Vma as u32 {
-            area = Some(map_area(input)?);
+            area = Some(map_area(input, objects)?);
+        } else if kind == RecordKind::Shmem as u32 {
+            area = None;
+            shmem::load(input, objects)?;
         } else if kind == RecordKind::Pages as u32 {
             let a = area
                 .as_ref()
                 .filter(|a| a.kind == vma_kind::ANON || a.kind == vma_kind::FILE_PRIVATE)
                 .ok_or_else(|| input.malformed(ErrorKind::BadField("PAGES without an area")))?;
             fill_pages(input, a)?;
-        } else if kind == RecordKind::Sighand as u32 {
-            break;
         } else {
-            return Err(input.malformed(ErrorKind::UnknownKind(kind)));
+            break;
         }
     }
     shim::current::set_mm(&info, Some(&exe))
         .map_err(|e| input.fail(e, "restoring the mm layout failed"))?;
-    // The loop read SIGHAND to see the areas end: let signals::load read it again.
+    // The loop read the next part's first record to see the areas end: leave it for that part.
     input.replay();
     Ok(())
 }
 
-fn map_area(input: &mut ImageIn) -> Result<VmaRecord, Failure> {
+fn map_area(input: &mut ImageIn, objects: &LoadObjects) -> Result<VmaRecord, Failure> {
     let p = input.payload();
     let (rec, rest) = format::split_fixed(RecordKind::Vma, p, VmaRecord::LEN, VmaRecord::decode)
         .map_err(|k| input.malformed(k))?;
     let page_mask = PAGE_SIZE as u64 - 1;
-    if rec.start >= rec.end || (rec.start | rec.end) & page_mask != 0 {
+    if rec.start >= rec.end || (rec.start | rec.end) & page_mask != 0 || rec.reserved != 0 {
         return Err(input.malformed(ErrorKind::BadField("vma range")));
     }
     match rec.kind {
@@ -250,9 +273,28 @@ fn map_area(input: &mut ImageIn) -> Result<VmaRecord, Failure> {
             if !rest.is_empty() {
                 return Err(input.malformed(ErrorKind::BadField("vma")));
             }
-            let file = reopen(input, path, rec.dev, rec.ino)?;
+            let file = reopen(input, path, rec.dev, rec.ino, 0)?;
             shim::current::map(Some(&file), rec.start, rec.end, rec.vm_flags, rec.pgoff)
                 .map_err(|e| input.fail(e, "recreating a file mapping failed"))?;
+        }
+        vma_kind::FILE_SHARED => {
+            let (path, rest) =
+                format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
+            if !rest.is_empty() || rec.vm_flags & VM_MAYSHARE == 0 {
+                return Err(input.malformed(ErrorKind::BadField("vma")));
+            }
+            let flags = if rec.vm_flags & VM_MAYWRITE != 0 { O_RDWR } else { 0 };
+            let file = reopen(input, path, rec.dev, rec.ino, flags)?;
+            shim::current::map(Some(&file), rec.start, rec.end, rec.vm_flags, rec.pgoff)
+                .map_err(|e| input.fail(e, "recreating a shared file mapping failed"))?;
+        }
+        vma_kind::SHMEM => {
+            if rec.path_len != 0 || !rest.is_empty() || rec.vm_flags & VM_MAYSHARE == 0 {
+                return Err(input.malformed(ErrorKind::BadField("vma")));
+            }
+            let file = shmem::object(input, objects, rec.object)?;
+            shim::current::map(Some(&file), rec.start, rec.end, rec.vm_flags, rec.pgoff)
+                .map_err(|e| input.fail(e, "mapping shared memory failed"))?;
         }
         vma_kind::VDSO => {
             shim::current::map_vdso(rec.start)

@@ -12,13 +12,14 @@ use kernel::prelude::*;
 use crate::checkpoint::{refuse, SaveCx, Stop};
 use crate::format::{self, restart_kind, ErrorKind, RecordKind, RegsRecord, USER_REGS_LEN};
 use crate::image::{Failure, ImageIn};
-use crate::shim::{self, Refusal, RestartInfo, TaskRef};
+use crate::shim::{self, PreparedRegs, Refusal, RestartInfo, TaskRef};
 
 /// Registers and xstate to install.
 pub(crate) struct KeptRegs {
     regs: [u8; USER_REGS_LEN],
     restart: RestartInfo,
     xstate: KVVec<u8>,
+    prepared: Option<PreparedRegs>,
 }
 
 impl Default for KeptRegs {
@@ -27,6 +28,7 @@ impl Default for KeptRegs {
             regs: [0; USER_REGS_LEN],
             restart: RestartInfo::default(),
             xstate: KVVec::new(),
+            prepared: None,
         }
     }
 }
@@ -107,8 +109,15 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptRegs) -> Result<(), Failu
     Ok(())
 }
 
-/// Loads the xstate now and queues the registers for the way out.
-pub(crate) fn apply(kept: &KeptRegs) -> Result {
+/// Loads the xstate and prepares the registers' installation.
+pub(crate) fn apply(kept: &mut KeptRegs) -> Result {
     shim::current::set_xstate(&kept.xstate)?;
-    shim::current::restore_regs_on_return(&kept.regs, &kept.restart)
+    kept.prepared = Some(PreparedRegs::new(&kept.regs, &kept.restart)?);
+    Ok(())
+}
+
+/// Queues the registers for the way out. Last of all: the task work it queues makes the task's
+/// signal check fire, which would cut short any wait after it.
+pub(crate) fn install(kept: &mut KeptRegs) -> Result {
+    kept.prepared.take().ok_or(EINVAL)?.install()
 }

@@ -18,8 +18,12 @@
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/namei.h>
+#include <linux/ipc_namespace.h>
+#include <linux/magic.h>
 #include <linux/nsproxy.h>
 #include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/pipe_fs_i.h>
 #include <linux/posix-timers.h>
 #include <linux/ptrace.h>
 #include <linux/regset.h>
@@ -29,10 +33,12 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
+#include <linux/shmem_fs.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/task_work.h>
+#include <linux/delay.h>
 #include <linux/time.h>
 #include <linux/uaccess.h>
 #include <linux/utsname.h>
@@ -58,6 +64,8 @@ static_assert(sizeof(struct cr_vma_info) == 48);
 static_assert(sizeof(struct cr_file_info) == 48);
 static_assert(sizeof(struct cr_pending_signal) == 56);
 static_assert(sizeof(struct cr_restart_info) == 32);
+static_assert(sizeof(struct cr_tree_info) == 96);
+static_assert(sizeof(struct cr_pipe_info) == 32);
 
 /* --- Tasks --------------------------------------------------------------------------------- */
 
@@ -95,7 +103,7 @@ bool cr_may_checkpoint(struct task_struct *t)
 	       ptrace_may_access(t, PTRACE_MODE_ATTACH_REALCREDS);
 }
 
-/* The state a single-process checkpoint can take; the first problem found, or NULL. */
+/* The state of a live task that a checkpoint can take; the first problem found, or NULL. */
 const char *cr_task_refusal(struct task_struct *t, int *err)
 {
 	*err = -EBUSY;
@@ -110,18 +118,12 @@ const char *cr_task_refusal(struct task_struct *t, int *err)
 	if (t->ptrace)
 		return "task is being traced";
 	*err = -EOPNOTSUPP;
-	if (get_nr_threads(t) != 1)
-		return "multi-threaded processes are not supported yet";
-	if (!list_empty(&t->children))
-		return "processes with children are not supported yet";
 	if (test_tsk_thread_flag(t, TIF_ADDR32))
 		return "32-bit tasks are not supported";
 #ifdef CONFIG_SECCOMP
 	if (t->seccomp.mode != SECCOMP_MODE_DISABLED)
 		return "seccomp filters are not supported yet";
 #endif
-	if (task_active_pid_ns(t) != task_active_pid_ns(current))
-		return "task is in another pid namespace";
 	if (task_cred_xxx(t, user_ns) != current_user_ns())
 		return "task is in another user namespace";
 	/* Paths are written as the caller sees them, and reopened so at restart. */
@@ -147,15 +149,16 @@ const char *cr_task_refusal(struct task_struct *t, int *err)
 	return NULL;
 }
 
-void cr_task_info(struct task_struct *t, struct cr_task_info *out)
+/* @t's scalars, with its pids as @ns sees them. */
+void cr_task_info(struct task_struct *t, struct pid_namespace *ns, struct cr_task_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	rcu_read_lock();
-	out->pid = task_pid_vnr(t);
-	out->tgid = task_tgid_vnr(t);
-	out->ppid = task_tgid_vnr(rcu_dereference(t->real_parent));
-	out->pgid = task_pgrp_vnr(t);
-	out->sid = task_session_vnr(t);
+	out->pid = task_pid_nr_ns(t, ns);
+	out->tgid = task_tgid_nr_ns(t, ns);
+	out->ppid = task_tgid_nr_ns(rcu_dereference(t->real_parent), ns);
+	out->pgid = task_pgrp_nr_ns(t, ns);
+	out->sid = task_session_nr_ns(t, ns);
 	rcu_read_unlock();
 	out->personality = t->personality;
 	out->exit_signal = t->exit_signal;
@@ -639,20 +642,39 @@ static void cr_regs_work_fn(struct callback_head *head)
 	module_put(THIS_MODULE);
 }
 
-int cr_restore_regs_on_return(const void *regs, const struct cr_restart_info *restart)
+/*
+ * Checks @regs and allocates the task work that installs them on the way out, so that the
+ * installation itself (cr_install_regs) cannot fail for lack of memory.
+ */
+void *cr_prepare_regs(const void *regs, const struct cr_restart_info *restart, int *err)
 {
 	struct cr_regs_work *w;
-	int ret;
 
-	ret = cr_check_user_regs(regs);
-	if (ret)
-		return ret;
+	*err = cr_check_user_regs(regs);
+	if (*err)
+		return NULL;
 	w = kmalloc(sizeof(*w), GFP_KERNEL);
-	if (!w)
-		return -ENOMEM;
+	if (!w) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	memcpy(&w->regs, regs, CR_USER_REGS_LEN);
 	w->restart = *restart;
 	init_task_work(&w->head, cr_regs_work_fn);
+	return w;
+}
+
+void cr_free_regs(void *work)
+{
+	kfree(work);
+}
+
+/* Queues the prepared work on the calling task; it owns @work from here on. */
+int cr_install_regs(void *work)
+{
+	struct cr_regs_work *w = work;
+	int ret;
+
 	__module_get(THIS_MODULE);
 	ret = task_work_add(current, &w->head, TWA_SIGNAL);
 	if (ret) {
@@ -713,6 +735,36 @@ struct file *cr_mm_exe_file(struct mm_struct *mm)
 	(VM_READ | VM_WRITE | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | \
 	 VM_ACCOUNT | VM_NORESERVE | VM_SOFTDIRTY | VM_STACK_INCOMPLETE_SETUP | VM_MAYSHARE)
 
+/* True for a shmem file without a name in any filesystem: MAP_SHARED anonymous memory, memfd. */
+static bool cr_is_unnamed_shmem(struct file *f)
+{
+	return shmem_mapping(f->f_mapping) && file_inode(f)->i_nlink == 0;
+}
+
+/* SysV shared memory files are named "SYSV<key>" on the internal shm mount. */
+static bool cr_is_sysv_shm(struct file *f)
+{
+	return shmem_mapping(f->f_mapping) && !strncmp(f->f_path.dentry->d_name.name, "SYSV", 4);
+}
+
+static int cr_shared_vma_kind(struct vm_area_struct *vma, struct cr_vma_info *out,
+			      const char **reason)
+{
+	struct file *f = vma->vm_file;
+
+	if (!f || !S_ISREG(file_inode(f)->i_mode)) {
+		*reason = "shared mapping of a device or special file";
+		return -EOPNOTSUPP;
+	}
+	if (cr_is_sysv_shm(f)) {
+		*reason = "SysV shared memory is not supported yet";
+		return -EOPNOTSUPP;
+	}
+	out->kind = cr_is_unnamed_shmem(f) ? CR_VMA_SHMEM : CR_VMA_FILE_SHARED;
+	out->file = get_file(f);
+	return 1;
+}
+
 /*
  * Describes the first VMA of @mm at or after @addr. Returns 1 with @out filled, 0 when there
  * is none, or -EOPNOTSUPP with @reason for a mapping cr cannot recreate.
@@ -740,12 +792,11 @@ int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const c
 		out->kind = CR_VMA_VDSO;
 	} else if (name && (!strcmp(name, "[vvar]") || !strcmp(name, "[vvar_vclock]"))) {
 		out->kind = CR_VMA_VVAR;
-	} else if (vma->vm_flags & (VM_SHARED | VM_MAYSHARE)) {
-		*reason = "shared mappings are not supported yet";
-		ret = -EOPNOTSUPP;
-	} else if (vma->vm_flags & ~CR_VMA_FLAGS_SUPPORTED) {
+	} else if (vma->vm_flags & ~(CR_VMA_FLAGS_SUPPORTED | VM_SHARED)) {
 		*reason = "mapping with locked, I/O, huge-page or madvise flags";
 		ret = -EOPNOTSUPP;
+	} else if (vma->vm_flags & VM_MAYSHARE) {
+		ret = cr_shared_vma_kind(vma, out, reason);
 	} else if (vma->vm_file) {
 		if (!S_ISREG(file_inode(vma->vm_file)->i_mode)) {
 			*reason = "mapping of a non-regular file";
@@ -842,7 +893,7 @@ int cr_unmap_all(void)
 /* Recreates one private mapping at exactly [start, end). */
 int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff)
 {
-	unsigned long prot = 0, flags = MAP_PRIVATE | MAP_FIXED_NOREPLACE, ret;
+	unsigned long prot = 0, flags = MAP_FIXED_NOREPLACE, ret;
 
 	if (vm_flags & VM_READ)
 		prot |= PROT_READ;
@@ -852,6 +903,7 @@ int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff)
 		prot |= PROT_EXEC;
 	if (!file)
 		flags |= MAP_ANONYMOUS;
+	flags |= (file && (vm_flags & VM_MAYSHARE)) ? MAP_SHARED : MAP_PRIVATE;
 	if (vm_flags & VM_GROWSDOWN)
 		flags |= MAP_GROWSDOWN;
 	if (vm_flags & VM_NORESERVE)
@@ -970,9 +1022,18 @@ int cr_file_info(struct file *f, struct cr_file_info *out, const char **reason)
 	out->ino = inode->i_ino;
 	out->mode = mode;
 	out->rdev = new_encode_dev(inode->i_rdev);
-	if (S_ISREG(mode)) {
+	if (S_ISREG(mode) && cr_is_unnamed_shmem(f)) {
+		out->kind = CR_FILE_SHMEM;
+		out->size = i_size_read(inode);
+	} else if (S_ISREG(mode)) {
 		out->kind = CR_FILE_REGULAR;
 		out->size = i_size_read(inode);
+	} else if (S_ISFIFO(mode) && inode->i_sb->s_magic == PIPEFS_MAGIC) {
+		out->kind = CR_FILE_PIPE;
+		if (f->f_flags & O_DIRECT) {
+			*reason = "packet-mode pipe (O_DIRECT) not supported";
+			return -EOPNOTSUPP;
+		}
 	} else if (S_ISDIR(mode)) {
 		out->kind = CR_FILE_DIRECTORY;
 	} else if (S_ISCHR(mode) && MAJOR(inode->i_rdev) == MEM_MAJOR &&
@@ -982,7 +1043,7 @@ int cr_file_info(struct file *f, struct cr_file_info *out, const char **reason)
 	} else if (S_ISCHR(mode) && cr_is_tty_rdev(inode->i_rdev)) {
 		out->kind = CR_FILE_TTY;
 	} else if (S_ISFIFO(mode)) {
-		*reason = "pipe or FIFO not supported yet";
+		*reason = "FIFO (named pipe) not supported yet";
 		return -EOPNOTSUPP;
 	} else if (S_ISSOCK(mode)) {
 		*reason = "socket not supported";
@@ -1202,19 +1263,16 @@ const char *cr_restart_refusal(void)
 {
 	struct task_struct *t = current;
 
-	if (get_nr_threads(t) != 1)
-		return "the restarting task has other threads";
-	if (!t->mm || atomic_read(&t->mm->mm_users) != 1)
-		return "the restarting task shares its address space";
-	if (atomic_read(&t->files->count) != 1)
-		return "the restarting task shares its descriptor table";
-	if (t->fs->users != 1)
-		return "the restarting task shares its root and cwd";
-	if (refcount_read(&t->sighand->count) != 1)
-		return "the restarting task shares its signal handlers";
 	if (t->ptrace)
 		return "the restarting task is traced";
+	if (!t->mm)
+		return "the restarting task has no address space";
 	return NULL;
+}
+
+u32 cr_current_threads(void)
+{
+	return get_nr_threads(current);
 }
 
 /* Drops the signals the restarting task itself had pending: the image brings its own. */
@@ -1237,4 +1295,309 @@ u64 cr_time_ns(void)
 void cr_release(char *buf, int len)
 {
 	strscpy(buf, utsname()->release, len);
+}
+
+/* --- Trees ------------------------------------------------------------------------------------ */
+
+/* The pid namespace @t lives in, referenced. */
+struct pid_namespace *cr_task_pid_ns(struct task_struct *t)
+{
+	return get_pid_ns(task_active_pid_ns(t));
+}
+
+void cr_put_pid_ns(struct pid_namespace *ns)
+{
+	put_pid_ns(ns);
+}
+
+bool cr_pid_ns_is_callers(struct pid_namespace *ns)
+{
+	return ns == task_active_pid_ns(current);
+}
+
+/* Under RCU: whether @t's thread group is @root's or descends from it. */
+static bool cr_descends_from(struct task_struct *t, struct task_struct *root)
+{
+	t = t->group_leader;
+	for (;;) {
+		if (t == root)
+			return true;
+		if (!t->pid || is_global_init(t))
+			return false;
+		t = rcu_dereference(t->real_parent);
+	}
+}
+
+/*
+ * Collects every task of @ns (threads and zombies included) that belongs to @root's subtree,
+ * referenced, into @out, in pid order. Returns how many there are, which may exceed @max: the
+ * caller then drops the @max it got and asks again with room for all. *@strangers counts the
+ * tasks of @ns outside the subtree.
+ */
+long cr_collect_tree(struct task_struct *root, struct pid_namespace *ns, struct task_struct **out,
+		     long max, long *strangers)
+{
+	struct pid *pid;
+	long n = 0;
+	int nr = 1;
+
+	*strangers = 0;
+	rcu_read_lock();
+	while ((pid = find_ge_pid(nr, ns))) {
+		struct task_struct *t = pid_task(pid, PIDTYPE_PID);
+
+		nr = pid_nr_ns(pid, ns) + 1;
+		if (!t)
+			continue;
+		if (!cr_descends_from(t, root)) {
+			(*strangers)++;
+			continue;
+		}
+		if (n < max)
+			out[n] = get_task_struct(t);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+/* The wait status a zombie reports, as wait_task_zombie() computes it. */
+static u32 cr_zombie_status(struct task_struct *t)
+{
+	return (t->signal->flags & SIGNAL_GROUP_EXIT) ? t->signal->group_exit_code : t->exit_code;
+}
+
+/* Where @t sits in its tree and what it shares, with pids as @ns sees them. */
+void cr_tree_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tree_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	rcu_read_lock();
+	out->pid = task_pid_nr_ns(t, ns);
+	out->tgid = task_tgid_nr_ns(t, ns);
+	out->ppid = task_tgid_nr_ns(rcu_dereference(t->real_parent), ns);
+	out->pgid = task_pgrp_nr_ns(t, ns);
+	out->sid = task_session_nr_ns(t, ns);
+	rcu_read_unlock();
+	out->exit_signal = t->exit_signal;
+	if (task_active_pid_ns(t) != ns)
+		out->flags |= CR_TREE_OTHER_PIDNS;
+	if (t->exit_state) {
+		out->flags |= CR_TREE_EXITED;
+		if (thread_group_leader(t) && !thread_group_empty(t))
+			out->flags |= CR_TREE_LEADER_EXITED;
+		out->exit_status = cr_zombie_status(t);
+		return;
+	}
+	if (t->signal->is_child_subreaper)
+		out->flags |= CR_TREE_SUBREAPER;
+	task_lock(t);
+	if (t->mm) {
+		out->mm = (unsigned long)t->mm;
+		out->mm_users = atomic_read(&t->mm->mm_users);
+	}
+	if (t->files) {
+		out->files = (unsigned long)t->files;
+		out->files_users = atomic_read(&t->files->count);
+	}
+	if (t->fs) {
+		out->fs = (unsigned long)t->fs;
+		read_seqlock_excl(&t->fs->seq);
+		out->fs_users = t->fs->users;
+		read_sequnlock_excl(&t->fs->seq);
+	}
+	if (t->nsproxy) {
+		out->uts_ns = (unsigned long)t->nsproxy->uts_ns;
+		out->ipc_ns = (unsigned long)t->nsproxy->ipc_ns;
+	}
+	task_unlock(t);
+	out->sighand = (unsigned long)t->sighand;
+	out->sighand_users = refcount_read(&t->sighand->count);
+}
+
+/* Whether @t's IPC namespace holds SysV objects, which cr does not save yet. */
+bool cr_ipc_ns_in_use(struct task_struct *t)
+{
+	bool used = false;
+
+#ifdef CONFIG_SYSVIPC
+	task_lock(t);
+	if (t->nsproxy) {
+		struct ipc_namespace *ns = t->nsproxy->ipc_ns;
+
+		used = ns->ids[0].in_use || ns->ids[1].in_use || ns->ids[2].in_use;
+	}
+	task_unlock(t);
+#endif
+	return used;
+}
+
+/*
+ * The node and domain names of @t's UTS namespace, NUL-terminated, into 65-byte buffers. The
+ * task lock keeps the namespace alive; the names cannot change under a frozen container (and
+ * uts_sem cannot be taken under a spinlock).
+ */
+void cr_get_uts(struct task_struct *t, char *node, char *domain)
+{
+	node[0] = domain[0] = 0;
+	task_lock(t);
+	if (t->nsproxy) {
+		struct uts_namespace *ns = t->nsproxy->uts_ns;
+
+		strscpy(node, ns->name.nodename, __NEW_UTS_LEN + 1);
+		strscpy(domain, ns->name.domainname, __NEW_UTS_LEN + 1);
+	}
+	task_unlock(t);
+}
+
+/* Sets the calling task's node and domain names; never those of the initial namespace. */
+int cr_set_uts(const char *node, const char *domain)
+{
+	struct uts_namespace *ns = current->nsproxy->uts_ns;
+
+	if (ns == &init_uts_ns)
+		return -EPERM;
+	down_write(&uts_sem);
+	strscpy_pad(ns->name.nodename, node, sizeof(ns->name.nodename));
+	strscpy_pad(ns->name.domainname, domain, sizeof(ns->name.domainname));
+	up_write(&uts_sem);
+	return 0;
+}
+
+struct task_struct *cr_get_current(void)
+{
+	return get_task_struct(current);
+}
+
+bool cr_task_exited(struct task_struct *t)
+{
+	return READ_ONCE(t->exit_state) != 0;
+}
+
+bool cr_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+void cr_sleep_ms(u32 ms)
+{
+	msleep(ms);
+}
+
+/* --- Pipes and shared memory ------------------------------------------------------------------ */
+
+/* The pipe behind an anonymous pipe end, as an identity, and what a checkpoint needs of it. */
+int cr_pipe_info(struct file *f, struct cr_pipe_info *out, const char **reason)
+{
+	struct pipe_inode_info *pipe = f->private_data;
+
+	memset(out, 0, sizeof(*out));
+	if (!S_ISFIFO(file_inode(f)->i_mode) || !pipe || file_inode(f)->i_pipe != pipe)
+		return -EINVAL;
+	pipe_lock(pipe);
+	out->pipe = (unsigned long)pipe;
+	out->readers = pipe->readers;
+	out->writers = pipe->writers;
+	out->capacity = pipe->max_usage * PAGE_SIZE;
+	out->len = 0;
+	for (unsigned int i = pipe->tail; i != pipe->head; i++)
+		out->len += pipe_buf(pipe, i)->len;
+#ifdef CONFIG_WATCH_QUEUE
+	if (pipe->watch_queue) {
+		*reason = "notification pipe not supported";
+		pipe_unlock(pipe);
+		return -EOPNOTSUPP;
+	}
+#endif
+	pipe_unlock(pipe);
+	out->readable = !!(f->f_mode & FMODE_READ);
+	out->writable = !!(f->f_mode & FMODE_WRITE);
+	return 0;
+}
+
+/* Copies up to @max bytes that @f's pipe holds, without consuming them. Returns the count. */
+long cr_pipe_peek(struct file *f, void *buf, long max)
+{
+	struct pipe_inode_info *pipe = f->private_data;
+	long n = 0;
+
+	pipe_lock(pipe);
+	for (unsigned int i = pipe->tail; i != pipe->head && n < max; i++) {
+		struct pipe_buffer *b = pipe_buf(pipe, i);
+		long len = min_t(long, b->len, max - n);
+		void *src = kmap_local_page(b->page);
+
+		memcpy(buf + n, src + b->offset, len);
+		kunmap_local(src);
+		n += len;
+	}
+	pipe_unlock(pipe);
+	return n;
+}
+
+/* A new anonymous pipe: its read and write ends. */
+int cr_pipe_create(struct file **read_end, struct file **write_end)
+{
+	struct file *ends[2];
+	int ret = create_pipe_files(ends, 0);
+
+	if (ret)
+		return ret;
+	*read_end = ends[0];
+	*write_end = ends[1];
+	return 0;
+}
+
+/* Sets the status flags fcntl(F_SETFL) can change, as checkpointed. */
+void cr_set_status_flags(struct file *f, u32 flags)
+{
+	unsigned int settable = O_APPEND | O_NONBLOCK | O_NOATIME;
+
+	spin_lock(&f->f_lock);
+	f->f_flags = (f->f_flags & ~settable) | (flags & settable);
+	spin_unlock(&f->f_lock);
+}
+
+/* Size, identity and name of an unnamed shmem object. */
+int cr_shmem_info(struct file *f, u64 *id, u64 *size, char *name, int len)
+{
+	if (!cr_is_unnamed_shmem(f))
+		return -EINVAL;
+	*id = (unsigned long)file_inode(f);
+	*size = i_size_read(file_inode(f));
+	strscpy(name, f->f_path.dentry->d_name.name, len);
+	return strlen(name);
+}
+
+/* A new unnamed shmem object of @size bytes, named as /proc/PID/maps will show it. */
+struct file *cr_shmem_create(const char *name, u64 size)
+{
+	return shmem_file_setup(name, size, mk_vma_flags(VMA_NORESERVE_BIT));
+}
+
+/* Reads @len bytes at @pos of @f, whatever its position: -ENODATA at end of file. */
+int cr_read_at(struct file *f, void *buf, u32 len, u64 pos)
+{
+	loff_t p = pos;
+	ssize_t n = kernel_read(f, buf, len, &p);
+
+	if (n < 0)
+		return n;
+	return n == len ? 0 : -ENODATA;
+}
+
+int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos)
+{
+	loff_t p = pos;
+	ssize_t n = kernel_write(f, buf, len, &p);
+
+	if (n < 0)
+		return n;
+	return n == len ? 0 : -EIO;
+}
+
+/* Whether @f is referenced @refs times: from within a checkpoint, so none of the references
+ * is held by a task outside it. */
+long cr_file_count(struct file *f)
+{
+	return file_count(f);
 }

@@ -12,6 +12,7 @@
 struct file;
 struct task_struct;
 struct mm_struct;
+struct pid_namespace;
 
 #define CR_COMM_LEN 16
 #define CR_AUXV_WORDS 54
@@ -44,10 +45,12 @@ struct cr_mm_info {
 #define CR_VMA_FILE_PRIVATE 2
 #define CR_VMA_VDSO 3
 #define CR_VMA_VVAR 4
+#define CR_VMA_SHMEM 5
+#define CR_VMA_FILE_SHARED 6
 
 struct cr_vma_info {
 	u64 start, end, vm_flags, pgoff;
-	struct file *file; /* referenced, for CR_VMA_FILE_PRIVATE; the caller puts it */
+	struct file *file; /* referenced, for the kinds with a file; the caller puts it */
 	u32 kind, reserved;
 };
 
@@ -56,6 +59,27 @@ struct cr_vma_info {
 #define CR_FILE_DIRECTORY 2
 #define CR_FILE_MEMORY_DEVICE 3
 #define CR_FILE_TTY 4
+#define CR_FILE_PIPE 5
+#define CR_FILE_SHMEM 6
+
+/* cr_tree_info.flags */
+#define CR_TREE_EXITED 1 /* a zombie (or dead) task: only the ids and exit_status are set */
+#define CR_TREE_SUBREAPER 2
+#define CR_TREE_OTHER_PIDNS 4 /* the task lives in a pid namespace below the tree's */
+#define CR_TREE_LEADER_EXITED 8 /* a thread-group leader that exited before its threads */
+
+/* Identities (never dereferenced) and user counts of what a task shares. */
+struct cr_tree_info {
+	u32 pid, tgid, ppid, pgid, sid, exit_signal, exit_status, flags;
+	u64 mm, files, fs, sighand, uts_ns, ipc_ns;
+	u32 mm_users, files_users, fs_users, sighand_users;
+};
+
+struct cr_pipe_info {
+	u64 pipe;
+	u32 readers, writers, capacity, len;
+	u8 readable, writable, reserved[6];
+};
 
 struct cr_file_info {
 	u32 kind, flags;
@@ -80,7 +104,7 @@ void cr_put_task(struct task_struct *t);
 bool cr_capable_sys_admin(void);
 bool cr_may_checkpoint(struct task_struct *t);
 const char *cr_task_refusal(struct task_struct *t, int *err);
-void cr_task_info(struct task_struct *t, struct cr_task_info *out);
+void cr_task_info(struct task_struct *t, struct pid_namespace *ns, struct cr_task_info *out);
 void cr_set_task_info(const struct cr_task_info *in);
 int cr_set_blocked(u64 blocked);
 int cr_creds_info(struct task_struct *t, struct cr_creds_info *out, u32 *groups, u32 max_groups);
@@ -102,7 +126,9 @@ int cr_set_xstate(const void *in, u32 size);
 int cr_get_restart(struct task_struct *t, struct cr_restart_info *out);
 int cr_check_restart(const struct cr_restart_info *in);
 int cr_check_user_regs(const void *buf);
-int cr_restore_regs_on_return(const void *regs, const struct cr_restart_info *restart);
+void *cr_prepare_regs(const void *regs, const struct cr_restart_info *restart, int *err);
+void cr_free_regs(void *work);
+int cr_install_regs(void *work);
 struct mm_struct *cr_get_task_mm(struct task_struct *t);
 void cr_mmput(struct mm_struct *mm);
 void cr_mm_info(struct mm_struct *mm, struct cr_mm_info *out);
@@ -126,6 +152,29 @@ int cr_set_fs(const char *root, const char *cwd, u32 umask);
 int cr_write_all(struct file *f, const void *buf, size_t len);
 int cr_read_full(struct file *f, void *buf, size_t len);
 const char *cr_restart_refusal(void);
+u32 cr_current_threads(void);
+struct pid_namespace *cr_task_pid_ns(struct task_struct *t);
+void cr_put_pid_ns(struct pid_namespace *ns);
+bool cr_pid_ns_is_callers(struct pid_namespace *ns);
+long cr_collect_tree(struct task_struct *root, struct pid_namespace *ns, struct task_struct **out,
+		     long max, long *strangers);
+void cr_tree_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tree_info *out);
+bool cr_ipc_ns_in_use(struct task_struct *t);
+void cr_get_uts(struct task_struct *t, char *node, char *domain);
+int cr_set_uts(const char *node, const char *domain);
+struct task_struct *cr_get_current(void);
+bool cr_task_exited(struct task_struct *t);
+bool cr_fatal_signal_pending(void);
+void cr_sleep_ms(u32 ms);
+int cr_pipe_info(struct file *f, struct cr_pipe_info *out, const char **reason);
+long cr_pipe_peek(struct file *f, void *buf, long max);
+int cr_pipe_create(struct file **read_end, struct file **write_end);
+void cr_set_status_flags(struct file *f, u32 flags);
+int cr_shmem_info(struct file *f, u64 *id, u64 *size, char *name, int len);
+struct file *cr_shmem_create(const char *name, u64 size);
+int cr_read_at(struct file *f, void *buf, u32 len, u64 pos);
+int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos);
+long cr_file_count(struct file *f);
 void cr_flush_signals(void);
 pid_t cr_current_vpid(void);
 u64 cr_time_ns(void);

@@ -32,6 +32,64 @@ pub(crate) struct CMm {
     _not_send: core::marker::PhantomData<*mut u8>,
 }
 
+/// `struct pid_namespace`, only ever handled by pointer here.
+#[repr(C)]
+pub(crate) struct CPidNs {
+    _opaque: [u8; 0],
+    _not_send: core::marker::PhantomData<*mut u8>,
+}
+
+/// `struct cr_tree_info`: where a task sits and what it shares. The pointers are identities,
+/// never dereferenced.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct TreeInfo {
+    pub(crate) pid: u32,
+    pub(crate) tgid: u32,
+    pub(crate) ppid: u32,
+    pub(crate) pgid: u32,
+    pub(crate) sid: u32,
+    pub(crate) exit_signal: u32,
+    pub(crate) exit_status: u32,
+    pub(crate) flags: u32,
+    pub(crate) mm: u64,
+    pub(crate) files: u64,
+    pub(crate) fs: u64,
+    pub(crate) sighand: u64,
+    pub(crate) uts_ns: u64,
+    pub(crate) ipc_ns: u64,
+    pub(crate) mm_users: u32,
+    pub(crate) files_users: u32,
+    pub(crate) fs_users: u32,
+    pub(crate) sighand_users: u32,
+}
+
+/// `cr_tree_info.flags`.
+pub(crate) mod tree_info {
+    /// A zombie: only the ids and `exit_status` are set.
+    pub(crate) const EXITED: u32 = 1;
+    /// `PR_SET_CHILD_SUBREAPER`.
+    pub(crate) const SUBREAPER: u32 = 2;
+    /// In a pid namespace below the tree's.
+    pub(crate) const OTHER_PIDNS: u32 = 4;
+    /// A thread-group leader that exited while its threads run.
+    pub(crate) const LEADER_EXITED: u32 = 8;
+}
+
+/// `struct cr_pipe_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PipeInfo {
+    pub(crate) pipe: u64,
+    pub(crate) readers: u32,
+    pub(crate) writers: u32,
+    pub(crate) capacity: u32,
+    pub(crate) len: u32,
+    pub(crate) readable: u8,
+    pub(crate) writable: u8,
+    reserved: [u8; 6],
+}
+
 /// `struct cr_task_info`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -168,6 +226,8 @@ const _: () = assert!(core::mem::size_of::<VmaInfo>() == 48);
 const _: () = assert!(core::mem::size_of::<FileInfo>() == 48);
 const _: () = assert!(core::mem::size_of::<PendingSignal>() == 56);
 const _: () = assert!(core::mem::size_of::<RestartInfo>() == 32);
+const _: () = assert!(core::mem::size_of::<TreeInfo>() == 96);
+const _: () = assert!(core::mem::size_of::<PipeInfo>() == 32);
 
 /// Size of `struct user_regs_struct`.
 pub(crate) use crate::format::USER_REGS_LEN;
@@ -178,7 +238,7 @@ extern "C" {
     fn cr_capable_sys_admin() -> bool;
     fn cr_may_checkpoint(t: *mut CTask) -> bool;
     fn cr_task_refusal(t: *mut CTask, err: *mut c_int) -> *const c_char;
-    fn cr_task_info(t: *mut CTask, out: *mut TaskInfo);
+    fn cr_task_info(t: *mut CTask, ns: *mut CPidNs, out: *mut TaskInfo);
     fn cr_set_task_info(info: *const TaskInfo);
     fn cr_set_blocked(blocked: u64) -> c_int;
     fn cr_creds_info(
@@ -205,7 +265,13 @@ extern "C" {
     fn cr_get_restart(t: *mut CTask, out: *mut RestartInfo) -> c_int;
     fn cr_check_restart(info: *const RestartInfo) -> c_int;
     fn cr_check_user_regs(regs: *const c_void) -> c_int;
-    fn cr_restore_regs_on_return(regs: *const c_void, restart: *const RestartInfo) -> c_int;
+    fn cr_prepare_regs(
+        regs: *const c_void,
+        restart: *const RestartInfo,
+        err: *mut c_int,
+    ) -> *mut c_void;
+    fn cr_free_regs(work: *mut c_void);
+    fn cr_install_regs(work: *mut c_void) -> c_int;
     fn cr_get_task_mm(t: *mut CTask) -> *mut CMm;
     fn cr_mmput(mm: *mut CMm);
     fn cr_mm_info(mm: *mut CMm, out: *mut MmInfo);
@@ -253,6 +319,108 @@ extern "C" {
     fn cr_flush_signals();
     fn cr_time_ns() -> u64;
     fn cr_release(buf: *mut c_char, len: c_int);
+    fn cr_current_threads() -> u32;
+    fn cr_task_pid_ns(t: *mut CTask) -> *mut CPidNs;
+    fn cr_put_pid_ns(ns: *mut CPidNs);
+    fn cr_pid_ns_is_callers(ns: *mut CPidNs) -> bool;
+    fn cr_collect_tree(
+        root: *mut CTask,
+        ns: *mut CPidNs,
+        out: *mut *mut CTask,
+        max: c_long,
+        strangers: *mut c_long,
+    ) -> c_long;
+    fn cr_tree_info(t: *mut CTask, ns: *mut CPidNs, out: *mut TreeInfo);
+    fn cr_ipc_ns_in_use(t: *mut CTask) -> bool;
+    fn cr_get_uts(t: *mut CTask, node: *mut c_char, domain: *mut c_char);
+    fn cr_set_uts(node: *const c_char, domain: *const c_char) -> c_int;
+    fn cr_get_current() -> *mut CTask;
+    fn cr_task_exited(t: *mut CTask) -> bool;
+    fn cr_fatal_signal_pending() -> bool;
+    fn cr_sleep_ms(ms: u32);
+    fn cr_pipe_info(f: *mut CFile, out: *mut PipeInfo, reason: *mut *const c_char) -> c_int;
+    fn cr_pipe_peek(f: *mut CFile, buf: *mut c_void, max: c_long) -> c_long;
+    fn cr_pipe_create(read_end: *mut *mut CFile, write_end: *mut *mut CFile) -> c_int;
+    fn cr_set_status_flags(f: *mut CFile, flags: u32);
+    fn cr_shmem_info(
+        f: *mut CFile,
+        id: *mut u64,
+        size: *mut u64,
+        name: *mut c_char,
+        len: c_int,
+    ) -> c_int;
+    fn cr_shmem_create(name: *const c_char, size: u64) -> *mut CFile;
+    fn cr_read_at(f: *mut CFile, buf: *mut c_void, len: u32, pos: u64) -> c_int;
+    fn cr_write_at(f: *mut CFile, buf: *const c_void, len: u32, pos: u64) -> c_int;
+    fn cr_file_count(f: *mut CFile) -> c_long;
+}
+
+/// Turns a returned `struct file *` or `ERR_PTR` into a `Result`.
+fn file_or_err(f: *mut CFile) -> Result<FileRef> {
+    let addr = f as isize;
+    if (-4095..0).contains(&addr) {
+        return Err(Error::from_errno(addr as i32));
+    }
+    NonNull::new(f).map(FileRef).ok_or(ENOMEM)
+}
+
+/// Length of a UTS name buffer, NUL included (`__NEW_UTS_LEN + 1`).
+pub(crate) const UTS_BUF: usize = crate::format::UTS_NAME_MAX + 1;
+
+/// Registers and a restart block, checked and ready to be installed on the way back to user
+/// space: the allocation is done, so installing cannot fail for lack of memory.
+pub(crate) struct PreparedRegs(NonNull<c_void>);
+
+// SAFETY: the prepared work is plain memory until installed.
+unsafe impl Send for PreparedRegs {}
+
+impl PreparedRegs {
+    /// Checks `regs` and prepares their installation.
+    pub(crate) fn new(regs: &[u8; USER_REGS_LEN], restart: &RestartInfo) -> Result<Self> {
+        let mut err = 0;
+        // SAFETY: `regs` holds a whole user_regs_struct; the shim copies both arguments.
+        let w = unsafe { cr_prepare_regs(regs.as_ptr().cast(), restart, &mut err) };
+        check(err)?;
+        NonNull::new(w).map(Self).ok_or(ENOMEM)
+    }
+
+    /// Installs them on the calling task, for its way out.
+    pub(crate) fn install(self) -> Result {
+        let w = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: `w` was prepared by `cr_prepare_regs` and is handed over to the shim, which
+        // owns it from here on (it frees it if the task is exiting).
+        check(unsafe { cr_install_regs(w) })
+    }
+}
+
+impl Drop for PreparedRegs {
+    fn drop(&mut self) {
+        // SAFETY: never installed (install forgets `self`), so we still own the allocation.
+        unsafe { cr_free_regs(self.0.as_ptr()) };
+    }
+}
+
+/// A referenced pid namespace.
+pub(crate) struct PidNsRef(NonNull<CPidNs>);
+
+impl PidNsRef {
+    fn as_ptr(&self) -> *mut CPidNs {
+        self.0.as_ptr()
+    }
+
+    /// Whether this is the caller's own pid namespace.
+    pub(crate) fn is_callers(&self) -> bool {
+        // SAFETY: the namespace is referenced.
+        unsafe { cr_pid_ns_is_callers(self.as_ptr()) }
+    }
+}
+
+impl Drop for PidNsRef {
+    fn drop(&mut self) {
+        // SAFETY: `self` owns one reference.
+        unsafe { cr_put_pid_ns(self.as_ptr()) };
+    }
 }
 
 /// Turns a C return code (0 or a negative errno) into a `Result`.
@@ -291,9 +459,89 @@ impl From<kernel::alloc::AllocError> for Refusal {
 }
 
 /// A referenced task.
+#[repr(transparent)]
 pub(crate) struct TaskRef(NonNull<CTask>);
 
+// SAFETY: a task reference may be used and dropped from any thread.
+unsafe impl Send for TaskRef {}
+
 impl TaskRef {
+    /// The calling task.
+    pub(crate) fn current() -> Self {
+        // SAFETY: `current` is live; the shim takes a reference, owned by the result.
+        Self(unsafe { NonNull::new_unchecked(cr_get_current()) })
+    }
+
+    /// Every task of `ns` in this task's subtree (threads and zombies included), in pid
+    /// order, and the number of tasks of `ns` outside it.
+    pub(crate) fn subtree(&self, ns: &PidNsRef) -> Result<(KVec<TaskRef>, usize)> {
+        let mut tasks: KVec<TaskRef> = KVec::with_capacity(64, GFP_KERNEL)?;
+        loop {
+            let max = tasks.capacity();
+            let mut strangers = 0;
+            // SAFETY: the root and `ns` are referenced; `tasks` is empty with room for `max`
+            // entries, and `TaskRef` is a transparent task pointer, so the shim's `max` slots
+            // are exactly `tasks`' spare capacity.
+            let n = unsafe {
+                cr_collect_tree(
+                    self.as_ptr(),
+                    ns.as_ptr(),
+                    tasks.as_mut_ptr().cast(),
+                    max as c_long,
+                    &mut strangers,
+                )
+            } as usize;
+            // SAFETY: the shim wrote min(n, max) referenced, non-NULL task pointers.
+            unsafe { tasks.inc_len(n.min(max)) };
+            if n <= max {
+                return Ok((tasks, strangers as usize));
+            }
+            // The first guess was too small: drop what was collected and look again.
+            tasks.clear();
+            tasks.reserve(n + 16, GFP_KERNEL)?;
+        }
+    }
+
+    /// The pid namespace the task lives in.
+    pub(crate) fn pid_ns(&self) -> PidNsRef {
+        // SAFETY: the task is referenced; the shim returns a referenced namespace.
+        PidNsRef(unsafe { NonNull::new_unchecked(cr_task_pid_ns(self.as_ptr())) })
+    }
+
+    /// Ids, exit state and shared-object identities, pids as `ns` sees them.
+    pub(crate) fn tree_info(&self, ns: &PidNsRef) -> TreeInfo {
+        let mut info = TreeInfo::default();
+        // SAFETY: task and namespace are referenced; `info` is a valid out-parameter.
+        unsafe { cr_tree_info(self.as_ptr(), ns.as_ptr(), &mut info) };
+        info
+    }
+
+    /// Whether the task's IPC namespace holds SysV objects.
+    pub(crate) fn ipc_ns_in_use(&self) -> bool {
+        // SAFETY: the task is referenced.
+        unsafe { cr_ipc_ns_in_use(self.as_ptr()) }
+    }
+
+    /// Node name and domain name, NUL-terminated.
+    pub(crate) fn uts(&self) -> ([u8; UTS_BUF], [u8; UTS_BUF]) {
+        let (mut node, mut domain) = ([0u8; UTS_BUF], [0u8; UTS_BUF]);
+        // SAFETY: the task is referenced; both buffers hold `__NEW_UTS_LEN + 1` bytes.
+        unsafe {
+            cr_get_uts(
+                self.as_ptr(),
+                node.as_mut_ptr().cast(),
+                domain.as_mut_ptr().cast(),
+            )
+        };
+        (node, domain)
+    }
+
+    /// Whether the task has exited (is a zombie or gone).
+    pub(crate) fn exited(&self) -> bool {
+        // SAFETY: the task is referenced.
+        unsafe { cr_task_exited(self.as_ptr()) }
+    }
+
     /// The task with pid `vpid` in the caller's pid namespace.
     pub(crate) fn find(vpid: i32) -> Result<Self> {
         // SAFETY: `cr_get_task` takes the RCU read lock for the lookup and returns a referenced
@@ -328,11 +576,12 @@ impl TaskRef {
         }
     }
 
-    /// Scalars of the task.
-    pub(crate) fn info(&self) -> TaskInfo {
+    /// Scalars of the task, pids as `ns` sees them.
+    pub(crate) fn info(&self, ns: &PidNsRef) -> TaskInfo {
         let mut info = TaskInfo::default();
-        // SAFETY: the task is referenced; `info` is a valid out-parameter of the right layout.
-        unsafe { cr_task_info(self.as_ptr(), &mut info) };
+        // SAFETY: task and namespace are referenced; `info` is a valid out-parameter of the
+        // right layout.
+        unsafe { cr_task_info(self.as_ptr(), ns.as_ptr(), &mut info) };
         info
     }
 
@@ -620,12 +869,89 @@ impl FileRef {
         }
         // SAFETY: `path` is NUL-terminated; `info` is valid. The shim returns a file or an
         // ERR_PTR.
-        let f = unsafe { cr_reopen(path.as_ptr().cast(), info) };
-        let addr = f as isize;
-        if (-4095..0).contains(&addr) {
-            return Err(Error::from_errno(addr as i32));
+        file_or_err(unsafe { cr_reopen(path.as_ptr().cast(), info) })
+    }
+
+    /// The pipe behind an anonymous pipe end: identity, ends, capacity and buffered length.
+    pub(crate) fn pipe_info(&self) -> core::result::Result<PipeInfo, Refusal> {
+        let mut info = PipeInfo::default();
+        let mut reason = core::ptr::null();
+        // SAFETY: the file is referenced; the out-parameters are valid.
+        let ret = unsafe { cr_pipe_info(self.as_ptr(), &mut info, &mut reason) };
+        if ret < 0 {
+            return Err(Refusal {
+                err: Error::from_errno(ret),
+                reason: reason_str(reason),
+            });
         }
-        NonNull::new(f).map(Self).ok_or(ENOENT)
+        Ok(info)
+    }
+
+    /// Copies the bytes the pipe holds into `buf` without consuming them; returns how many.
+    pub(crate) fn pipe_peek(&self, buf: &mut [u8]) -> usize {
+        // SAFETY: the file is a referenced pipe end (checked by `pipe_info`); `buf` is valid
+        // for its length, which bounds the copy.
+        let n = unsafe { cr_pipe_peek(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len() as c_long) };
+        n.max(0) as usize
+    }
+
+    /// A new anonymous pipe: (read end, write end).
+    pub(crate) fn new_pipe() -> Result<(Self, Self)> {
+        let (mut r, mut w) = (core::ptr::null_mut(), core::ptr::null_mut());
+        // SAFETY: both out-parameters are valid; on success each holds a new reference.
+        check(unsafe { cr_pipe_create(&mut r, &mut w) })?;
+        // SAFETY: `create_pipe_files` succeeded, so both are live files.
+        Ok(unsafe { (Self(NonNull::new_unchecked(r)), Self(NonNull::new_unchecked(w))) })
+    }
+
+    /// Sets O_APPEND, O_NONBLOCK and O_NOATIME as in `flags`.
+    pub(crate) fn set_status_flags(&self, flags: u32) {
+        // SAFETY: the file is referenced.
+        unsafe { cr_set_status_flags(self.as_ptr(), flags) };
+    }
+
+    /// An unnamed shmem object's identity, size and name (into `name`).
+    pub(crate) fn shmem_info<'a>(&self, name: &'a mut [u8]) -> Result<(u64, u64, &'a [u8])> {
+        let (mut id, mut size) = (0, 0);
+        // SAFETY: the file is referenced; `name` is valid for its length.
+        let n = unsafe {
+            cr_shmem_info(
+                self.as_ptr(),
+                &mut id,
+                &mut size,
+                name.as_mut_ptr().cast(),
+                name.len() as c_int,
+            )
+        };
+        check(n)?;
+        Ok((id, size, &name[..n as usize]))
+    }
+
+    /// A new unnamed shmem object of `size` bytes named `name` (NUL-terminated).
+    pub(crate) fn new_shmem(name: &[u8], size: u64) -> Result<Self> {
+        if name.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `name` is NUL-terminated; the shim returns a file or an ERR_PTR.
+        file_or_err(unsafe { cr_shmem_create(name.as_ptr().cast(), size) })
+    }
+
+    /// Reads `buf.len()` bytes at `pos`, leaving the file position alone.
+    pub(crate) fn read_at(&self, buf: &mut [u8], pos: u64) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe { cr_read_at(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len() as u32, pos) })
+    }
+
+    /// Writes all of `buf` at `pos`, leaving the file position alone.
+    pub(crate) fn write_at(&self, buf: &[u8], pos: u64) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe { cr_write_at(self.as_ptr(), buf.as_ptr().cast(), buf.len() as u32, pos) })
+    }
+
+    /// The file's reference count, ours included.
+    pub(crate) fn count(&self) -> usize {
+        // SAFETY: the file is referenced.
+        unsafe { cr_file_count(self.as_ptr()) as usize }
     }
 
     /// A terminal among the caller's descriptors 0-2.
@@ -672,6 +998,32 @@ pub(crate) mod current {
         // SAFETY: no preconditions; the shim returns NULL or a string literal.
         let reason = unsafe { cr_restart_refusal() };
         (!reason.is_null()).then(|| reason_str(reason))
+    }
+
+    /// Threads in the caller's thread group.
+    pub(crate) fn threads() -> u32 {
+        // SAFETY: no preconditions.
+        unsafe { cr_current_threads() }
+    }
+
+    /// Sets the node and domain names (NUL-terminated) of the caller's UTS namespace, which
+    /// must not be the initial one.
+    pub(crate) fn set_uts(node: &[u8; UTS_BUF], domain: &[u8; UTS_BUF]) -> Result {
+        // SAFETY: both buffers are NUL-terminated within `__NEW_UTS_LEN + 1` bytes (the caller
+        // builds them zero-filled from shorter names).
+        check(unsafe { cr_set_uts(node.as_ptr().cast(), domain.as_ptr().cast()) })
+    }
+
+    /// Whether SIGKILL is pending for the caller.
+    pub(crate) fn fatal_signal_pending() -> bool {
+        // SAFETY: no preconditions.
+        unsafe { cr_fatal_signal_pending() }
+    }
+
+    /// Sleeps for about `ms` milliseconds.
+    pub(crate) fn sleep_ms(ms: u32) {
+        // SAFETY: no preconditions; the caller holds no spinlock.
+        unsafe { cr_sleep_ms(ms) }
     }
 
     /// Discards the caller's own pending signals.
@@ -774,16 +1126,6 @@ pub(crate) mod current {
     pub(crate) fn check_restart(info: &RestartInfo) -> Result {
         // SAFETY: `info` is valid.
         check(unsafe { cr_check_restart(info) })
-    }
-
-    /// Arranges for the registers and the restart block to be installed on the way back to
-    /// user space.
-    pub(crate) fn restore_regs_on_return(
-        regs: &[u8; USER_REGS_LEN],
-        restart: &RestartInfo,
-    ) -> Result {
-        // SAFETY: `regs` holds a whole user_regs_struct; the shim copies both arguments.
-        check(unsafe { cr_restore_regs_on_return(regs.as_ptr().cast(), restart) })
     }
 
     pub(crate) fn unmap_all() -> Result {

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-task state: the tree entry, task scalars, credentials, rlimits and interval timers.
+//! Per-task state: task scalars and credentials; per process (in the section of its first
+//! thread): rlimits and interval timers.
 
 use kernel::prelude::*;
 
 use crate::checkpoint::{SaveCx, Stop};
 use crate::format::{
     self, CredsRecord, ErrorKind, ItimersRecord, RecordKind, Rlimit, TaskRecord, TreeEntry,
-    TreeHeader, COMM_LEN, GROUPS_MAX, RLIMIT_COUNT,
+    COMM_LEN, GROUPS_MAX, RLIMIT_COUNT,
 };
 use crate::image::{Failure, ImageIn};
 use crate::shim::{self, CredsInfo, TaskInfo};
@@ -22,27 +23,9 @@ pub(crate) struct KeptTask {
     itimer_real: ItimersRecord,
 }
 
-/// TREE: the single task, as the checkpointer's pid namespace sees it.
-pub(crate) fn save_tree(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
-    let i = cx.task.info();
-    let head = TreeHeader {
-        count: 1,
-        reserved: 0,
-    };
-    let entry = TreeEntry {
-        pid: i.pid,
-        tgid: i.tgid,
-        ppid: i.ppid,
-        pgid: i.pgid,
-        sid: i.sid,
-        flags: 0,
-    };
-    cx.record(RecordKind::Tree, &[&head.encode(), &entry.encode()])
-}
-
-/// TASK, CREDS, RLIMITS.
-pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
-    let i = cx.task.info();
+/// TASK, CREDS, and for a process's first thread RLIMITS.
+pub(crate) fn save(cx: &mut SaveCx<'_>, leader: bool) -> Result<(), Stop> {
+    let i = cx.task.info(cx.ns);
     let rec = TaskRecord {
         pid: i.pid,
         tgid: i.tgid,
@@ -66,6 +49,9 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
         group_bytes.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
     }
     cx.record(RecordKind::Creds, &[&rec.encode(), &group_bytes])?;
+    if !leader {
+        return Ok(());
+    }
 
     let limits = cx.task.rlimits();
     let mut bytes = [0u8; RLIMIT_COUNT * Rlimit::LEN];
@@ -89,8 +75,13 @@ pub(crate) fn save_itimers(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     cx.record(RecordKind::Itimers, &[&rec.encode()])
 }
 
-/// Reads TASK, CREDS and RLIMITS.
-pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptTask) -> Result<(), Failure> {
+/// Reads TASK, CREDS and, for a process's first thread, RLIMITS.
+pub(crate) fn load(
+    input: &mut ImageIn,
+    kept: &mut KeptTask,
+    entry: &TreeEntry,
+    leader: bool,
+) -> Result<(), Failure> {
     input.expect(RecordKind::Task)?;
     let p = input.payload();
     let (t, comm) = format::split_fixed(RecordKind::Task, p, TaskRecord::LEN, TaskRecord::decode)
@@ -98,10 +89,14 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptTask) -> Result<(), Failu
     if comm.len() != COMM_LEN {
         return Err(input.malformed(ErrorKind::BadString));
     }
-    if t.pid as i32 != shim::current::vpid() || t.tgid != t.pid {
+    if t.pid != entry.pid || t.tgid != entry.tgid {
         return Err(input.fail(EINVAL, "TASK record names another task"));
     }
-    if t.exit_signal > 64 || t.pdeath_signal > 64 || t.robust_list_len > 4096 {
+    // A thread's exit_signal is -1.
+    if (t.exit_signal > 64 && t.exit_signal != u32::MAX)
+        || t.pdeath_signal > 64
+        || t.robust_list_len > 4096
+    {
         return Err(input.malformed(ErrorKind::BadField("task")));
     }
     kept.info = TaskInfo {
@@ -141,6 +136,9 @@ pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptTask) -> Result<(), Failu
         v
     };
     kept.groups = groups_copy;
+    if !leader {
+        return Ok(());
+    }
 
     input.expect(RecordKind::Rlimits)?;
 
@@ -175,15 +173,17 @@ pub(crate) fn load_itimers(input: &mut ImageIn, kept: &mut KeptTask) -> Result<(
     Ok(())
 }
 
-/// Applies TASK, RLIMITS and ITIMERS.
-pub(crate) fn apply(kept: &KeptTask) -> Result {
+/// Applies TASK and, for a process's first thread, RLIMITS and ITIMERS.
+pub(crate) fn apply(kept: &KeptTask, leader: bool) -> Result {
     shim::current::set_task_info(&kept.info);
-    for (i, r) in kept.rlimits.iter().enumerate() {
-        shim::current::set_rlimit(i as u32, r.cur, r.max)?;
-    }
-    let t = &kept.itimer_real;
-    if t.real_value_ns != 0 || t.real_interval_ns != 0 {
-        shim::current::set_itimer_real(t.real_value_ns, t.real_interval_ns)?;
+    if leader {
+        for (i, r) in kept.rlimits.iter().enumerate() {
+            shim::current::set_rlimit(i as u32, r.cur, r.max)?;
+        }
+        let t = &kept.itimer_real;
+        if t.real_value_ns != 0 || t.real_interval_ns != 0 {
+            shim::current::set_itimer_real(t.real_value_ns, t.real_interval_ns)?;
+        }
     }
     // The blocked mask last, so that nothing above runs with the restored mask half set.
     shim::current::set_blocked(kept.info.blocked)

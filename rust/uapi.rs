@@ -9,8 +9,23 @@
 pub const IOC_MAGIC: u32 = 0xC7;
 /// `CR_ABI_VERSION`.
 pub const ABI_VERSION: u32 = 1;
+/// `CR_FEATURE_TREES`: process trees, threads, pipes and shared memory.
+pub const FEATURE_TREES: u64 = 1 << 0;
+/// `CR_FEATURE_CONTAINERS`: a pid namespace's init and its UTS names.
+pub const FEATURE_CONTAINERS: u64 = 1 << 1;
 /// `CR_FEATURES_KNOWN`: the feature bits this version defines.
-pub const FEATURES_KNOWN: u64 = 0;
+pub const FEATURES_KNOWN: u64 = FEATURE_TREES | FEATURE_CONTAINERS;
+
+/// `CR_CHECKPOINT_ALLOW_LEAKS`: checkpoint even when a task outside the tree shares one of its
+/// objects (a pipe end, shared memory, a descriptor table); restart then splits the sharing.
+pub const CHECKPOINT_ALLOW_LEAKS: u64 = 1 << 0;
+/// Checkpoint flags this version defines.
+pub const CHECKPOINT_FLAGS_KNOWN: u64 = CHECKPOINT_ALLOW_LEAKS;
+/// Restart flags this version defines.
+pub const RESTART_FLAGS_KNOWN: u64 = 0;
+/// `CR_RESTART_ZOMBIE`: CR_IOC_RESTART returns this, ORed with the wait status, to a task that
+/// was a zombie: it must now exit with that status.
+pub const RESTART_ZOMBIE: isize = 1 << 16;
 
 const IOC_NRBITS: u32 = 8;
 const IOC_TYPEBITS: u32 = 8;
@@ -147,7 +162,7 @@ pub struct OpArgs {
     pub logfd: i32,
     /// Must be zero.
     pub reserved: u32,
-    /// Must be zero for now.
+    /// `CR_CHECKPOINT_*` or `CR_RESTART_*` flags.
     pub flags: u64,
 }
 

@@ -24,8 +24,8 @@
 #define CR_ABI_VERSION		1
 
 /* Image format versions: written, and oldest accepted. */
-#define CR_IMAGE_VERSION	1
-#define CR_IMAGE_VERSION_MIN	1
+#define CR_IMAGE_VERSION	2
+#define CR_IMAGE_VERSION_MIN	2
 
 /* Architecture ids, as in the image header. */
 #define CR_ARCH_X86_64		1
@@ -34,7 +34,9 @@
  * Feature bits reported by CR_IOC_VERSION. A bit is only ever set by a module that implements
  * the feature completely; none are defined yet.
  */
-#define CR_FEATURES_KNOWN	0ULL
+#define CR_FEATURE_TREES	(1ULL << 0)	/* trees, threads, pipes, shared memory */
+#define CR_FEATURE_CONTAINERS	(1ULL << 1)	/* a pid namespace's init, UTS names */
+#define CR_FEATURES_KNOWN	(CR_FEATURE_TREES | CR_FEATURE_CONTAINERS)
 
 struct cr_version {
 	__u32 abi_version;	 /* out: CR_ABI_VERSION */
@@ -47,28 +49,38 @@ struct cr_version {
 #define CR_IOC_VERSION		_IOR(CR_IOC_MAGIC, 0x00, struct cr_version)
 
 /*
- * checkpoint(pid, fd, flags, logfd): write the state of process @pid, which must be frozen by the
- * cgroup v2 freezer, to @fd, sequentially (a file, pipe or socket). Returns 0 once the whole
+ * checkpoint(pid, fd, flags, logfd): write the state of process @pid and of its whole subtree
+ * (threads, children, zombies), which must be frozen by the cgroup v2 freezer, to @fd,
+ * sequentially (a file, pipe or socket). When @pid is the init of a pid namespace other than
+ * the caller's, the image is a container's: pids are that namespace's. Returns 0 once the whole
  * image is written. The caller needs CAP_SYS_ADMIN, or the target's uid and PTRACE_MODE_ATTACH
  * rights over it. On failure a one-line reason goes to @logfd (-1: none) and errno says why:
- * EBUSY (not frozen, traced, exiting), EPERM, EOPNOTSUPP (state cr cannot save yet), ESRCH.
+ * EBUSY (not frozen, traced, exiting, or an object shared with a task outside the tree), EPERM,
+ * EOPNOTSUPP (state cr cannot save yet), ESRCH.
  */
 struct cr_checkpoint_args {
 	__s32 pid;
 	__s32 fd;
 	__s32 logfd;
 	__u32 __reserved;	/* must be zero */
-	__u64 flags;		/* none defined yet: must be zero */
+	__u64 flags;		/* CR_CHECKPOINT_* */
 };
+
+/*
+ * Checkpoint even when a task outside the tree shares one of its objects (a pipe end, shared
+ * memory, a descriptor table). Without it, such a leak fails the checkpoint with EBUSY.
+ */
+#define CR_CHECKPOINT_ALLOW_LEAKS	(1ULL << 0)
 
 #define CR_IOC_CHECKPOINT	_IOW(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
 
 /*
  * restart(pid, fd, flags, logfd): the calling task replaces its memory, files, credentials and
- * signal state with those in the image read from @fd, and returns to user space as the
- * checkpointed task. @pid must be 0 or the caller's own pid (the caller restores itself). Needs
- * CAP_SYS_ADMIN. Errors found before anything was replaced return normally; after that point
- * the task is killed (SIGKILL), with the reason and the image offset on @logfd.
+ * signal state with those of the task with its pid in the image read from @fd, and returns to
+ * user space as that task. @pid must be 0 or the caller's own pid (each task restores itself).
+ * Needs CAP_SYS_ADMIN. The tasks of one image take turns reading their part of the stream, in
+ * image order; restart is all or nothing: if any task fails, every task of the tree is killed
+ * (SIGKILL), with the reason and the image offset on @logfd.
  */
 struct cr_restart_args {
 	__s32 pid;
@@ -79,5 +91,13 @@ struct cr_restart_args {
 };
 
 #define CR_IOC_RESTART		_IOW(CR_IOC_MAGIC, 0x02, struct cr_restart_args)
+
+/*
+ * Every task of the image calls CR_IOC_RESTART on one open /dev/cr (inherited from the
+ * restarter), with its own pid. A task that was a zombie gets CR_RESTART_ZOMBIE ORed with its
+ * wait status back and must exit with that status; the others return to user space as they
+ * were checkpointed, together.
+ */
+#define CR_RESTART_ZOMBIE		(1 << 16)
 
 #endif /* _UAPI_LINUX_CR_H */

@@ -1,9 +1,10 @@
 //! Decoding of each state record's fields, for text and JSON output.
 
 use crimage::format::{
-    self, file_kind, restart_kind, vma_kind, CredsRecord, ErrorKind, FileRecord, FsRecord,
-    ItimersRecord, MmRecord, PagesHeader, PendingHeader, RecordKind, RegsRecord, Rlimit, SigAction,
-    TaskRecord, TreeEntry, TreeHeader, VmaRecord, COMM_LEN, SIGINFO_LEN, USER_REGS_LEN,
+    self, entry_flags, file_kind, restart_kind, tree_flags, vma_kind, CredsRecord, ErrorKind,
+    FileRecord, FsRecord, ItimersRecord, MmRecord, PagesHeader, PendingHeader, PipeRecord,
+    RecordKind, RegsRecord, Rlimit, ShmemRecord, SigAction, TaskRecord, TreeEntry, TreeHeader,
+    UtsRecord, VmaRecord, COMM_LEN, SIGINFO_LEN, USER_REGS_LEN,
 };
 use serde_json::{json, Value};
 
@@ -43,17 +44,44 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
                 .chunks(TreeEntry::LEN)
                 .take(h.count as usize)
                 .filter_map(TreeEntry::decode)
-                .map(|e| json!({"pid": e.pid, "tgid": e.tgid, "ppid": e.ppid, "pgid": e.pgid, "sid": e.sid}))
+                .map(|e| {
+                    json!({
+                        "pid": e.pid, "tgid": e.tgid, "ppid": e.ppid, "pgid": e.pgid,
+                        "sid": e.sid, "thread": e.is_thread(), "zombie": e.is_zombie(),
+                        "subreaper": e.flags & entry_flags::SUBREAPER != 0,
+                        "exit_signal": e.exit_signal as i32, "exit_status": e.exit_status,
+                        "mm": e.mm_ref, "files": e.files_ref, "fs": e.fs_ref,
+                        "sighand": e.sighand_ref,
+                    })
+                })
                 .collect();
             let first = tasks.first().cloned().unwrap_or(Value::Null);
-            json!({"tasks": h.count, "pid": first["pid"], "ppid": first["ppid"], "pgid": first["pgid"], "sid": first["sid"], "entries": tasks})
+            json!({
+                "tasks": h.count, "container": h.flags & tree_flags::CONTAINER != 0,
+                "pid": first["pid"], "ppid": first["ppid"], "pgid": first["pgid"],
+                "sid": first["sid"], "entries": tasks,
+            })
+        }
+        RecordKind::Uts => {
+            let (u, rest) = format::split_fixed(kind, p, UtsRecord::LEN, UtsRecord::decode)?;
+            let n = (u.nodename_len as usize).min(rest.len());
+            let d = (u.domainname_len as usize).min(rest.len() - n);
+            json!({"nodename": path_str(&rest[..n]), "domainname": path_str(&rest[n..n + d])})
+        }
+        RecordKind::Pipe => {
+            let (r, _) = format::split_fixed(kind, p, PipeRecord::LEN, PipeRecord::decode)?;
+            json!({"objref": r.objref, "capacity": r.capacity, "buffered": r.data_len})
+        }
+        RecordKind::Shmem => {
+            let (r, name) = format::split_fixed(kind, p, ShmemRecord::LEN, ShmemRecord::decode)?;
+            json!({"objref": r.objref, "size": r.size, "name": path_str(name)})
         }
         RecordKind::Task => {
             let (t, comm) = format::split_fixed(kind, p, TaskRecord::LEN, TaskRecord::decode)?;
             let comm = &comm[..comm.len().min(COMM_LEN)];
             let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
             json!({
-                "pid": t.pid, "comm": path_str(&comm[..end]), "personality": hex(t.personality.into()),
+                "pid": t.pid, "tgid": t.tgid, "comm": path_str(&comm[..end]), "personality": hex(t.personality.into()),
                 "blocked": hex(t.blocked), "sigaltstack": hex(t.sas_ss_sp),
                 "sigaltstack_size": t.sas_ss_size, "robust_list": hex(t.robust_list),
                 "clear_child_tid": hex(t.clear_child_tid),
@@ -119,12 +147,14 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
                 file_kind::DIRECTORY => "directory",
                 file_kind::MEMORY_DEVICE => "memdev",
                 file_kind::TTY => "tty",
+                file_kind::PIPE => "pipe",
+                file_kind::SHMEM => "shmem",
                 _ => "unknown",
             };
             json!({
                 "fd": f.fd, "type": kind, "path": path_str(path), "pos": f.pos,
                 "flags": format!("{:#o}", f.flags), "cloexec": f.cloexec == 1, "ino": f.ino,
-                "objref": f.objref,
+                "objref": f.objref, "object": f.object,
             })
         }
         RecordKind::Mm => {
@@ -149,11 +179,13 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
                 vma_kind::FILE_PRIVATE => "file",
                 vma_kind::VDSO => "vdso",
                 vma_kind::VVAR => "vvar",
+                vma_kind::SHMEM => "shmem",
+                vma_kind::FILE_SHARED => "file-shared",
                 _ => "unknown",
             };
             json!({
                 "range": format!("{:x}-{:x}", v.start, v.end), "prot": vma_flags(v.vm_flags),
-                "type": kind, "pgoff": v.pgoff, "path": path,
+                "type": kind, "pgoff": v.pgoff, "path": path, "object": v.object,
             })
         }
         RecordKind::Pages => {

@@ -12,6 +12,7 @@ use crimage::uapi;
 use serde_json::{json, Value};
 
 mod fields;
+mod graph;
 
 const USAGE: &str = "usage: crinfo [--json] [IMAGE|-]
        crinfo --module [--json]
@@ -169,6 +170,7 @@ fn to_json(d: &Decoded) -> Value {
         "valid": d.error.is_none(),
         "header": d.header.as_ref().map(header_json),
         "records": d.records,
+        "graph": graph::build(&d.records),
         "trailer": d.trailer.map(|t| json!({
             "records": t.records,
             "stream_len": t.stream_len,
@@ -207,6 +209,7 @@ fn to_text(d: &Decoded, out: &mut impl Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
+    graph::write_text(&graph::build(&d.records), out)?;
     if let Some(t) = &d.trailer {
         writeln!(
             out,

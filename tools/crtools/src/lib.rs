@@ -36,6 +36,8 @@ pub fn option_value(args: &[String], i: &mut usize, what: &str) -> Result<String
     Ok(value.clone())
 }
 
+pub mod forest;
+
 /// The cgroup v2 directory that holds `pid`.
 pub fn cgroup_of(pid: i32) -> Result<PathBuf, Fail> {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))
@@ -136,13 +138,19 @@ pub fn open_device() -> Result<fs::File, Fail> {
 }
 
 /// `CR_IOC_CHECKPOINT`.
-pub fn ioctl_checkpoint(dev: &fs::File, pid: i32, fd: RawFd, logfd: RawFd) -> io::Result<()> {
+pub fn ioctl_checkpoint(
+    dev: &fs::File,
+    pid: i32,
+    fd: RawFd,
+    logfd: RawFd,
+    flags: u64,
+) -> io::Result<()> {
     let args = uapi::OpArgs {
         pid,
         fd,
         logfd,
         reserved: 0,
-        flags: 0,
+        flags,
     }
     .to_bytes();
     // SAFETY: CR_IOC_CHECKPOINT reads exactly its encoded size, `args.len()` bytes, from the

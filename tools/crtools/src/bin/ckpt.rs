@@ -3,34 +3,52 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+use crimage::uapi;
 use crtools::{fail, Fail};
 
-const USAGE: &str = "usage: ckpt PID -o FILE|- [--kill] [--log FILE]
+const USAGE: &str = "usage: ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE]
+       ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE]
        ckpt run [--cgroup NAME] -- COMMAND [ARGS...]
 
-ckpt PID freezes the cgroup v2 that holds PID, writes PID's state to FILE (or standard output
-with -), then thaws the cgroup, or kills it with --kill. It refuses when the cgroup holds tasks
-outside PID's subtree. Reasons for a refusal come from the kernel, on standard error or in the
---log FILE. Exit status: 0 once the whole image is written, 1 otherwise.
+ckpt PID freezes the cgroup v2 that holds PID, writes the state of PID and of its whole
+subtree (threads, children, zombies) to FILE (or standard output with -), then thaws the
+cgroup, or kills it with --kill. It refuses when the cgroup holds tasks outside PID's subtree.
+
+ckpt --cgroup PATH checkpoints a container: every task of the cgroup v2 at PATH, whose root
+process must be the init of a pid namespace. The image restores into a new pid namespace.
+
+A checkpoint fails when a task outside the tree shares an object with it (a pipe end, shared
+memory, a descriptor table): restart could not keep that sharing. --allow-leaks checkpoints
+anyway. Reasons for a refusal come from the kernel, on standard error or in the --log FILE.
+Exit status: 0 once the whole image is written, 1 otherwise.
 
 ckpt run starts COMMAND in a fresh cgroup (default cr-PID under /sys/fs/cgroup), so that it
 can be checkpointed; it replaces itself with COMMAND, which keeps ckpt's PID.";
 
 enum Mode {
     Checkpoint {
-        pid: i32,
+        target: Target,
         output: String,
         kill: bool,
+        allow_leaks: bool,
         log: Option<String>,
     },
     Run {
         cgroup: Option<String>,
         command: Vec<String>,
     },
+}
+
+/// What to checkpoint.
+enum Target {
+    /// A process and its subtree.
+    Pid(i32),
+    /// Every task of a cgroup: a container.
+    Cgroup(String),
 }
 
 fn parse(args: &[String]) -> Result<Mode, Fail> {
@@ -56,17 +74,27 @@ fn parse(args: &[String]) -> Result<Mode, Fail> {
         }
         return Ok(Mode::Run { cgroup, command });
     }
-    let pid: i32 = first
-        .parse()
-        .map_err(|_| Fail(format!("bad pid {first}")))?;
-    let (mut output, mut kill, mut log) = (None, false, None);
-    let mut i = 1;
+    let (mut target, mut i) = if first == "--cgroup" {
+        let mut i = 0;
+        (Target::Cgroup(crtools::option_value(args, &mut i, "a path")?), i)
+    } else {
+        let pid = first
+            .parse()
+            .map_err(|_| Fail(format!("bad pid {first}")))?;
+        (Target::Pid(pid), 1)
+    };
+    let (mut output, mut kill, mut allow_leaks, mut log) = (None, false, false, None);
     while i < args.len() {
         match args[i].as_str() {
             "-o" => output = Some(crtools::option_value(args, &mut i, "a file")?),
             "--log" => log = Some(crtools::option_value(args, &mut i, "a file")?),
-            "--kill" => {
-                kill = true;
+            "--cgroup" => target = Target::Cgroup(crtools::option_value(args, &mut i, "a path")?),
+            flag @ ("--kill" | "--allow-leaks") => {
+                if flag == "--kill" {
+                    kill = true;
+                } else {
+                    allow_leaks = true;
+                }
                 i += 1;
             }
             s => fail!("unknown option {s}"),
@@ -74,9 +102,10 @@ fn parse(args: &[String]) -> Result<Mode, Fail> {
     }
     let output = output.ok_or(Fail("missing -o FILE|-".into()))?;
     Ok(Mode::Checkpoint {
-        pid,
+        target,
         output,
         kill,
+        allow_leaks,
         log,
     })
 }
@@ -91,8 +120,26 @@ fn run(cgroup: Option<String>, command: &[String]) -> Result<(), Fail> {
     fail!("{}: {err}", command[0])
 }
 
-fn checkpoint(pid: i32, output: &str, kill: bool, log: Option<&str>) -> Result<(), Fail> {
-    let dir = crtools::cgroup_of(pid)?;
+/// The cgroup to freeze and the root of the tree in it.
+fn locate(target: &Target) -> Result<(PathBuf, i32), Fail> {
+    let (dir, pid) = match target {
+        Target::Pid(pid) => (crtools::cgroup_of(*pid)?, *pid),
+        Target::Cgroup(path) => {
+            let dir = PathBuf::from(path);
+            let procs = crtools::cgroup_procs(&dir)?;
+            // The container's init: the one task whose parent is outside the cgroup.
+            let roots: Vec<i32> = procs
+                .iter()
+                .copied()
+                .filter(|p| crtools::parent_of(*p).is_none_or(|pp| !procs.contains(&pp)))
+                .collect();
+            match roots[..] {
+                [root] => (dir, root),
+                [] => fail!("cgroup {path} holds no task"),
+                _ => fail!("cgroup {path} holds more than one tree (pids {roots:?})"),
+            }
+        }
+    };
     if dir == Path::new(crtools::CGROUP_ROOT) {
         fail!("pid {pid} is in the root cgroup, which cannot be frozen: start it with 'ckpt run'");
     }
@@ -104,6 +151,17 @@ fn checkpoint(pid: i32, output: &str, kill: bool, log: Option<&str>) -> Result<(
             );
         }
     }
+    Ok((dir, pid))
+}
+
+fn checkpoint(
+    target: &Target,
+    output: &str,
+    kill: bool,
+    allow_leaks: bool,
+    log: Option<&str>,
+) -> Result<(), Fail> {
+    let (dir, pid) = locate(target)?;
     let dev = crtools::open_device()?;
     let out: Box<dyn AsRawFd> = if output == "-" {
         Box::new(std::io::stdout())
@@ -123,7 +181,12 @@ fn checkpoint(pid: i32, output: &str, kill: bool, log: Option<&str>) -> Result<(
     let logfd = log_file.as_ref().map_or(2, |f| f.as_raw_fd());
 
     crtools::freeze(&dir, Duration::from_secs(10))?;
-    let result = crtools::ioctl_checkpoint(&dev, pid, out.as_raw_fd(), logfd);
+    let flags = if allow_leaks {
+        uapi::CHECKPOINT_ALLOW_LEAKS
+    } else {
+        0
+    };
+    let result = crtools::ioctl_checkpoint(&dev, pid, out.as_raw_fd(), logfd, flags);
     let after = if kill && result.is_ok() {
         crtools::kill_all(&dir)
     } else {
@@ -144,11 +207,12 @@ fn main() -> ExitCode {
     let result = parse(&args).and_then(|mode| match mode {
         Mode::Run { cgroup, command } => run(cgroup, &command),
         Mode::Checkpoint {
-            pid,
+            target,
             output,
             kill,
+            allow_leaks,
             log,
-        } => checkpoint(pid, &output, kill, log.as_deref()),
+        } => checkpoint(&target, &output, kill, allow_leaks, log.as_deref()),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

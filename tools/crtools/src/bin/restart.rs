@@ -1,109 +1,115 @@
-//! `restart`: bring a checkpointed process back, with its original pid.
+//! `restart`: bring a checkpointed process tree back, with its original pids.
 //!
-//! restart reads the start of the image (header and process tree) itself, creates the task with
-//! clone3(set_tid) in a fresh cgroup, and feeds the whole image, from its first byte, through a
-//! pipe to that task, which restores itself in the kernel (CR_IOC_RESTART). The kernel's log
-//! lines come back through a second pipe: the restore succeeded when that pipe closes without
-//! an error line.
+//! restart reads the start of the image (header and process tree) itself and recreates the tree
+//! as linux-cr's MakeForest did: every process is created by its parent with clone3(set_tid),
+//! threads by their process, dead session leaders stand in as short-lived ghosts. Once every
+//! task exists, each one calls CR_IOC_RESTART on the /dev/cr file they all inherited; restart
+//! feeds the whole image, from its first byte, through a pipe, and the tasks take turns
+//! reading it in the kernel. The kernel's log lines come back through a second pipe: the
+//! restore succeeded when that pipe closes without an error line.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use crimage::format::{
-    self, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC, RECORD_HEADER_LEN,
-};
+use crimage::format::{self, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC, RECORD_HEADER_LEN};
+use crimage::uapi;
+use crtools::forest::{Birth, Plan};
 use crtools::{fail, Fail};
 
-/// How long restart waits for the checkpointed pid to be freed.
+/// How long restart waits for the checkpointed pids to be freed.
 const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-const USAGE: &str = "usage: restart -i FILE|- [--detach] [--log FILE]
+const USAGE: &str = "usage: restart -i FILE|- [--pidns|--no-pidns] [--detach] [--log FILE]
 
-Restarts the process checkpointed in FILE (or standard input with -) with its original pid, in a
-fresh cgroup v2 (cr-restart-PID), so that it can be checkpointed again. The pid must be free,
-or become free within 10 s (as when the image is piped straight from ckpt --kill).
-Terminals in the image are re-attached to restart's own terminal.
+Restarts the process tree checkpointed in FILE (or standard input with -) with its original
+pids, in a fresh cgroup v2 (cr-restart-PID), so that it can be checkpointed again.
 
-Without --detach, restart waits for the process and exits with its status (128+N when it was
-killed by signal N). With --detach, it prints the pid once the process runs and exits 0.
+With --pidns, the tree is restored into a new pid namespace (and new UTS and IPC namespaces),
+so its pids never collide with running ones; that is the default for a container image, whose
+root is the namespace's init. Otherwise the pids must be free, or become free within 10 s (as
+when the image is piped straight from ckpt --kill). Terminals in the image are re-attached to
+restart's own terminal.
+
+Without --detach, restart waits for the root process and exits with its status (128+N when it
+was killed by signal N). With --detach, it prints the root's pid once the tree runs and exits 0.
 Exit status 1: the image could not be restarted (the kernel's reason is printed, or written to
-the --log FILE).";
+the --log FILE); no task of the tree is left running.";
 
 struct Options {
     input: String,
     detach: bool,
     log: Option<String>,
+    pidns: Option<bool>,
 }
 
 fn parse(args: &[String]) -> Result<Options, Fail> {
-    let (mut input, mut detach, mut log) = (None, false, None);
+    let mut o = Options {
+        input: String::new(),
+        detach: false,
+        log: None,
+        pidns: None,
+    };
+    let mut input = None;
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "-i" => input = Some(crtools::option_value(args, &mut i, "a file")?),
-            "--log" => log = Some(crtools::option_value(args, &mut i, "a file")?),
-            "--detach" => {
-                detach = true;
+            "--log" => o.log = Some(crtools::option_value(args, &mut i, "a file")?),
+            flag @ ("--detach" | "--pidns" | "--no-pidns") => {
+                match flag {
+                    "--detach" => o.detach = true,
+                    "--pidns" => o.pidns = Some(true),
+                    _ => o.pidns = Some(false),
+                }
                 i += 1;
             }
             s => fail!("unknown option {s}"),
         }
     }
-    Ok(Options {
-        input: input.ok_or(Fail("missing -i FILE|-".into()))?,
-        detach,
-        log,
-    })
+    o.input = input.ok_or(Fail("missing -i FILE|-".into()))?;
+    Ok(o)
 }
 
 /// Reads the magic, the header and the tree, keeping every byte for the kernel.
-fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, TreeEntry), Fail> {
+fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
+    let truncated = || Fail("image is truncated".into());
+    let invalid = |e: &dyn std::fmt::Display| Fail(format!("invalid image: {e}"));
     let mut prefix = vec![0u8; 8];
     let mut v = StreamValidator::new();
-    input
-        .read_exact(&mut prefix)
-        .map_err(|_| Fail("image is truncated".into()))?;
+    input.read_exact(&mut prefix).map_err(|_| truncated())?;
     v.magic(prefix[..8].try_into().unwrap_or(&[0; 8]))
-        .map_err(|e| Fail(format!("invalid image: {e}")))?;
-    let mut tree = None;
+        .map_err(|e| invalid(&e))?;
+    let mut plan = None;
     for _ in 0..2 {
         let mut hdr = [0u8; RECORD_HEADER_LEN];
-        input
-            .read_exact(&mut hdr)
-            .map_err(|_| Fail("image is truncated".into()))?;
-        let h = v
-            .record_header(&hdr)
-            .map_err(|e| Fail(format!("invalid image: {e}")))?;
+        input.read_exact(&mut hdr).map_err(|_| truncated())?;
+        let h = v.record_header(&hdr).map_err(|e| invalid(&e))?;
         let mut body = vec![0u8; h.payload_len() + h.padding_len()];
-        input
-            .read_exact(&mut body)
-            .map_err(|_| Fail("image is truncated".into()))?;
+        input.read_exact(&mut body).map_err(|_| truncated())?;
         let (payload, pad) = body.split_at(h.payload_len());
-        v.record_body(&h, payload, pad)
-            .map_err(|e| Fail(format!("invalid image: {e}")))?;
+        v.record_body(&h, payload, pad).map_err(|e| invalid(&e))?;
         if h.kind == RecordKind::Tree as u32 {
-            let (head, rest) = format::split_fixed(
-                RecordKind::Tree,
-                payload,
-                TreeHeader::LEN,
-                TreeHeader::decode,
-            )
-            .map_err(|e| Fail(format!("invalid image: {e}")))?;
-            if head.count != 1 || rest.len() != TreeEntry::LEN {
-                fail!("images of more than one task are not supported yet");
+            let (head, rest) =
+                format::split_fixed(RecordKind::Tree, payload, TreeHeader::LEN, TreeHeader::decode)
+                    .map_err(|e| invalid(&e))?;
+            if rest.len() != head.count as usize * TreeEntry::LEN {
+                fail!("invalid image: the tree's length does not match its count");
             }
-            tree = TreeEntry::decode(rest);
+            let entries = rest
+                .chunks_exact(TreeEntry::LEN)
+                .filter_map(TreeEntry::decode)
+                .collect();
+            plan = Some(Plan::new(&head, entries).map_err(|e| Fail(format!("cannot restart: {e}")))?);
         }
         prefix.extend_from_slice(&hdr);
         prefix.extend_from_slice(&body);
     }
     debug_assert!(prefix.starts_with(&MAGIC));
-    let tree = tree.ok_or(Fail(
-        "invalid image: no process tree after the header".into(),
-    ))?;
-    Ok((prefix, tree))
+    let plan = plan.ok_or(Fail("invalid image: no process tree after the header".into()))?;
+    Ok((prefix, plan))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), Fail> {
@@ -133,33 +139,78 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_SIGHAND: u64 = 0x800;
+const CLONE_THREAD: u64 = 0x10000;
+const CLONE_NEWUTS: u64 = 0x400_0000;
+const CLONE_NEWIPC: u64 = 0x800_0000;
+const CLONE_NEWPID: u64 = 0x2000_0000;
+const CLONE_SYSVSEM: u64 = 0x40000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// Creates the task with pid `pid` in cgroup `cg`. In the child, calls CR_IOC_RESTART and never
-/// returns: on success the child is the restored process, on failure it exits 1.
-/// `parent_ends` are the pipe ends the parent keeps: the child closes them, or the kernel would
-/// never see the end of a truncated image.
-fn spawn_restorer(
-    pid: i32,
-    cg: RawFd,
+/// Shared by every task restart creates (a MAP_SHARED page, inherited across fork): how many
+/// tasks exist, and when they may call CR_IOC_RESTART.
+#[repr(C)]
+struct Control {
+    created: AtomicU32,
+    /// 0 while the tree is being built, 1 once every task exists.
+    go: AtomicU32,
+    failed: AtomicU32,
+}
+
+impl Control {
+    fn new() -> Result<&'static Control, Fail> {
+        // SAFETY: a fresh anonymous shared mapping of one page, zero-filled, which is a valid
+        // `Control` (atomics of zero); it is never unmapped, hence 'static.
+        unsafe {
+            let p = libc::mmap(
+                core::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                fail!("mmap: {}", io::Error::last_os_error());
+            }
+            Ok(&*(p as *const Control))
+        }
+    }
+
+    fn wake_all(&self) {
+        // SAFETY: a futex wake on a live, aligned u32 of a shared mapping.
+        unsafe {
+            libc::syscall(libc::SYS_futex, self.go.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0, 0, 0);
+        }
+    }
+}
+
+/// What every task of the tree needs to restore itself.
+struct Env {
+    plan: Plan,
+    control: &'static Control,
     dev: RawFd,
     image: RawFd,
     log: RawFd,
+    /// The ends the restarter keeps: a task that kept them would hide the image's end.
     parent_ends: [RawFd; 2],
-) -> Result<i32, Fail> {
-    let tids = [pid];
+}
+
+/// clone3 for a new process; returns 0 in the child.
+fn clone_process(flags: u64, exit_signal: u32, pid: Option<u32>, cgroup: Option<RawFd>) -> io::Result<i32> {
+    let tids = [pid.unwrap_or(0) as i32];
     let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        set_tid: tids.as_ptr() as u64,
-        set_tid_size: 1,
-        cgroup: cg as u64,
+        flags: flags | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
+        exit_signal: u64::from(exit_signal),
+        set_tid: if pid.is_some() { tids.as_ptr() as u64 } else { 0 },
+        set_tid_size: u64::from(pid.is_some()),
+        cgroup: cgroup.unwrap_or(0) as u64,
         ..CloneArgs::default()
     };
-    let restart_args = crtools::restart_args(image, log);
-    // SAFETY: clone3 with a valid, fully initialized clone_args of the size passed. The child
-    // shares nothing with the parent (no CLONE_VM), and until it execs or dies it only makes raw
-    // system calls on memory it already has.
+    // SAFETY: clone3 with a valid, fully initialized clone_args of the size passed, without
+    // CLONE_VM: the child gets a copy of this single-threaded process.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -168,27 +219,293 @@ fn spawn_restorer(
         )
     };
     if ret < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EEXIST) {
-            fail!("pid {pid} is in use: cannot restart with the same pid");
-        }
-        fail!("clone3 with pid {pid}: {e}");
-    }
-    if ret == 0 {
-        // The child. The descriptors it needs are inherited; CR_IOC_RESTART does not return on
-        // success.
-        // SAFETY: closing inherited descriptors the child does not use; `dev` is open and
-        // `restart_args` holds the argument struct's encoded size.
-        unsafe {
-            for fd in parent_ends {
-                libc::close(fd);
-            }
-            libc::ioctl(dev, crimage::uapi::IOC_RESTART as _, restart_args.as_ptr());
-            crtools::raw_eprint(b"restart: CR_IOC_RESTART failed\n");
-            libc::_exit(1);
-        }
+        return Err(io::Error::last_os_error());
     }
     Ok(ret as i32)
+}
+
+/// Reports a failure of the tree's construction on the log and makes every task give up.
+fn give_up(env: &Env, msg: &str) -> ! {
+    let line = format!("restart: error: {msg}\n");
+    // SAFETY: writing a valid buffer to the log pipe.
+    unsafe { libc::write(env.log, line.as_ptr().cast(), line.len()) };
+    env.control.failed.store(1, Ordering::SeqCst);
+    env.control.go.store(1, Ordering::SeqCst);
+    env.control.wake_all();
+    // SAFETY: leaving this process of the tree; nothing to clean up.
+    unsafe { libc::_exit(1) }
+}
+
+/// Creates process `c` of the plan, as a child of the caller, and returns its pid.
+fn spawn(env: &Env, creator: usize, c: usize) -> i32 {
+    let e = env.plan.entries[c];
+    let flags = env.plan.share_flags(creator, c);
+    match clone_process(flags, e.exit_signal, Some(e.pid), None) {
+        Ok(0) => become_task(env, c),
+        Ok(pid) => pid,
+        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
+            give_up(env, &format!("pid {} is in use: cannot restart with the same pid", e.pid))
+        }
+        Err(err) => give_up(env, &format!("clone3 with pid {}: {err}", e.pid)),
+    }
+}
+
+/// The process of entry `i`: sets its session and group, creates its children and threads,
+/// waits until the whole tree exists, then restores itself. Never returns.
+fn become_task(env: &Env, i: usize) -> ! {
+    let e = env.plan.entries[i];
+    // SAFETY: closing inherited descriptors this task does not use.
+    unsafe {
+        for fd in env.parent_ends {
+            libc::close(fd);
+        }
+    }
+    let id = match env.plan.identity(i) {
+        Ok(id) => id,
+        Err(msg) => give_up(env, &msg),
+    };
+    // SAFETY: plain system calls on the calling process.
+    unsafe {
+        if id.setsid && libc::setsid() < 0 {
+            give_up(env, &format!("process {}: setsid: {}", e.pid, io::Error::last_os_error()));
+        }
+        if id.lead_group && libc::setpgid(0, 0) < 0 {
+            give_up(env, &format!("process {}: setpgid: {}", e.pid, io::Error::last_os_error()));
+        }
+    }
+    let (subreaper_now, subreaper_after) = env.plan.subreaper(i);
+    set_subreaper(subreaper_now);
+    let births = env.plan.births(i).unwrap_or_default();
+    for birth in births {
+        match birth {
+            Birth::Direct(c) => {
+                spawn(env, i, c);
+            }
+            Birth::Ghost { sid, children } => {
+                let ghost = match clone_process(0, libc::SIGCHLD as u32, Some(sid), None) {
+                    Ok(0) => {
+                        // SAFETY: the ghost leads the dead leader's session.
+                        unsafe { libc::setsid() };
+                        for c in children {
+                            spawn(env, i, c);
+                        }
+                        // SAFETY: the ghost's work is done; its children go to the subreaper.
+                        unsafe { libc::_exit(0) }
+                    }
+                    Ok(pid) => pid,
+                    Err(err) => give_up(env, &format!("clone3 of ghost {sid}: {err}")),
+                };
+                let mut status = 0;
+                // SAFETY: reaping our own child.
+                unsafe { libc::waitpid(ghost, &mut status, 0) };
+            }
+        }
+    }
+    set_subreaper(subreaper_after);
+    for t in env.plan.threads(i) {
+        spawn_thread(env, i, t);
+    }
+    env.control.created.fetch_add(1, Ordering::SeqCst);
+    wait_go(env.control);
+    if env.control.failed.load(Ordering::SeqCst) != 0 {
+        // SAFETY: giving up quietly; whoever failed said why.
+        unsafe { libc::_exit(1) }
+    }
+    // SAFETY: plain system calls on the calling process.
+    unsafe {
+        if let Some(g) = id.join_group {
+            if libc::setpgid(0, g as i32) < 0 {
+                give_up(env, &format!("process {}: joining group {g}: {}", e.pid, io::Error::last_os_error()));
+            }
+        }
+        let (sid, pgid) = (libc::getsid(0) as u32, libc::getpgid(0) as u32);
+        if id.expect_sid.is_some_and(|s| s != sid) || id.expect_pgid.is_some_and(|g| g != pgid) {
+            give_up(env, &format!("process {}: ended in session {sid} group {pgid}, not {} {}", e.pid, e.sid, e.pgid));
+        }
+    }
+    let args = crtools::restart_args(env.image, env.log);
+    // SAFETY: CR_IOC_RESTART reads its encoded size from `args`; it returns only on failure or
+    // for a zombie.
+    let ret = unsafe { libc::ioctl(env.dev, uapi::IOC_RESTART as _, args.as_ptr()) };
+    if ret >= uapi::RESTART_ZOMBIE as i32 {
+        exit_as_zombie((ret & 0xffff) as u32);
+    }
+    // SAFETY: leaving; the kernel logged why.
+    unsafe { libc::_exit(1) }
+}
+
+fn set_subreaper(on: bool) {
+    // SAFETY: prctl on the calling process.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on), 0, 0, 0) };
+}
+
+/// Sleeps until the restarter says the tree is complete.
+fn wait_go(control: &Control) {
+    while control.go.load(Ordering::SeqCst) == 0 {
+        // SAFETY: a futex wait on a live, aligned u32 of a shared mapping, for value 0.
+        unsafe {
+            raw_syscall4(libc::SYS_futex, control.go.as_ptr() as usize, libc::FUTEX_WAIT as usize, 0, 0);
+        }
+    }
+}
+
+/// Dies with the wait status a zombie had: its parent reaps it as before.
+fn exit_as_zombie(status: u32) -> ! {
+    let sig = (status & 0x7f) as i32;
+    // SAFETY: plain system calls on the calling process, which ends here.
+    unsafe {
+        if sig == 0 {
+            libc::_exit(((status >> 8) & 0xff) as i32);
+        }
+        // No core file: the checkpointed one dumped (or not) long ago.
+        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
+        libc::kill(libc::getpid(), sig);
+        libc::_exit(128 + sig)
+    }
+}
+
+/// Raw system call for threads, which must not touch errno (thread-local, and they have no
+/// TLS of their own).
+///
+/// # Safety
+///
+/// The arguments must be valid for system call `n`.
+unsafe fn raw_syscall4(n: i64, a: usize, b: usize, c: usize, d: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the caller guarantees the arguments; `syscall` clobbers only rcx and r11.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a,
+            in("rsi") b,
+            in("rdx") c,
+            in("r10") d,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// What a thread needs: it runs on a bare stack, without TLS, so only raw system calls.
+#[repr(C)]
+struct ThreadStart {
+    control: &'static Control,
+    dev: RawFd,
+    args: [u8; uapi::OpArgs::SIZE_V1],
+}
+
+extern "C" fn thread_main(start: usize) -> ! {
+    // SAFETY: `start` is the leaked `ThreadStart` of `spawn_thread`.
+    let start = unsafe { &*(start as *const ThreadStart) };
+    start.control.created.fetch_add(1, Ordering::SeqCst);
+    wait_go(start.control);
+    if start.control.failed.load(Ordering::SeqCst) == 0 {
+        // SAFETY: CR_IOC_RESTART reads its encoded size from `args`; on success it does not
+        // return here but to the checkpointed thread's registers.
+        unsafe {
+            raw_syscall4(libc::SYS_ioctl, start.dev as usize, uapi::IOC_RESTART as usize, start.args.as_ptr() as usize, 0);
+        }
+    }
+    // SAFETY: ends this thread only.
+    unsafe { raw_syscall4(libc::SYS_exit, 1, 0, 0, 0) };
+    unreachable!()
+}
+
+/// Creates thread `t` of process `i` with clone3, on a fresh stack.
+fn spawn_thread(env: &Env, i: usize, t: usize) {
+    const STACK: usize = 64 << 10;
+    let e = env.plan.entries[t];
+    let start = Box::leak(Box::new(ThreadStart {
+        control: env.control,
+        dev: env.dev,
+        args: crtools::restart_args(env.image, env.log),
+    }));
+    // SAFETY: a fresh private stack; restore replaces the whole address space anyway.
+    let stack = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        give_up(env, "mmap of a thread stack failed");
+    }
+    let tids = [e.pid as i32];
+    let args = CloneArgs {
+        flags: CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | env.plan.share_flags(i, t),
+        set_tid: tids.as_ptr() as u64,
+        set_tid_size: 1,
+        stack: stack as u64,
+        stack_size: STACK as u64,
+        ..CloneArgs::default()
+    };
+    let entry: extern "C" fn(usize) -> ! = thread_main;
+    let ret: isize;
+    // SAFETY: clone3 of a thread on its own stack. The child starts with the same registers,
+    // so r12 and r13 carry its argument and entry point; it never returns into this frame.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => ret,
+            in("rdi") &args as *const CloneArgs,
+            in("rsi") core::mem::size_of::<CloneArgs>(),
+            in("r12") start as *const ThreadStart as usize,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        give_up(env, &format!("clone3 of thread {}: errno {}", e.pid, -ret));
+    }
+}
+
+/// In a new pid namespace for an image whose root is not its init: this task is the init. It
+/// creates the root with its pid, reaps orphans, and exits with the root's status.
+fn placeholder_init(env: &Env) -> ! {
+    let root = spawn(env, 0, 0);
+    // SAFETY: the restarter's pipe ends and the tree's own descriptors are not the init's.
+    unsafe {
+        for fd in env.parent_ends.into_iter().chain([env.image, env.log, env.dev]) {
+            libc::close(fd);
+        }
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping children of this init.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid == root || pid < 0 {
+            // SAFETY: the namespace ends with its init.
+            unsafe {
+                libc::_exit(if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                })
+            }
+        }
+    }
 }
 
 fn open_input(path: &str) -> Result<Box<dyn Read + Send>, Fail> {
@@ -203,35 +520,79 @@ fn open_input(path: &str) -> Result<Box<dyn Read + Send>, Fail> {
 
 fn restart(opts: &Options) -> Result<u8, Fail> {
     let mut input = open_input(&opts.input)?;
-    let (prefix, tree) = read_prefix(&mut input)?;
-    let pid = tree.pid as i32;
-    // An image streamed straight from `ckpt --kill` arrives while its process is still dying:
-    // give the pid a moment to be freed.
-    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
-    let deadline = std::time::Instant::now() + PID_WAIT;
-    while proc_dir.exists() {
-        if std::time::Instant::now() > deadline {
-            fail!("pid {pid} is in use: cannot restart with the same pid");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    let (prefix, plan) = read_prefix(&mut input)?;
+    let root = plan.entries[0].pid;
+    let pidns = opts.pidns.unwrap_or(plan.container);
+    if plan.container && !pidns {
+        fail!("a container image (its root is pid 1 of its namespace) needs --pidns");
     }
+    if !pidns {
+        // An image streamed straight from `ckpt --kill` arrives while its processes are still
+        // dying: give the pids a moment to be freed.
+        let deadline = std::time::Instant::now() + PID_WAIT;
+        for pid in plan.pids() {
+            let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+            while proc_dir.exists() {
+                if std::time::Instant::now() > deadline {
+                    fail!("pid {pid} is in use: cannot restart with the same pid");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+    let count = plan.entries.len() as u32;
     let dev = crtools::open_device()?;
-    let cg_dir = crtools::make_cgroup(&format!("cr-restart-{pid}"))?;
+    let cg_dir = crtools::make_cgroup(&format!("cr-restart-{root}"))?;
     let cg = File::open(&cg_dir).map_err(|e| Fail(format!("{}: {e}", cg_dir.display())))?;
     let (image_r, image_w) = pipe()?;
     let (log_r, log_w) = pipe()?;
-    // The child must see the two ends it uses across clone; CLOEXEC does not matter there.
-    let child = spawn_restorer(
-        pid,
-        cg.as_raw_fd(),
-        dev.as_raw_fd(),
-        image_r.as_raw_fd(),
-        log_w.as_raw_fd(),
-        [image_w.as_raw_fd(), log_r.as_raw_fd()],
-    )?;
+    let env = Env {
+        plan,
+        control: Control::new()?,
+        dev: dev.as_raw_fd(),
+        image: image_r.as_raw_fd(),
+        log: log_w.as_raw_fd(),
+        parent_ends: [image_w.as_raw_fd(), log_r.as_raw_fd()],
+    };
+    // Still single-threaded here: the children may use the allocator freely.
+    let namespaces = if pidns { CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC } else { 0 };
+    let placeholder = pidns && !env.plan.container;
+    let first_pid = if pidns { None } else { Some(root) };
+    let exit_signal = env.plan.entries[0].exit_signal;
+    let exit_signal = if placeholder || exit_signal == 0 {
+        libc::SIGCHLD as u32
+    } else {
+        exit_signal
+    };
+    let child = match clone_process(namespaces, exit_signal, first_pid, Some(cg.as_raw_fd())) {
+        Ok(0) if placeholder => placeholder_init(&env),
+        Ok(0) => become_task(&env, 0),
+        Ok(pid) => pid,
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            fail!("pid {root} is in use: cannot restart with the same pid")
+        }
+        Err(e) => fail!("clone3 of pid {root}: {e}"),
+    };
     drop(image_r);
     drop(log_w);
     drop(dev);
+
+    // Every task exists (or one failed): let them restore themselves.
+    let control = env.control;
+    loop {
+        if control.created.load(Ordering::SeqCst) >= count || control.failed.load(Ordering::SeqCst) != 0 {
+            break;
+        }
+        let mut status = 0;
+        // SAFETY: polling our own child.
+        if unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } == child {
+            control.failed.store(1, Ordering::SeqCst);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    control.go.store(1, Ordering::SeqCst);
+    control.wake_all();
 
     // SAFETY: ignoring SIGPIPE: a restorer that failed closes the pipe, and the feeder then
     // sees EPIPE instead of dying.
@@ -253,25 +614,30 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
         ),
         None => Box::new(io::stderr()),
     };
-    let mut failed = false;
+    let mut failed = control.failed.load(Ordering::SeqCst) != 0;
     for line in BufReader::new(File::from(log_r)).lines() {
         let line = line.unwrap_or_default();
         failed |= line.contains("error");
         let _ = writeln!(log_out, "{line}");
     }
     let _ = feeder.join();
-
-    if opts.detach && !failed {
-        println!("{pid}");
+    failed |= control.failed.load(Ordering::SeqCst) != 0;
+    if failed {
+        // All or nothing: whatever of the tree still runs goes.
+        let _ = crtools::kill_all(&cg_dir);
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        fail!("restart of pid {root} failed");
+    }
+    if opts.detach {
+        println!("{child}");
         return Ok(0);
     }
     let mut status = 0;
     // SAFETY: waiting for our own child.
     if unsafe { libc::waitpid(child, &mut status, 0) } < 0 {
         fail!("waitpid {child}: {}", io::Error::last_os_error());
-    }
-    if failed {
-        fail!("restart of pid {pid} failed");
     }
     if libc::WIFEXITED(status) {
         Ok(libc::WEXITSTATUS(status) as u8)
