@@ -18,8 +18,9 @@
 //! 4. **Return.** When all have applied, all return to user space together, each with its
 //!    checkpointed registers.
 //!
-//! If anything fails in any task, the session fails: every task of the tree kills itself
-//! (SIGKILL) and the reason goes to logfd. A task killed from outside fails the session too.
+//! If anything fails in any task, the session fails and the reason goes to logfd. Once the
+//! turns began, every task of the tree kills itself (SIGKILL); before, nothing changed and
+//! every task gets the error back. A task killed from outside fails the session too.
 
 use core::pin::Pin;
 
@@ -47,6 +48,8 @@ pub(crate) struct Session {
     turn: usize,
     /// A zombie that was let go; the next turn starts once it has exited.
     exiting: Option<TaskRef>,
+    /// Set once every task has joined and the first turn began: from then on, tasks change.
+    started: bool,
     read_done: bool,
     applied: usize,
     live: usize,
@@ -107,12 +110,15 @@ pub(crate) fn run(dev: Pin<&CrDevice>, args: &OpArgs) -> Result<isize> {
 
 type Guard<'a> = kernel::sync::MutexGuard<'a, Session>;
 
-/// Marks the session failed and kills the calling task: restart is all or nothing.
+/// Marks the session failed. Once the tasks started to change, the calling task is killed too:
+/// restart is all or nothing. Before that, every task returns the error unchanged.
 fn fail(session: &mut Guard<'_>, dev: Pin<&CrDevice>) {
     session.failed = true;
     session.objects.release();
     dev.changed.notify_all();
-    shim::current::kill();
+    if session.started {
+        shim::current::kill();
+    }
 }
 
 fn report(log: &Log, f: &Failure) {
@@ -316,6 +322,7 @@ fn restore<'a>(
         session,
         wait_until(dev, &mut session, |s| s.joined_count == count && s.turn == index)
     );
+    session.started = true;
     if let Some(zombie) = session.exiting.take() {
         // A zombie's exit is quick, but happens in user space: poll for it, a jiffy at a time.
         while !zombie.exited() {

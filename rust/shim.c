@@ -103,6 +103,20 @@ bool cr_may_checkpoint(struct task_struct *t)
 	       ptrace_may_access(t, PTRACE_MODE_ATTACH_REALCREDS);
 }
 
+/* Whether @t's IPC namespace has semaphore sets. */
+static bool cr_sem_in_use(struct task_struct *t)
+{
+	bool used = false;
+
+#ifdef CONFIG_SYSVIPC
+	task_lock(t);
+	if (t->nsproxy)
+		used = t->nsproxy->ipc_ns->ids[0].in_use; /* IPC_SEM_IDS, ipc/util.h */
+	task_unlock(t);
+#endif
+	return used;
+}
+
 /* The state of a live task that a checkpoint can take; the first problem found, or NULL. */
 const char *cr_task_refusal(struct task_struct *t, int *err)
 {
@@ -139,7 +153,11 @@ const char *cr_task_refusal(struct task_struct *t, int *err)
 		return "ITIMER_PROF and ITIMER_VIRTUAL are not supported yet";
 	if (test_tsk_restore_sigmask(t))
 		return "sigsuspend, ppoll, pselect or epoll_pwait in progress (temporary signal mask)";
-	if (t->sysvsem.undo_list)
+	/*
+	 * Threads share an undo list (CLONE_SYSVSEM) that stays empty while no semaphore exists:
+	 * only a list in a namespace with semaphores may hold undo entries.
+	 */
+	if (t->sysvsem.undo_list && cr_sem_in_use(t))
 		return "SysV semaphore undo lists are not supported yet";
 	if (!t->mm)
 		return "task has no address space";

@@ -32,13 +32,8 @@ while read -r kind reason; do
 	wait
 done <<'LIST'
 socket socket not supported
-pipe pipe or FIFO not supported
-child processes with children are not supported
-thread multi-threaded processes are not supported
-shared shared mappings are not supported
 timer POSIX timers are not supported
 itimer ITIMER_PROF and ITIMER_VIRTUAL are not supported
-unlinked unlinked files are not supported
 gsbase GS base in use
 LIST
 

@@ -1,0 +1,53 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Pipes: 60 KiB of unread data stays in a pipe whose ends two processes hold; a shell pipeline
+# checkpointed in mid-flight gives the right hash; a pipe end held outside the tree fails the
+# checkpoint unless --allow-leaks. Each through two checkpoint/restart cycles.
+. "$(dirname "$0")/tap.sh.inc"
+. "$(dirname "$0")/cr_lib.sh.inc"
+
+cr_start cr_tree pipe $T
+tap_check "pipe: 60 KiB wait in the pipe" cr_ready
+for n in 1 2; do
+	tap_check "pipe, cycle $n: checkpoint, kill and restart" cr_cycle $n
+	tap_check "pipe, cycle $n: the pipe still holds the 60 KiB, its writer alive" cr_round $n
+done
+crinfo $T/img.2 >$T/info
+tap_check "pipe: crinfo shows the pipe and the two processes sharing it" \
+	sh -c "grep -q 'PIPE.*buffered=' $T/info && grep -q 'pipe: ' $T/info"
+cr_cleanup
+
+# The pipeline: checkpointed while data flows, twice; the hash must be the one of the data.
+T=$(mktemp -d /tmp/cr-test.XXXXXX)
+RESTARTER=
+want=$(yes | head -c 104857600 | sha256sum | cut -d' ' -f1)
+running() { [ ! -s $T/sum ] && [ -n "$(tree_snapshot $PID | sed -n 4p)" ]; }
+cr_start sh -c "yes | head -c 104857600 | sha256sum >$T/sum.tmp && mv $T/sum.tmp $T/sum"
+tap_check "pipeline: yes | head -c 104857600 | sha256sum runs" wait_for running
+for n in 1 2; do
+	tap_check "pipeline, cycle $n: checkpointed in mid-flight" running
+	tap_check "pipeline, cycle $n: checkpoint, kill and restart" cr_cycle $n
+done
+tap_check "pipeline: it finishes" wait_for test -s $T/sum
+tap_check "pipeline: the hash is right" test "$(cut -d' ' -f1 $T/sum)" = "$want"
+wait
+cr_cleanup
+
+# A leak: the write end of the root's pipe is held by its parent, outside the checkpoint.
+T=$(mktemp -d /tmp/cr-test.XXXXXX)
+mkdir -p /sys/fs/cgroup/cr-leak
+cr_tree leak $T /sys/fs/cgroup/cr-leak &
+outside=$!
+wait_for test -s $T/ready
+PID=$(cat $T/pid)
+ckpt $PID -o $T/img --log $T/log 2>/dev/null
+tap_ok $(($? == 0)) "leak: ckpt fails"
+tap_check "leak: logfd says a pipe's other end is held outside" \
+	grep -q "a pipe's other end is held by a task outside the checkpoint" $T/log
+tap_check "leak: ckpt --allow-leaks takes it anyway" ckpt $PID -o $T/img --allow-leaks
+tap_check "leak: the tree still runs" kill -0 $PID
+kill -9 $PID $outside
+wait
+rmdir /sys/fs/cgroup/cr-leak
+cr_cleanup
+tap_finish
