@@ -57,10 +57,6 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
     let mut fd = 0;
     while let Some((file, cloexec)) = cx.task.next_file(&mut fd) {
-        let objs = &mut *cx.objs;
-        let (objref, _) = objs
-            .files
-            .get_or_allocate(file.as_ptr() as u64, &mut objs.space)?;
         let info = file.info()?;
         let mut object = 0;
         let p: &[u8] = match info.kind {
@@ -75,6 +71,11 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
             }
             _ => file.path(&mut path)?,
         };
+        // After the PIPE or SHMEM record: ids are defined in stream order.
+        let objs = &mut *cx.objs;
+        let (objref, _) = objs
+            .files
+            .get_or_allocate(file.as_ptr() as u64, &mut objs.space)?;
         let rec = FileRecord {
             fd,
             kind: info.kind,
@@ -129,7 +130,11 @@ fn load_one(
     let p = input.payload();
     let (rec, rest) = format::split_fixed(RecordKind::File, p, FileRecord::LEN, FileRecord::decode)
         .map_err(|k| input.malformed(k))?;
-    let (path, rest) = format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
+    // Pipes and shared memory have no path to reopen.
+    let (path, rest) = match rec.kind {
+        file_kind::PIPE | file_kind::SHMEM if rec.path_len == 0 => (&[][..], rest),
+        _ => format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?,
+    };
     if !rest.is_empty() || rec.fd >= MAX_FD || rec.cloexec > 1 || rec.reserved != 0 {
         return Err(input.malformed(format::ErrorKind::BadField("file")));
     }

@@ -41,7 +41,11 @@ pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
     let mut addr = 0;
     while let Some(vma) = mm.vma_from(addr)? {
         // A mapped file must be reachable by its path again.
-        if let Some(f) = vma.file.as_ref().filter(|_| vma.info.kind != vma_kind::SHMEM) {
+        if let Some(f) = vma
+            .file
+            .as_ref()
+            .filter(|_| vma.info.kind != vma_kind::SHMEM)
+        {
             f.path(&mut path)?;
         }
         addr = vma.info.end;
@@ -283,7 +287,11 @@ fn map_area(input: &mut ImageIn, objects: &LoadObjects) -> Result<VmaRecord, Fai
             if !rest.is_empty() || rec.vm_flags & VM_MAYSHARE == 0 {
                 return Err(input.malformed(ErrorKind::BadField("vma")));
             }
-            let flags = if rec.vm_flags & VM_MAYWRITE != 0 { O_RDWR } else { 0 };
+            let flags = if rec.vm_flags & VM_MAYWRITE != 0 {
+                O_RDWR
+            } else {
+                0
+            };
             let file = reopen(input, path, rec.dev, rec.ino, flags)?;
             shim::current::map(Some(&file), rec.start, rec.end, rec.vm_flags, rec.pgoff)
                 .map_err(|e| input.fail(e, "recreating a shared file mapping failed"))?;

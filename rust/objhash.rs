@@ -21,14 +21,6 @@ pub(crate) struct IdentityMap {
 }
 
 impl IdentityMap {
-    /// The id of `key`, if it has one.
-    pub(crate) fn get(&self, key: u64) -> Option<u32> {
-        self.entries
-            .binary_search_by_key(&key, |e| e.0)
-            .ok()
-            .map(|i| self.entries[i].1)
-    }
-
     /// The id of `key`, allocating the next one from `space` when it has none; `true` when it
     /// was allocated now (the caller then writes the object's definition).
     pub(crate) fn get_or_allocate(
@@ -40,12 +32,14 @@ impl IdentityMap {
             Ok(i) => Ok((self.entries[i].1, false)),
             Err(i) => {
                 let id = space.allocate().ok_or(E2BIG)?;
-                self.entries.insert_within_capacity(i, (key, id)).or_else(|_| {
-                    self.entries.reserve(1, GFP_KERNEL)?;
-                    self.entries
-                        .insert_within_capacity(i, (key, id))
-                        .map_err(|_| ENOMEM)
-                })?;
+                self.entries
+                    .insert_within_capacity(i, (key, id))
+                    .or_else(|_| {
+                        self.entries.reserve(1, GFP_KERNEL)?;
+                        self.entries
+                            .insert_within_capacity(i, (key, id))
+                            .map_err(|_| ENOMEM)
+                    })?;
                 Ok((id, true))
             }
         }

@@ -205,7 +205,8 @@ fn read_prefix(input: &mut ImageIn, session: &mut Session) -> Result<(), Failure
     let oom = |_| input.fail(ENOMEM, "out of memory");
     let mut tree = KVec::with_capacity(count, GFP_KERNEL).map_err(oom)?;
     for chunk in rest.chunks_exact(TreeEntry::LEN) {
-        let e = TreeEntry::decode(chunk).ok_or_else(|| input.malformed(ErrorKind::BadField("tree")))?;
+        let e =
+            TreeEntry::decode(chunk).ok_or_else(|| input.malformed(ErrorKind::BadField("tree")))?;
         check_entry(input, &tree, &e)?;
         tree.push(e, GFP_KERNEL).map_err(oom)?;
     }
@@ -244,13 +245,11 @@ fn check_entry(input: &ImageIn, before: &[TreeEntry], e: &TreeEntry) -> Result<(
     if e.is_thread() && !before.iter().any(|b| b.pid == e.tgid && !b.is_zombie()) {
         return Err(bad());
     }
-    if e.is_zombie() && (e.is_thread() || e.mm_ref | e.files_ref | e.fs_ref | e.sighand_ref != 0)
-    {
+    if e.is_zombie() && (e.is_thread() || e.mm_ref | e.files_ref | e.fs_ref | e.sighand_ref != 0) {
         return Err(bad());
     }
     Ok(())
 }
-
 
 /// The image's xstate must fit this CPU.
 fn check_cpu(input: &ImageIn) -> Result<(), Failure> {
@@ -320,7 +319,8 @@ fn restore<'a>(
     let count = session.tree.len();
     step!(
         session,
-        wait_until(dev, &mut session, |s| s.joined_count == count && s.turn == index)
+        wait_until(dev, &mut session, |s| s.joined_count == count
+            && s.turn == index)
     );
     session.started = true;
     if let Some(zombie) = session.exiting.take() {
@@ -375,11 +375,13 @@ fn restore<'a>(
     );
 
     // Step 4. The return value is overwritten with the checkpointed registers on the way out.
-    let installed = regs::install(&mut kept.regs).map(|()| 0).map_err(|err| Failure {
-        err,
-        offset,
-        reason: Reason::Text("restoring registers failed"),
-    });
+    let installed = regs::install(&mut kept.regs)
+        .map(|()| 0)
+        .map_err(|err| Failure {
+            err,
+            offset,
+            reason: Reason::Text("restoring registers failed"),
+        });
     (session, installed)
 }
 

@@ -38,7 +38,6 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/task_work.h>
-#include <linux/delay.h>
 #include <linux/time.h>
 #include <linux/uaccess.h>
 #include <linux/utsname.h>
@@ -1494,11 +1493,6 @@ bool cr_task_exited(struct task_struct *t)
 bool cr_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
-}
-
-void cr_sleep_ms(u32 ms)
-{
-	msleep(ms);
 }
 
 /* --- Pipes and shared memory ------------------------------------------------------------------ */

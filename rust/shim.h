@@ -165,7 +165,6 @@ int cr_set_uts(const char *node, const char *domain);
 struct task_struct *cr_get_current(void);
 bool cr_task_exited(struct task_struct *t);
 bool cr_fatal_signal_pending(void);
-void cr_sleep_ms(u32 ms);
 int cr_pipe_info(struct file *f, struct cr_pipe_info *out, const char **reason);
 long cr_pipe_peek(struct file *f, void *buf, long max);
 int cr_pipe_create(struct file **read_end, struct file **write_end);

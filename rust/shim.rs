@@ -337,7 +337,6 @@ extern "C" {
     fn cr_get_current() -> *mut CTask;
     fn cr_task_exited(t: *mut CTask) -> bool;
     fn cr_fatal_signal_pending() -> bool;
-    fn cr_sleep_ms(ms: u32);
     fn cr_pipe_info(f: *mut CFile, out: *mut PipeInfo, reason: *mut *const c_char) -> c_int;
     fn cr_pipe_peek(f: *mut CFile, buf: *mut c_void, max: c_long) -> c_long;
     fn cr_pipe_create(read_end: *mut *mut CFile, write_end: *mut *mut CFile) -> c_int;
@@ -891,7 +890,8 @@ impl FileRef {
     pub(crate) fn pipe_peek(&self, buf: &mut [u8]) -> usize {
         // SAFETY: the file is a referenced pipe end (checked by `pipe_info`); `buf` is valid
         // for its length, which bounds the copy.
-        let n = unsafe { cr_pipe_peek(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len() as c_long) };
+        let n =
+            unsafe { cr_pipe_peek(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len() as c_long) };
         n.max(0) as usize
     }
 
@@ -901,7 +901,12 @@ impl FileRef {
         // SAFETY: both out-parameters are valid; on success each holds a new reference.
         check(unsafe { cr_pipe_create(&mut r, &mut w) })?;
         // SAFETY: `create_pipe_files` succeeded, so both are live files.
-        Ok(unsafe { (Self(NonNull::new_unchecked(r)), Self(NonNull::new_unchecked(w))) })
+        Ok(unsafe {
+            (
+                Self(NonNull::new_unchecked(r)),
+                Self(NonNull::new_unchecked(w)),
+            )
+        })
     }
 
     /// Sets O_APPEND, O_NONBLOCK and O_NOATIME as in `flags`.
@@ -939,7 +944,14 @@ impl FileRef {
     /// Reads `buf.len()` bytes at `pos`, leaving the file position alone.
     pub(crate) fn read_at(&self, buf: &mut [u8], pos: u64) -> Result {
         // SAFETY: the file is referenced; `buf` is valid for its length.
-        check(unsafe { cr_read_at(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len() as u32, pos) })
+        check(unsafe {
+            cr_read_at(
+                self.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len() as u32,
+                pos,
+            )
+        })
     }
 
     /// Writes all of `buf` at `pos`, leaving the file position alone.
@@ -1018,12 +1030,6 @@ pub(crate) mod current {
     pub(crate) fn fatal_signal_pending() -> bool {
         // SAFETY: no preconditions.
         unsafe { cr_fatal_signal_pending() }
-    }
-
-    /// Sleeps for about `ms` milliseconds.
-    pub(crate) fn sleep_ms(ms: u32) {
-        // SAFETY: no preconditions; the caller holds no spinlock.
-        unsafe { cr_sleep_ms(ms) }
     }
 
     /// Discards the caller's own pending signals.

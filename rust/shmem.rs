@@ -70,8 +70,9 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, file: &FileRef) -> Result<u32, Stop> {
 /// Reads a SHMEM record (the caller has just read it) and the PAGES records after it.
 pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> Result<(), Failure> {
     let p = input.payload();
-    let (rec, name) = format::split_fixed(RecordKind::Shmem, p, ShmemRecord::LEN, ShmemRecord::decode)
-        .map_err(|k| input.malformed(k))?;
+    let (rec, name) =
+        format::split_fixed(RecordKind::Shmem, p, ShmemRecord::LEN, ShmemRecord::decode)
+            .map_err(|k| input.malformed(k))?;
     if name.len() != rec.name_len as usize
         || name.len() > NAME_MAX
         || name.contains(&0)

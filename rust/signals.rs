@@ -54,7 +54,8 @@ pub(crate) fn save_pending(cx: &mut SaveCx<'_>, shared: bool) -> Result<(), Stop
         shared: u32::from(shared),
         count: queue.len() as u32,
     };
-    let mut bytes = KVec::with_capacity(queue.len() * (WirePending::LEN + SIGINFO_LEN), GFP_KERNEL)?;
+    let mut bytes =
+        KVec::with_capacity(queue.len() * (WirePending::LEN + SIGINFO_LEN), GFP_KERNEL)?;
     for s in queue.iter() {
         let w = WirePending {
             signo: s.signo,
@@ -103,7 +104,10 @@ pub(crate) fn load_pending(
     }
     while !rest.is_empty() {
         let w = WirePending::decode(rest).unwrap_or_default();
-        if w.signo == 0 || w.signo as usize > SIGNAL_COUNT || w.signo == SIGKILL || w.signo == SIGSTOP
+        if w.signo == 0
+            || w.signo as usize > SIGNAL_COUNT
+            || w.signo == SIGKILL
+            || w.signo == SIGSTOP
         {
             return Err(input.malformed(ErrorKind::BadField("signo")));
         }

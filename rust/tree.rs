@@ -110,7 +110,11 @@ pub(crate) fn collect(root: &TaskRef) -> Result<Tree, Stop> {
             let mut entry = TreeEntry {
                 pid: info.pid,
                 tgid: info.tgid,
-                ppid: if info.tgid == root_info.pid { 0 } else { info.ppid },
+                ppid: if info.tgid == root_info.pid {
+                    0
+                } else {
+                    info.ppid
+                },
                 pgid: info.pgid,
                 sid: info.sid,
                 exit_signal: info.exit_signal,
@@ -195,10 +199,13 @@ pub(crate) fn assign_objrefs(
         }
         let info = m.info;
         let (mm, new_mm) = objs.containers.get_or_allocate(info.mm, &mut objs.space)?;
-        let (files, new_files) = objs.containers.get_or_allocate(info.files, &mut objs.space)?;
+        let (files, new_files) = objs
+            .containers
+            .get_or_allocate(info.files, &mut objs.space)?;
         let (fs, new_fs) = objs.containers.get_or_allocate(info.fs, &mut objs.space)?;
-        let (sighand, new_sighand) =
-            objs.containers.get_or_allocate(info.sighand, &mut objs.space)?;
+        let (sighand, new_sighand) = objs
+            .containers
+            .get_or_allocate(info.sighand, &mut objs.space)?;
         m.entry.mm_ref = mm;
         m.entry.files_ref = files;
         m.entry.fs_ref = fs;

@@ -79,7 +79,7 @@ vm_tests() {
 		tail -30 "$LOG/build-$variant.log"
 		return
 	fi
-	tools/vm-run --no-build "${flag[@]}" --timeout 1200 -- /usr/lib/cr/selftests/run_tests.sh \
+	tools/vm-run --no-build "${flag[@]}" --timeout 2400 -- /usr/lib/cr/selftests/run_tests.sh \
 		>"$log" 2>&1
 	rc=$?
 	grep -E '^(not )?ok |^    not ok|^    # ' "$log"

@@ -36,14 +36,15 @@ cr_cleanup
 # A leak: the write end of the root's pipe is held by its parent, outside the checkpoint.
 T=$(mktemp -d /tmp/cr-test.XXXXXX)
 mkdir -p /sys/fs/cgroup/cr-leak
-cr_tree leak $T /sys/fs/cgroup/cr-leak &
+cr_tree leak $T /sys/fs/cgroup/cr-leak >/dev/null 2>&1 &
 outside=$!
 wait_for test -s $T/ready
+wait_for test -s $T/pid
 PID=$(cat $T/pid)
-ckpt $PID -o $T/img --log $T/log 2>/dev/null
+ckpt $PID -o $T/img --log $T/log 2>$T/err
 tap_ok $(($? == 0)) "leak: ckpt fails"
-tap_check "leak: logfd says a pipe's other end is held outside" \
-	grep -q "a pipe's other end is held by a task outside the checkpoint" $T/log
+said() { grep -q "a pipe's other end is held by a task outside the checkpoint" $T/log || cat $T/log $T/err; }
+tap_check "leak: logfd says a pipe's other end is held outside" said
 tap_check "leak: ckpt --allow-leaks takes it anyway" ckpt $PID -o $T/img --allow-leaks
 tap_check "leak: the tree still runs" kill -0 $PID
 kill -9 $PID $outside

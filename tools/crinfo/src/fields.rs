@@ -141,7 +141,10 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
         }
         RecordKind::File => {
             let (f, rest) = format::split_fixed(kind, p, FileRecord::LEN, FileRecord::decode)?;
-            let (path, _) = format::take_path(rest, f.path_len)?;
+            let path = match f.path_len {
+                0 => &[][..],
+                n => format::take_path(rest, n)?.0,
+            };
             let kind = match f.kind {
                 file_kind::REGULAR => "regular",
                 file_kind::DIRECTORY => "directory",

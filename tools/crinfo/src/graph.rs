@@ -118,7 +118,10 @@ pub fn write_text(graph: &Value, out: &mut impl Write) -> io::Result<()> {
     for t in &tasks {
         let pid = t["pid"].as_u64().unwrap_or(0);
         let what = if t["zombie"].as_bool() == Some(true) {
-            format!("zombie (status {:#x})", t["exit_status"].as_u64().unwrap_or(0))
+            format!(
+                "zombie (status {:#x})",
+                t["exit_status"].as_u64().unwrap_or(0)
+            )
         } else if t["thread"].as_bool() == Some(true) {
             "thread".to_string()
         } else {

@@ -44,7 +44,11 @@ fn valid_image_as_text() {
     let out = crinfo(&["-"], &image(&[(KIND_OPTIONAL | 3, b"abc")]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    assert!(s.contains("header: format 1 arch x86_64 page 4096"), "{s}");
+    let want = format!(
+        "header: format {} arch x86_64 page 4096",
+        crimage::format::FORMAT_VERSION
+    );
+    assert!(s.contains(&want), "{s}");
     assert!(s.contains("kernel 7.3.4-cr"), "{s}");
     assert!(s.contains("OPTIONAL(0x3)"), "{s}");
     assert!(s.contains("trailer: 2 records"), "{s}");
@@ -148,4 +152,59 @@ fn state_records_are_decoded() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["records"][0]["fields"]["comm"], "counter");
     assert_eq!(v["records"][1]["fields"]["root"], "/");
+}
+
+#[test]
+fn tree_and_objref_graph() {
+    use crimage::format::{FileRecord, TaskRecord, TreeEntry, TreeHeader};
+    let entry = |pid, tgid, ppid, refs| TreeEntry {
+        pid,
+        tgid,
+        ppid,
+        mm_ref: refs,
+        files_ref: refs + 1,
+        fs_ref: refs + 2,
+        sighand_ref: refs + 3,
+        ..TreeEntry::default()
+    };
+    let mut tree = TreeHeader { count: 3, flags: 0 }.encode().to_vec();
+    for e in [entry(10, 10, 0, 1), entry(11, 10, 0, 1), entry(12, 12, 10, 5)] {
+        tree.extend_from_slice(&e.encode());
+    }
+    let task = |pid| {
+        let mut p = TaskRecord {
+            pid,
+            tgid: pid,
+            ..TaskRecord::default()
+        }
+        .encode()
+        .to_vec();
+        p.extend_from_slice(&[0u8; 16]);
+        p
+    };
+    let file = FileRecord {
+        kind: crimage::format::file_kind::PIPE,
+        objref: 9,
+        object: 10,
+        ..FileRecord::default()
+    }
+    .encode();
+    let (t10, t12) = (task(10), task(12));
+    let img = image(&[
+        (RecordKind::Tree as u32, &tree),
+        (RecordKind::Task as u32, &t10),
+        (RecordKind::File as u32, &file),
+        (RecordKind::Task as u32, &t12),
+        (RecordKind::File as u32, &file),
+    ]);
+    let out = crinfo(&[], &img);
+    let s = text(&out.stdout);
+    assert!(s.contains("tree:\n  10 process"), "{s}");
+    assert!(s.contains("    11 thread"), "{s}");
+    assert!(s.contains("    12 process ppid=10"), "{s}");
+    assert!(s.contains("objref 1 mm: 10 11"), "{s}");
+    assert!(s.contains("objref 10 pipe: 10 11 12"), "{s}");
+    let out = crinfo(&["--json"], &img);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["graph"]["tree"][1]["thread"], true);
 }

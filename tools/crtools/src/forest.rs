@@ -58,8 +58,16 @@ impl Plan {
         }
         let in_tree = |pid: u32| entries.iter().any(|e| e.pid == pid && !e.is_thread());
         let plan = Plan {
-            outside_sid: if in_tree(root.sid) { u32::MAX } else { root.sid },
-            outside_pgid: if in_tree(root.pgid) { u32::MAX } else { root.pgid },
+            outside_sid: if in_tree(root.sid) {
+                u32::MAX
+            } else {
+                root.sid
+            },
+            outside_pgid: if in_tree(root.pgid) {
+                u32::MAX
+            } else {
+                root.pgid
+            },
             entries,
             container,
         };
@@ -261,7 +269,10 @@ mod tests {
         for i in 0..3 {
             assert_eq!(p.identity(i).unwrap(), Identity::default());
         }
-        assert_eq!(p.births(0).unwrap(), vec![Birth::Direct(1), Birth::Direct(2)]);
+        assert_eq!(
+            p.births(0).unwrap(),
+            vec![Birth::Direct(1), Birth::Direct(2)]
+        );
     }
 
     #[test]

@@ -76,7 +76,10 @@ fn parse(args: &[String]) -> Result<Mode, Fail> {
     }
     let (mut target, mut i) = if first == "--cgroup" {
         let mut i = 0;
-        (Target::Cgroup(crtools::option_value(args, &mut i, "a path")?), i)
+        (
+            Target::Cgroup(crtools::option_value(args, &mut i, "a path")?),
+            i,
+        )
     } else {
         let pid = first
             .parse()

@@ -14,7 +14,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crimage::format::{self, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC, RECORD_HEADER_LEN};
+use crimage::format::{
+    self, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC, RECORD_HEADER_LEN,
+};
 use crimage::uapi;
 use crtools::forest::{Birth, Plan};
 use crtools::{fail, Fail};
@@ -92,9 +94,13 @@ fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
         let (payload, pad) = body.split_at(h.payload_len());
         v.record_body(&h, payload, pad).map_err(|e| invalid(&e))?;
         if h.kind == RecordKind::Tree as u32 {
-            let (head, rest) =
-                format::split_fixed(RecordKind::Tree, payload, TreeHeader::LEN, TreeHeader::decode)
-                    .map_err(|e| invalid(&e))?;
+            let (head, rest) = format::split_fixed(
+                RecordKind::Tree,
+                payload,
+                TreeHeader::LEN,
+                TreeHeader::decode,
+            )
+            .map_err(|e| invalid(&e))?;
             if rest.len() != head.count as usize * TreeEntry::LEN {
                 fail!("invalid image: the tree's length does not match its count");
             }
@@ -102,13 +108,16 @@ fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
                 .chunks_exact(TreeEntry::LEN)
                 .filter_map(TreeEntry::decode)
                 .collect();
-            plan = Some(Plan::new(&head, entries).map_err(|e| Fail(format!("cannot restart: {e}")))?);
+            plan =
+                Some(Plan::new(&head, entries).map_err(|e| Fail(format!("cannot restart: {e}")))?);
         }
         prefix.extend_from_slice(&hdr);
         prefix.extend_from_slice(&body);
     }
     debug_assert!(prefix.starts_with(&MAGIC));
-    let plan = plan.ok_or(Fail("invalid image: no process tree after the header".into()))?;
+    let plan = plan.ok_or(Fail(
+        "invalid image: no process tree after the header".into(),
+    ))?;
     Ok((prefix, plan))
 }
 
@@ -138,7 +147,6 @@ struct CloneArgs {
     set_tid_size: u64,
     cgroup: u64,
 }
-
 
 const CLONE_VM: u64 = 0x100;
 const CLONE_SIGHAND: u64 = 0x800;
@@ -182,7 +190,15 @@ impl Control {
     fn wake_all(&self) {
         // SAFETY: a futex wake on a live, aligned u32 of a shared mapping.
         unsafe {
-            libc::syscall(libc::SYS_futex, self.go.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0, 0, 0);
+            libc::syscall(
+                libc::SYS_futex,
+                self.go.as_ptr(),
+                libc::FUTEX_WAKE,
+                i32::MAX,
+                0,
+                0,
+                0,
+            );
         }
     }
 }
@@ -199,12 +215,26 @@ struct Env {
 }
 
 /// clone3 for a new process; returns 0 in the child.
-fn clone_process(flags: u64, exit_signal: u32, pid: Option<u32>, cgroup: Option<RawFd>) -> io::Result<i32> {
+fn clone_process(
+    flags: u64,
+    exit_signal: u32,
+    pid: Option<u32>,
+    cgroup: Option<RawFd>,
+) -> io::Result<i32> {
     let tids = [pid.unwrap_or(0) as i32];
     let args = CloneArgs {
-        flags: flags | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
+        flags: flags
+            | if cgroup.is_some() {
+                CLONE_INTO_CGROUP
+            } else {
+                0
+            },
         exit_signal: u64::from(exit_signal),
-        set_tid: if pid.is_some() { tids.as_ptr() as u64 } else { 0 },
+        set_tid: if pid.is_some() {
+            tids.as_ptr() as u64
+        } else {
+            0
+        },
         set_tid_size: u64::from(pid.is_some()),
         cgroup: cgroup.unwrap_or(0) as u64,
         ..CloneArgs::default()
@@ -243,9 +273,10 @@ fn spawn(env: &Env, creator: usize, c: usize) -> i32 {
     match clone_process(flags, e.exit_signal, Some(e.pid), None) {
         Ok(0) => become_task(env, c),
         Ok(pid) => pid,
-        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
-            give_up(env, &format!("pid {} is in use: cannot restart with the same pid", e.pid))
-        }
+        Err(err) if err.raw_os_error() == Some(libc::EEXIST) => give_up(
+            env,
+            &format!("pid {} is in use: cannot restart with the same pid", e.pid),
+        ),
         Err(err) => give_up(env, &format!("clone3 with pid {}: {err}", e.pid)),
     }
 }
@@ -267,10 +298,16 @@ fn become_task(env: &Env, i: usize) -> ! {
     // SAFETY: plain system calls on the calling process.
     unsafe {
         if id.setsid && libc::setsid() < 0 {
-            give_up(env, &format!("process {}: setsid: {}", e.pid, io::Error::last_os_error()));
+            give_up(
+                env,
+                &format!("process {}: setsid: {}", e.pid, io::Error::last_os_error()),
+            );
         }
         if id.lead_group && libc::setpgid(0, 0) < 0 {
-            give_up(env, &format!("process {}: setpgid: {}", e.pid, io::Error::last_os_error()));
+            give_up(
+                env,
+                &format!("process {}: setpgid: {}", e.pid, io::Error::last_os_error()),
+            );
         }
     }
     let (subreaper_now, subreaper_after) = env.plan.subreaper(i);
@@ -315,12 +352,25 @@ fn become_task(env: &Env, i: usize) -> ! {
     unsafe {
         if let Some(g) = id.join_group {
             if libc::setpgid(0, g as i32) < 0 {
-                give_up(env, &format!("process {}: joining group {g}: {}", e.pid, io::Error::last_os_error()));
+                give_up(
+                    env,
+                    &format!(
+                        "process {}: joining group {g}: {}",
+                        e.pid,
+                        io::Error::last_os_error()
+                    ),
+                );
             }
         }
         let (sid, pgid) = (libc::getsid(0) as u32, libc::getpgid(0) as u32);
         if id.expect_sid.is_some_and(|s| s != sid) || id.expect_pgid.is_some_and(|g| g != pgid) {
-            give_up(env, &format!("process {}: ended in session {sid} group {pgid}, not {} {}", e.pid, e.sid, e.pgid));
+            give_up(
+                env,
+                &format!(
+                    "process {}: ended in session {sid} group {pgid}, not {} {}",
+                    e.pid, e.sid, e.pgid
+                ),
+            );
         }
     }
     let args = crtools::restart_args(env.image, env.log);
@@ -336,7 +386,15 @@ fn become_task(env: &Env, i: usize) -> ! {
 
 fn set_subreaper(on: bool) {
     // SAFETY: prctl on the calling process.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, libc::c_ulong::from(on), 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_CHILD_SUBREAPER,
+            libc::c_ulong::from(on),
+            0,
+            0,
+            0,
+        )
+    };
 }
 
 /// Sleeps until the restarter says the tree is complete.
@@ -344,7 +402,13 @@ fn wait_go(control: &Control) {
     while control.go.load(Ordering::SeqCst) == 0 {
         // SAFETY: a futex wait on a live, aligned u32 of a shared mapping, for value 0.
         unsafe {
-            raw_syscall4(libc::SYS_futex, control.go.as_ptr() as usize, libc::FUTEX_WAIT as usize, 0, 0);
+            raw_syscall4(
+                libc::SYS_futex,
+                control.go.as_ptr() as usize,
+                libc::FUTEX_WAIT as usize,
+                0,
+                0,
+            );
         }
     }
 }
@@ -358,7 +422,10 @@ fn exit_as_zombie(status: u32) -> ! {
             libc::_exit(((status >> 8) & 0xff) as i32);
         }
         // No core file: the checkpointed one dumped (or not) long ago.
-        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
         libc::signal(sig, libc::SIG_DFL);
         let mut set: libc::sigset_t = core::mem::zeroed();
@@ -412,7 +479,13 @@ extern "C" fn thread_main(start: usize) -> ! {
         // SAFETY: CR_IOC_RESTART reads its encoded size from `args`; on success it does not
         // return here but to the checkpointed thread's registers.
         unsafe {
-            raw_syscall4(libc::SYS_ioctl, start.dev as usize, uapi::IOC_RESTART as usize, start.args.as_ptr() as usize, 0);
+            raw_syscall4(
+                libc::SYS_ioctl,
+                start.dev as usize,
+                uapi::IOC_RESTART as usize,
+                start.args.as_ptr() as usize,
+                0,
+            );
         }
     }
     // SAFETY: ends this thread only.
@@ -487,7 +560,11 @@ fn placeholder_init(env: &Env) -> ! {
     let root = spawn(env, 0, 0);
     // SAFETY: the restarter's pipe ends and the tree's own descriptors are not the init's.
     unsafe {
-        for fd in env.parent_ends.into_iter().chain([env.image, env.log, env.dev]) {
+        for fd in env
+            .parent_ends
+            .into_iter()
+            .chain([env.image, env.log, env.dev])
+        {
             libc::close(fd);
         }
     }
@@ -555,7 +632,11 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
         parent_ends: [image_w.as_raw_fd(), log_r.as_raw_fd()],
     };
     // Still single-threaded here: the children may use the allocator freely.
-    let namespaces = if pidns { CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC } else { 0 };
+    let namespaces = if pidns {
+        CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
+    } else {
+        0
+    };
     let placeholder = pidns && !env.plan.container;
     let first_pid = if pidns { None } else { Some(root) };
     let exit_signal = env.plan.entries[0].exit_signal;
@@ -580,7 +661,9 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     // Every task exists (or one failed): let them restore themselves.
     let control = env.control;
     loop {
-        if control.created.load(Ordering::SeqCst) >= count || control.failed.load(Ordering::SeqCst) != 0 {
+        if control.created.load(Ordering::SeqCst) >= count
+            || control.failed.load(Ordering::SeqCst) != 0
+        {
             break;
         }
         let mut status = 0;
