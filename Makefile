@@ -57,7 +57,7 @@ tools:
 selftests: $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) \
 	$(patsubst selftests/helpers/%.c,$(HELPER_OUT)/%,$(HELPER_C))
 
-$(HELPER_OUT)/%: selftests/helpers/%.c
+$(HELPER_OUT)/%: selftests/helpers/%.c selftests/helpers/rounds.h
 	@mkdir -p $(HELPER_OUT)
 	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o $@ $<
 

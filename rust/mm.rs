@@ -315,7 +315,8 @@ fn map_area(input: &mut ImageIn, objects: &LoadObjects) -> Result<VmaRecord, Fai
     Ok(rec)
 }
 
-fn fill_pages(input: &mut ImageIn, area: &VmaRecord) -> Result<(), Failure> {
+/// The PAGES record just read: its page count, addresses (u64s) and page data.
+pub(crate) fn pages_of(input: &ImageIn) -> Result<(usize, &[u8], &[u8]), Failure> {
     let p = input.payload();
     let (head, rest) =
         format::split_fixed(RecordKind::Pages, p, PagesHeader::LEN, PagesHeader::decode)
@@ -325,6 +326,11 @@ fn fill_pages(input: &mut ImageIn, area: &VmaRecord) -> Result<(), Failure> {
     if n == 0 || n > PAGES_PER_RECORD || data.len() != n * PAGE_SIZE {
         return Err(input.malformed(ErrorKind::BadField("pages")));
     }
+    Ok((n, addrs, data))
+}
+
+fn fill_pages(input: &mut ImageIn, area: &VmaRecord) -> Result<(), Failure> {
+    let (n, addrs, data) = pages_of(input)?;
     let mut prev = None;
     for i in 0..n {
         let a = format::u64_at(addrs, i);

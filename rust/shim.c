@@ -64,6 +64,9 @@ static_assert(sizeof(struct cr_file_info) == 48);
 static_assert(sizeof(struct cr_pending_signal) == 56);
 static_assert(sizeof(struct cr_restart_info) == 32);
 static_assert(sizeof(struct cr_tree_info) == 96);
+/* cr_ids() fills pid, tgid, ppid, pgid and sid as one array. */
+static_assert(offsetof(struct cr_task_info, sid) == offsetof(struct cr_task_info, pid) + 16);
+static_assert(offsetof(struct cr_tree_info, sid) == offsetof(struct cr_tree_info, pid) + 16);
 static_assert(sizeof(struct cr_pipe_info) == 32);
 
 /* --- Tasks --------------------------------------------------------------------------------- */
@@ -166,17 +169,23 @@ const char *cr_task_refusal(struct task_struct *t, int *err)
 	return NULL;
 }
 
+/* The ids of @t (0 where @ns does not see them), in cr_task_info's and cr_tree_info's order. */
+static void cr_ids(struct task_struct *t, struct pid_namespace *ns, u32 ids[5])
+{
+	rcu_read_lock();
+	ids[0] = task_pid_nr_ns(t, ns);
+	ids[1] = task_tgid_nr_ns(t, ns);
+	ids[2] = task_tgid_nr_ns(rcu_dereference(t->real_parent), ns);
+	ids[3] = task_pgrp_nr_ns(t, ns);
+	ids[4] = task_session_nr_ns(t, ns);
+	rcu_read_unlock();
+}
+
 /* @t's scalars, with its pids as @ns sees them. */
 void cr_task_info(struct task_struct *t, struct pid_namespace *ns, struct cr_task_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	rcu_read_lock();
-	out->pid = task_pid_nr_ns(t, ns);
-	out->tgid = task_tgid_nr_ns(t, ns);
-	out->ppid = task_tgid_nr_ns(rcu_dereference(t->real_parent), ns);
-	out->pgid = task_pgrp_nr_ns(t, ns);
-	out->sid = task_session_nr_ns(t, ns);
-	rcu_read_unlock();
+	cr_ids(t, ns, &out->pid);
 	out->personality = t->personality;
 	out->exit_signal = t->exit_signal;
 	out->pdeath_signal = t->pdeath_signal;
@@ -1388,13 +1397,7 @@ static u32 cr_zombie_status(struct task_struct *t)
 void cr_tree_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tree_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	rcu_read_lock();
-	out->pid = task_pid_nr_ns(t, ns);
-	out->tgid = task_tgid_nr_ns(t, ns);
-	out->ppid = task_tgid_nr_ns(rcu_dereference(t->real_parent), ns);
-	out->pgid = task_pgrp_nr_ns(t, ns);
-	out->sid = task_session_nr_ns(t, ns);
-	rcu_read_unlock();
+	cr_ids(t, ns, &out->pid);
 	out->exit_signal = t->exit_signal;
 	if (task_active_pid_ns(t) != ns)
 		out->flags |= CR_TREE_OTHER_PIDNS;

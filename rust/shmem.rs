@@ -92,15 +92,7 @@ pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> Result<(),
             input.replay();
             return Ok(());
         }
-        let p = input.payload();
-        let (head, rest) =
-            format::split_fixed(RecordKind::Pages, p, PagesHeader::LEN, PagesHeader::decode)
-                .map_err(|k| input.malformed(k))?;
-        let n = head.count as usize;
-        let (offsets, data) = format::take_u64s(rest, n).map_err(|k| input.malformed(k))?;
-        if n == 0 || n > PAGES_PER_RECORD || data.len() != n * PAGE_SIZE {
-            return Err(input.malformed(ErrorKind::BadField("pages")));
-        }
+        let (n, offsets, data) = crate::mm::pages_of(input)?;
         for i in 0..n {
             let at = format::u64_at(offsets, i);
             if at % PAGE_SIZE as u64 != 0 || at >= size {

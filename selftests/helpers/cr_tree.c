@@ -40,37 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t rounds_requested;
-static const char *dir;
-static int round_no;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	rounds_requested++;
-}
-
-static void put_file(const char *name, const char *fmt, ...)
-{
-	char path[512], text[512];
-	va_list ap;
-	int fd, n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, text, n) != n)
-		exit(3);
-	close(fd);
-	{
-		char final[512];
-
-		snprintf(final, sizeof(final), "%s/%s", dir, name);
-		rename(path, final);
-	}
-}
+#include "rounds.h"
 
 static int file_exists(const char *name)
 {

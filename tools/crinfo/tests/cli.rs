@@ -168,7 +168,11 @@ fn tree_and_objref_graph() {
         ..TreeEntry::default()
     };
     let mut tree = TreeHeader { count: 3, flags: 0 }.encode().to_vec();
-    for e in [entry(10, 10, 0, 1), entry(11, 10, 0, 1), entry(12, 12, 10, 5)] {
+    for e in [
+        entry(10, 10, 0, 1),
+        entry(11, 10, 0, 1),
+        entry(12, 12, 10, 5),
+    ] {
         tree.extend_from_slice(&e.encode());
     }
     let task = |pid| {
