@@ -13,7 +13,7 @@ use kernel::{
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     new_condvar, new_mutex,
     prelude::*,
-    sync::{CondVar, Mutex},
+    sync::{aref::ARef, CondVar, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -90,7 +90,7 @@ impl MiscDevice for CrDevice {
         )
     }
 
-    fn ioctl(me: Pin<&CrDevice>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: Pin<&CrDevice>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let parts = IocParts::split(cmd);
         if parts.magic != uapi::IOC_MAGIC {
             return Err(ENOTTY);
@@ -107,10 +107,16 @@ impl MiscDevice for CrDevice {
                 parts.size,
                 uapi::CHECKPOINT_FLAGS_KNOWN,
             )?),
-            (uapi::NR_RESTART, uapi::IOC_WRITE) => restart::run(
-                me,
-                &read_op_args(arg, parts.size, uapi::RESTART_FLAGS_KNOWN)?,
-            ),
+            (uapi::NR_RESTART, uapi::IOC_WRITE) => {
+                // The ioctl may borrow the file from the caller's descriptor table, which the
+                // restore replaces, while other tasks of the session still wait on `me`: hold a
+                // reference of our own until we are done with the session.
+                let _session_file: ARef<File> = file.into();
+                restart::run(
+                    me,
+                    &read_op_args(arg, parts.size, uapi::RESTART_FLAGS_KNOWN)?,
+                )
+            }
             _ => Err(ENOTTY),
         }
     }
