@@ -323,22 +323,13 @@ fn restore<'a>(
             && s.turn == index)
     );
     session.started = true;
-    if let Some(zombie) = session.exiting.take() {
-        // A zombie's exit is quick, but happens in user space: poll for it, a jiffy at a time.
-        while !zombie.exited() {
-            if session.failed {
-                return (session, Err(session_failed()));
-            }
-            if shim::current::fatal_signal_pending() {
-                return (session, Err(killed()));
-            }
-            let _ = dev.changed.wait_interruptible_timeout(&mut session, 1);
-        }
-    }
+    step!(session, wait_zombie(dev, &mut session));
     if entry.is_zombie() {
         session.exiting = Some(TaskRef::current());
-        session.turn += 1;
+        // The last entry reads the trailer, even a zombie's.
+        let ended = end_turn(&mut session);
         dev.changed.notify_all();
+        step!(session, ended);
         return (
             session,
             Ok(RESTART_ZOMBIE | (entry.exit_status & 0xffff) as isize),
@@ -348,6 +339,8 @@ fn restore<'a>(
     step!(session, read_turn(&mut session, index, &entry, kept));
     dev.changed.notify_all();
     step!(session, wait_until(dev, &mut session, |s| s.read_done));
+    // No task returns before the last zombie is one.
+    step!(session, wait_zombie(dev, &mut session));
 
     // Step 3, unlocked: the tasks apply their own state in parallel.
     let uts = if index == 0 { session.uts.take() } else { None };
@@ -402,14 +395,38 @@ fn read_turn(
         return Err(session_failed());
     };
     read_section(input, &mut session.objects, entry, kept)?;
+    end_turn(session)
+}
+
+/// Passes the turn on; after the last section, reads the trailer, which the validator checks
+/// (count, length, CRC) as it reads it.
+fn end_turn(session: &mut Session) -> Result<(), Failure> {
     session.turn += 1;
-    if session.turn == session.tree.len() {
-        // The trailer: the validator checks count, length and CRC as it reads it.
-        let kind = input.next()?;
-        if kind != RecordKind::Trailer as u32 || !input.is_complete() {
-            return Err(input.malformed(ErrorKind::UnknownKind(kind)));
+    if session.turn < session.tree.len() {
+        return Ok(());
+    }
+    let Some(input) = session.image.as_mut() else {
+        return Err(session_failed());
+    };
+    let kind = input.next()?;
+    if kind != RecordKind::Trailer as u32 || !input.is_complete() {
+        return Err(input.malformed(ErrorKind::UnknownKind(kind)));
+    }
+    session.read_done = true;
+    Ok(())
+}
+
+/// Waits until the zombie let go last has exited: quickly, but in user space, so this polls,
+/// a jiffy at a time.
+fn wait_zombie(dev: Pin<&CrDevice>, session: &mut Guard<'_>) -> Result<(), Failure> {
+    while session.exiting.as_ref().is_some_and(|z| !z.exited()) {
+        if session.failed {
+            return Err(session_failed());
         }
-        session.read_done = true;
+        if shim::current::fatal_signal_pending() {
+            return Err(killed());
+        }
+        let _ = dev.changed.wait_interruptible_timeout(session, 1);
     }
     Ok(())
 }

@@ -288,6 +288,15 @@ static const char *check_zombie(void)
 
 static void mode_zombie(void)
 {
+	struct sigaction sa = { .sa_handler = report_pdeath };
+
+	/* First, so that the zombies come last in the image: the last section is a zombie's. */
+	orphan_watch = fork();
+	if (orphan_watch == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGHUP);
+		sigaction(SIGUSR2, &sa, NULL);
+		sleep_forever();
+	}
 	zombie = fork();
 	if (zombie == 0)
 		_exit(42);
@@ -296,14 +305,6 @@ static void mode_zombie(void)
 	zombie_usr2 = syscall(SYS_clone, SIGUSR2, 0, 0, 0, 0);
 	if (zombie_usr2 == 0)
 		_exit(7);
-	orphan_watch = fork();
-	if (orphan_watch == 0) {
-		struct sigaction sa = { .sa_handler = report_pdeath };
-
-		prctl(PR_SET_PDEATHSIG, SIGHUP);
-		sigaction(SIGUSR2, &sa, NULL);
-		sleep_forever();
-	}
 	while (state_of(zombie) != 'Z' || state_of(zombie_usr2) != 'Z')
 		usleep(1000);
 	serve(check_zombie);
