@@ -8,6 +8,7 @@
 
 use kernel::prelude::*;
 
+use crate::forest_rules::Problem;
 use crate::format::{self, Header, RecordKind, ARCH_X86_64, FORMAT_VERSION, RELEASE_LEN};
 use crate::image::{file_of_fd, write_error, FileSink, ImageOut, Log};
 use crate::objhash::SaveObjects;
@@ -16,6 +17,8 @@ use crate::tree::{self, Member, Tree};
 use crate::uapi::{self, OpArgs};
 use crate::{files, fs, mm, regs, signals, task};
 
+use core::pin::Pin;
+
 /// Page size of the kernel cr is built for.
 pub(crate) const PAGE_SIZE: usize = 4096;
 
@@ -23,6 +26,10 @@ pub(crate) const PAGE_SIZE: usize = 4096;
 pub(crate) enum Stop {
     /// State cr cannot save: the errno and the reason for logfd.
     Refused(Refusal),
+    /// The same, about the task with this pid (as the tree's namespace sees it).
+    RefusedTask(Refusal, u32),
+    /// A tree restart could not recreate.
+    Forest(Problem),
     /// Writing or reading failed.
     Failed(Error),
 }
@@ -91,11 +98,13 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
     let mut objs = SaveObjects::default();
     let tree = match prepare(&root, &mut objs, allow_leaks) {
         Ok(tree) => tree,
-        Err(stop) => {
-            let (err, reason) = stop.explain();
-            log.line(fmt!("checkpoint: pid {}: {}", args.pid, reason));
-            return Err(err);
-        }
+        Err(stop) => return Err(stop.report(&log, args.pid)),
+    };
+    // Two checkpoints of one tree at once would each see the other's freeze and thaw: the
+    // first one in goes on, any other gets EBUSY.
+    let _claim = match InFlight::claim(&tree) {
+        Ok(claim) => claim,
+        Err(stop) => return Err(stop.report(&log, args.pid)),
     };
     let file = file_of_fd(args.fd)?;
     let mut out = ImageOut::new(FileSink::new(file)?, &header()).map_err(write_error)?;
@@ -119,13 +128,8 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
             Ok(0)
         }
         Err(stop) => {
-            let (err, reason) = stop.explain();
-            log.line(fmt!(
-                "checkpoint: pid {}: {} (errno {})",
-                args.pid,
-                reason,
-                -err.to_errno()
-            ));
+            let reason = stop.reason();
+            let err = stop.report(&log, args.pid);
             // Mark the image as incomplete, so that no reader mistakes it for a good one.
             if out.error(reason).is_ok() {
                 if let Ok(mut sink) = out.finish() {
@@ -138,12 +142,75 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
 }
 
 impl Stop {
-    /// The errno and the reason for logfd.
-    fn explain(self) -> (Error, &'static str) {
+    /// The reason, without ids.
+    fn reason(&self) -> &'static str {
         match self {
-            Stop::Refused(r) => (r.err, r.reason),
-            Stop::Failed(e) => (e, "writing the image failed"),
+            Stop::Refused(r) | Stop::RefusedTask(r, _) => r.reason,
+            Stop::Forest(p) => p.reason(),
+            Stop::Failed(_) => "writing the image failed",
         }
+    }
+
+    /// Writes the reason to logfd; returns the errno for the caller.
+    fn report(&self, log: &Log, pid: i32) -> Error {
+        let err = match self {
+            Stop::Refused(r) | Stop::RefusedTask(r, _) => r.err,
+            Stop::Forest(_) => EOPNOTSUPP,
+            Stop::Failed(e) => *e,
+        };
+        let errno = -err.to_errno();
+        match self {
+            Stop::RefusedTask(r, task) => log.line(fmt!(
+                "checkpoint: pid {pid}: task {task}: {} (errno {errno})",
+                r.reason
+            )),
+            Stop::Forest(p) => log.line(format_args!(
+                "checkpoint: pid {pid}: restart could not recreate this tree: {p} (errno {errno})"
+            )),
+            _ => log.line(fmt!(
+                "checkpoint: pid {pid}: {} (errno {errno})",
+                self.reason()
+            )),
+        }
+        err
+    }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialized in the module's init, before /dev/cr exists.
+    pub(crate) unsafe(uninit) static IN_FLIGHT: Mutex<KVec<u64>> = KVec::new();
+}
+
+/// The tasks of a checkpoint in progress, registered in [`IN_FLIGHT`] until it is dropped.
+struct InFlight(KVec<u64>);
+
+impl InFlight {
+    fn claim(tree: &Tree) -> Result<Self, Stop> {
+        let mut mine = KVec::with_capacity(tree.members.len(), GFP_KERNEL)?;
+        for m in tree.members.iter() {
+            mine.push(m.task.identity(), GFP_KERNEL)?;
+        }
+        mine.sort_unstable();
+        let mut all = IN_FLIGHT.lock();
+        if mine.iter().any(|t| all.binary_search(t).is_ok()) {
+            return Err(refuse(
+                EBUSY,
+                "another checkpoint of this tree is in progress",
+            ));
+        }
+        all.reserve(mine.len(), GFP_KERNEL)?;
+        for &t in mine.iter() {
+            let i = all.binary_search(&t).unwrap_or_else(|i| i);
+            let _ = all.insert_within_capacity(i, t);
+        }
+        Ok(Self(mine))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mine = &self.0;
+        IN_FLIGHT.lock().retain(|t| mine.binary_search(t).is_err());
     }
 }
 
@@ -172,15 +239,22 @@ fn header() -> Header {
 /// task's own state.
 fn prepare(root: &TaskRef, objs: &mut SaveObjects, allow_leaks: bool) -> Result<Tree, Stop> {
     let mut tree = tree::collect(root)?;
-    tree::assign_objrefs(&mut tree, objs, allow_leaks)?;
+    tree::assign_objrefs(&mut tree, objs)?;
+    tree::check_recreatable(&tree)?;
     for m in tree.members.iter().filter(|m| !m.entry.is_zombie()) {
         if !m.task.may_checkpoint() {
-            return Err(refuse(EPERM, "permission denied for a task of the tree"));
+            return Err(Stop::RefusedTask(
+                Refusal {
+                    err: EPERM,
+                    reason: "permission denied for a task of the tree",
+                },
+                m.entry.pid,
+            ));
         }
-        precheck(m)?;
+        precheck(m).map_err(|r| Stop::RefusedTask(r, m.entry.pid))?;
     }
     if !allow_leaks {
-        files::check_leaks(&tree)?;
+        tree::check_leaks(&tree)?;
     }
     Ok(tree)
 }

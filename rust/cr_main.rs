@@ -19,6 +19,7 @@ use kernel::{
 
 // Shared with the tools, which use more of these two than the module does; `pub` keeps the
 // parts only the tools use from counting as dead code here.
+pub mod forest_rules;
 pub mod format;
 pub mod uapi;
 
@@ -59,6 +60,8 @@ struct CrModule {
 
 impl kernel::InPlaceModule for CrModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: called once, at module load, before /dev/cr exists and so before any use.
+        unsafe { checkpoint::IN_FLIGHT.init() };
         try_pin_init!(Self {
             _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),
         })

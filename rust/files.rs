@@ -9,12 +9,11 @@
 
 use kernel::prelude::*;
 
-use crate::checkpoint::{refuse, SaveCx, Stop};
-use crate::format::{self, file_kind, vma_kind, FileRecord, RecordKind, PATH_MAX};
+use crate::checkpoint::{SaveCx, Stop};
+use crate::format::{self, file_kind, FileRecord, RecordKind, PATH_MAX};
 use crate::image::{Failure, ImageIn};
 use crate::objhash::{LoadObjects, Object};
 use crate::shim::{self, FileInfo, FileRef, Refusal, TaskRef};
-use crate::tree::Tree;
 use crate::{pipe, shmem};
 
 /// Descriptors to install: number, file, close-on-exec.
@@ -175,8 +174,8 @@ fn load_one(
                 )
             })?
         }
-        file_kind::PIPE => pipe::end(input, objects, rec.object, rec.flags)?,
-        file_kind::SHMEM => shmem::object(input, objects, rec.object)?,
+        file_kind::PIPE => pipe::open_end(input, objects, rec.object, rec.flags)?,
+        file_kind::SHMEM => shmem::open(input, objects, rec.object, rec.flags, rec.pos)?,
         _ => return Err(input.malformed(format::ErrorKind::BadField("file kind"))),
     };
     if rec.kind == file_kind::PIPE || rec.kind == file_kind::SHMEM {
@@ -205,90 +204,6 @@ pub(crate) fn apply(kept: &KeptFiles) -> Result {
     shim::current::close_all_fds();
     for (fd, file, cloexec) in kept.fds.iter() {
         shim::current::install_fd(*fd, file, *cloexec)?;
-    }
-    Ok(())
-}
-
-/// A pipe end or shared-memory file met in the tree, with the references the tree holds.
-struct Held {
-    key: u64,
-    file: FileRef,
-    refs: usize,
-}
-
-/// Leak detection for the objects whose sharing a restart recreates: every reference to a pipe
-/// end or a shared-memory file, and every end of a pipe, must be held inside the tree.
-pub(crate) fn check_leaks(tree: &Tree) -> Result<(), Stop> {
-    let mut held: KVec<Held> = KVec::new();
-    let mut note = |file: FileRef| -> Result<(), Stop> {
-        let key = file.as_ptr() as u64;
-        match held.binary_search_by_key(&key, |h| h.key) {
-            Ok(i) => held[i].refs += 1,
-            Err(i) => {
-                held.reserve(1, GFP_KERNEL)?;
-                let _ = held.insert_within_capacity(i, Held { key, file, refs: 1 });
-            }
-        }
-        Ok(())
-    };
-    for m in tree.members.iter().filter(|m| !m.entry.is_zombie()) {
-        if m.defines.files {
-            let mut fd = 0;
-            while let Some((file, _)) = m.task.next_file(&mut fd) {
-                let kind = file.info()?.kind;
-                if kind == file_kind::PIPE || kind == file_kind::SHMEM {
-                    note(file)?;
-                }
-                fd += 1;
-            }
-        }
-        if m.defines.mm {
-            let mm = m.task.mm()?;
-            let mut addr = 0;
-            while let Some(vma) = mm.vma_from(addr)? {
-                addr = vma.info.end;
-                if vma.info.kind == vma_kind::SHMEM {
-                    if let Some(f) = vma.file {
-                        note(f)?;
-                    }
-                }
-            }
-        }
-    }
-    // References from outside the tree: each open file counts its holders (ours is one).
-    for h in held.iter() {
-        if h.file.count() != h.refs + 1 {
-            let is_pipe = h.file.info().is_ok_and(|i| i.kind == file_kind::PIPE);
-            return Err(refuse(
-                EBUSY,
-                if is_pipe {
-                    "a pipe end is also held by a task outside the checkpoint"
-                } else {
-                    "shared memory is also mapped or open outside the checkpoint"
-                },
-            ));
-        }
-    }
-    // A pipe end the tree does not hold at all: each pipe counts its readers and writers.
-    for h in held.iter() {
-        let Ok(info) = h.file.pipe_info() else {
-            continue;
-        };
-        let (mut readers, mut writers) = (0, 0);
-        for other in held.iter() {
-            if let Ok(o) = other.file.pipe_info() {
-                if o.pipe == info.pipe {
-                    readers += u32::from(o.readable);
-                    writers += u32::from(o.writable);
-                }
-            }
-        }
-        if readers != info.readers || writers != info.writers {
-            return Err(refuse(
-                EBUSY,
-                "a pipe's other end is held by a task outside the checkpoint",
-            ));
-        }
     }
     Ok(())
 }

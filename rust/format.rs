@@ -31,9 +31,9 @@ use core::fmt;
 pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
 
 /// The format version this code writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this code reads.
-pub const FORMAT_VERSION_MIN: u32 = 2;
+pub const FORMAT_VERSION_MIN: u32 = 3;
 
 /// Records are aligned to this many bytes.
 pub const RECORD_ALIGN: usize = 8;
@@ -402,6 +402,10 @@ impl<'a> Fields<'a> {
         self.take(8)
             .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
     }
+
+    fn i64(&mut self) -> Option<i64> {
+        self.u64().map(|v| v as i64)
+    }
 }
 
 /// Little-endian field encoder into a fixed buffer, used by the `encode` methods below, whose
@@ -427,6 +431,10 @@ impl<'a> Put<'a> {
     }
 
     fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    fn i64(&mut self, v: i64) {
         self.bytes(&v.to_le_bytes());
     }
 }
@@ -884,16 +892,54 @@ wire_struct! {
     }
 }
 
+/// What a SHMEM record describes.
+pub mod shmem_kind {
+    /// A memfd (`memfd_create`): the name that follows is its own ("memfd:...").
+    pub const MEMFD: u32 = 1;
+    /// MAP_SHARED anonymous memory: the name is "dev/zero", as the kernel calls it.
+    pub const ANON: u32 = 2;
+    /// A regular file of a tmpfs that was unlinked while open: the name is the directory it
+    /// was in, and restart recreates it there with `O_TMPFILE`, unlinked again.
+    pub const UNLINKED: u32 = 3;
+}
+
+/// `F_SEAL_*` bits a memfd can carry (`F_SEAL_SEAL` to `F_SEAL_EXEC`).
+pub const SEALS_KNOWN: u32 = 0x3f;
+
 wire_struct! {
     /// Fixed part of a SHMEM record.
     pub struct ShmemRecord {
         /// The object's objref (defined here).
         pub objref: u32,
-        /// Length of the name that follows ("dev/zero" for MAP_SHARED anonymous memory).
+        /// Length of the name that follows.
         pub name_len: u32,
         /// Size in bytes.
         pub size: u64,
+        /// A [`shmem_kind`] value.
+        pub kind: u32,
+        /// `F_SEAL_*` seals of a memfd.
+        pub seals: u32,
+        /// Inode mode (type and permission bits).
+        pub mode: u32,
+        /// Owner, as the checkpointer's user namespace sees it.
+        pub uid: u32,
+        /// Group, likewise.
+        pub gid: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Last access, nanoseconds since the epoch.
+        pub atime_ns: i64,
+        /// Last modification, nanoseconds since the epoch.
+        pub mtime_ns: i64,
     }
+}
+
+/// Flags of [`TaskRecord`].
+pub mod task_flags {
+    /// `PR_SET_NO_NEW_PRIVS` is set.
+    pub const NO_NEW_PRIVS: u32 = 1;
+    /// Every flag this version defines.
+    pub const KNOWN: u32 = NO_NEW_PRIVS;
 }
 
 wire_struct! {
@@ -911,6 +957,10 @@ wire_struct! {
         pub pdeath_signal: u32,
         /// `sas_ss_flags` of the alternate signal stack.
         pub sas_ss_flags: u32,
+        /// [`task_flags`].
+        pub flags: u32,
+        /// `PR_GET_DUMPABLE` value (0, 1 or 2), shared by the threads of an address space.
+        pub dumpable: u32,
         /// `set_tid_address` pointer.
         pub clear_child_tid: u64,
         /// `set_robust_list` head.

@@ -225,16 +225,20 @@ pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> Result<(),
         return Err(input.malformed(ErrorKind::BadField("mm layout")));
     }
     let exe = reopen(input, exe_path, rec.exe_dev, rec.exe_ino, 0)?;
+    // A dry run checks the records and reopens the files, but maps nothing.
+    let dry = objects.dry_run;
 
     // The caller's own address space goes away: from here on, a failure can only kill it.
-    shim::current::unmap_all()
-        .map_err(|e| input.fail(e, "unmapping the old address space failed"))?;
+    if !dry {
+        shim::current::unmap_all()
+            .map_err(|e| input.fail(e, "unmapping the old address space failed"))?;
+    }
 
     let mut area: Option<VmaRecord> = None;
     loop {
         let kind = input.next()?;
         if kind == RecordKind::Vma as u32 {
-            area = Some(map_area(input, objects)?);
+            area = Some(map_area(input, objects, dry)?);
         } else if kind == RecordKind::Shmem as u32 {
             area = None;
             shmem::load(input, objects)?;
@@ -243,19 +247,22 @@ pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> Result<(),
                 .as_ref()
                 .filter(|a| a.kind == vma_kind::ANON || a.kind == vma_kind::FILE_PRIVATE)
                 .ok_or_else(|| input.malformed(ErrorKind::BadField("PAGES without an area")))?;
-            fill_pages(input, a)?;
+            fill_pages(input, a, dry)?;
         } else {
             break;
         }
     }
-    shim::current::set_mm(&info, Some(&exe))
-        .map_err(|e| input.fail(e, "restoring the mm layout failed"))?;
+    if !dry {
+        shim::current::set_mm(&info, Some(&exe))
+            .map_err(|e| input.fail(e, "restoring the mm layout failed"))?;
+    }
     // The loop read the next part's first record to see the areas end: leave it for that part.
     input.replay();
     Ok(())
 }
 
-fn map_area(input: &mut ImageIn, objects: &LoadObjects) -> Result<VmaRecord, Failure> {
+/// Recreates the area a VMA record describes (just checks it, in a dry run).
+fn map_area(input: &mut ImageIn, objects: &LoadObjects, dry: bool) -> Result<VmaRecord, Failure> {
     let p = input.payload();
     let (rec, rest) = format::split_fixed(RecordKind::Vma, p, VmaRecord::LEN, VmaRecord::decode)
         .map_err(|k| input.malformed(k))?;
@@ -263,14 +270,16 @@ fn map_area(input: &mut ImageIn, objects: &LoadObjects) -> Result<VmaRecord, Fai
     if rec.start >= rec.end || (rec.start | rec.end) & page_mask != 0 || rec.reserved != 0 {
         return Err(input.malformed(ErrorKind::BadField("vma range")));
     }
-    match rec.kind {
-        vma_kind::ANON => {
-            if rec.path_len != 0 || !rest.is_empty() {
-                return Err(input.malformed(ErrorKind::BadField("vma")));
-            }
-            shim::current::map(None, rec.start, rec.end, rec.vm_flags, 0)
-                .map_err(|e| input.fail(e, "recreating an anonymous mapping failed"))?;
+    let map = |file: Option<&FileRef>, pgoff: u64, what: &'static str| {
+        if dry {
+            return Ok(());
         }
+        shim::current::map(file, rec.start, rec.end, rec.vm_flags, pgoff)
+            .map_err(|e| input.fail(e, what))
+    };
+    let no_path = rest.is_empty() && rec.path_len == 0;
+    match rec.kind {
+        vma_kind::ANON if no_path => map(None, 0, "recreating an anonymous mapping failed")?,
         vma_kind::FILE_PRIVATE => {
             let (path, rest) =
                 format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
@@ -278,8 +287,7 @@ fn map_area(input: &mut ImageIn, objects: &LoadObjects) -> Result<VmaRecord, Fai
                 return Err(input.malformed(ErrorKind::BadField("vma")));
             }
             let file = reopen(input, path, rec.dev, rec.ino, 0)?;
-            shim::current::map(Some(&file), rec.start, rec.end, rec.vm_flags, rec.pgoff)
-                .map_err(|e| input.fail(e, "recreating a file mapping failed"))?;
+            map(Some(&file), rec.pgoff, "recreating a file mapping failed")?;
         }
         vma_kind::FILE_SHARED => {
             let (path, rest) =
@@ -293,23 +301,21 @@ fn map_area(input: &mut ImageIn, objects: &LoadObjects) -> Result<VmaRecord, Fai
                 0
             };
             let file = reopen(input, path, rec.dev, rec.ino, flags)?;
-            shim::current::map(Some(&file), rec.start, rec.end, rec.vm_flags, rec.pgoff)
-                .map_err(|e| input.fail(e, "recreating a shared file mapping failed"))?;
+            map(
+                Some(&file),
+                rec.pgoff,
+                "recreating a shared file mapping failed",
+            )?;
         }
-        vma_kind::SHMEM => {
-            if rec.path_len != 0 || !rest.is_empty() || rec.vm_flags & VM_MAYSHARE == 0 {
-                return Err(input.malformed(ErrorKind::BadField("vma")));
-            }
+        vma_kind::SHMEM if no_path && rec.vm_flags & VM_MAYSHARE != 0 => {
             let file = shmem::object(input, objects, rec.object)?;
-            shim::current::map(Some(&file), rec.start, rec.end, rec.vm_flags, rec.pgoff)
-                .map_err(|e| input.fail(e, "mapping shared memory failed"))?;
+            map(Some(&file), rec.pgoff, "mapping shared memory failed")?;
         }
-        vma_kind::VDSO => {
-            shim::current::map_vdso(rec.start)
-                .map_err(|e| input.fail(e, "mapping the vDSO at its address failed"))?;
-        }
-        // Mapped together with the vDSO.
-        vma_kind::VVAR => {}
+        vma_kind::VDSO if !dry => shim::current::map_vdso(rec.start)
+            .map_err(|e| input.fail(e, "mapping the vDSO at its address failed"))?,
+        // The vDSO's data pages are mapped together with it.
+        vma_kind::VDSO | vma_kind::VVAR => {}
+        vma_kind::ANON | vma_kind::SHMEM => return Err(input.malformed(ErrorKind::BadField("vma"))),
         _ => return Err(input.malformed(ErrorKind::BadField("vma kind"))),
     }
     Ok(rec)
@@ -329,7 +335,7 @@ pub(crate) fn pages_of(input: &ImageIn) -> Result<(usize, &[u8], &[u8]), Failure
     Ok((n, addrs, data))
 }
 
-fn fill_pages(input: &mut ImageIn, area: &VmaRecord) -> Result<(), Failure> {
+fn fill_pages(input: &mut ImageIn, area: &VmaRecord, dry: bool) -> Result<(), Failure> {
     let (n, addrs, data) = pages_of(input)?;
     let mut prev = None;
     for i in 0..n {
@@ -342,8 +348,10 @@ fn fill_pages(input: &mut ImageIn, area: &VmaRecord) -> Result<(), Failure> {
             return Err(input.malformed(ErrorKind::BadField("page address")));
         }
         prev = Some(a);
-        shim::current::write_memory(a, &data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE])
-            .map_err(|e| input.fail(e, "writing a page failed"))?;
+        if !dry {
+            shim::current::write_memory(a, &data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE])
+                .map_err(|e| input.fail(e, "writing a page failed"))?;
+        }
     }
     Ok(())
 }

@@ -67,10 +67,16 @@ pub(crate) enum Object {
     Shared,
     /// An open file.
     File(FileRef),
-    /// A pipe: both of its ends.
-    Pipe { read: FileRef, write: FileRef },
-    /// A shared-memory object.
-    Shmem(FileRef),
+    /// A pipe: both of its ends, and whether a FILE record took each already (any other
+    /// open file of the same end is a new one, as a reopen through /proc makes).
+    Pipe {
+        read: FileRef,
+        write: FileRef,
+        read_taken: bool,
+        write_taken: bool,
+    },
+    /// A shared-memory object, and the seals it gets once every mapping exists.
+    Shmem { file: FileRef, seals: u32 },
 }
 
 /// The restart's objhash, shared by every task of the tree.
@@ -78,6 +84,8 @@ pub(crate) enum Object {
 pub(crate) struct LoadObjects {
     space: ObjrefSpace,
     table: KVec<Object>,
+    /// A dry run: objects are created to check that they can be, but not filled.
+    pub(crate) dry_run: bool,
 }
 
 impl LoadObjects {
@@ -112,6 +120,25 @@ impl LoadObjects {
         self.table
             .get(id as usize - 1)
             .ok_or(ErrorKind::BadObjref(id))
+    }
+
+    /// The object `id` names, to change.
+    pub(crate) fn get_mut(&mut self, id: u32) -> core::result::Result<&mut Object, ErrorKind> {
+        self.space.check_ref(id)?;
+        self.table
+            .get_mut(id as usize - 1)
+            .ok_or(ErrorKind::BadObjref(id))
+    }
+
+    /// Seals the memfds, once every mapping of them exists (a write seal forbids new writable
+    /// ones).
+    pub(crate) fn seal_all(&self) -> Result {
+        for obj in self.table.iter() {
+            if let Object::Shmem { file, seals } = obj {
+                file.seal(*seals)?;
+            }
+        }
+        Ok(())
     }
 
     /// Drops every reference held: once all tasks installed their own, what is left over

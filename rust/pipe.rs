@@ -21,6 +21,7 @@ const DEFAULT_CAPACITY: u32 = 16 * crate::checkpoint::PAGE_SIZE as u32;
 const O_ACCMODE: u32 = 3;
 const O_RDONLY: u32 = 0;
 const O_WRONLY: u32 = 1;
+const O_RDWR: u32 = 2;
 
 /// The pipe behind `end`: its objref, after writing its PIPE record if it is new.
 pub(crate) fn save(cx: &mut SaveCx<'_>, end: &FileRef) -> Result<u32, Stop> {
@@ -68,21 +69,46 @@ pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> Result<(),
             .map_err(|e| input.fail(e, "refilling a pipe failed"))?;
     }
     objects
-        .define(rec.objref, Object::Pipe { read, write })
+        .define(
+            rec.objref,
+            Object::Pipe {
+                read,
+                write,
+                read_taken: false,
+                write_taken: false,
+            },
+        )
         .map_err(|f| f.at(input))
 }
 
-/// The end of pipe `id` that a FILE record with `flags` opens.
-pub(crate) fn end(
+/// An open file of pipe `id`, as a FILE record with `flags` describes it: the end the pipe was
+/// created with the first time, a new open file of that end after (two opens of one end, by
+/// /proc/PID/fd, are two files with their own flags), and always a new one for both ends.
+pub(crate) fn open_end(
     input: &ImageIn,
-    objects: &LoadObjects,
+    objects: &mut LoadObjects,
     id: u32,
     flags: u32,
 ) -> Result<FileRef, Failure> {
-    match (objects.get(id), flags & O_ACCMODE) {
-        (Ok(Object::Pipe { read, .. }), O_RDONLY) => Ok(read.clone()),
-        (Ok(Object::Pipe { write, .. }), O_WRONLY) => Ok(write.clone()),
-        (Ok(Object::Pipe { .. }), _) => Err(input.malformed(ErrorKind::BadField("pipe end"))),
-        _ => Err(input.malformed(ErrorKind::BadObjref(id))),
+    let Ok(Object::Pipe {
+        read,
+        write,
+        read_taken,
+        write_taken,
+    }) = objects.get_mut(id)
+    else {
+        return Err(input.malformed(ErrorKind::BadObjref(id)));
+    };
+    let (end, taken) = match flags & O_ACCMODE {
+        O_RDONLY => (&*read, read_taken),
+        O_WRONLY => (&*write, write_taken),
+        O_RDWR => (&*read, &mut true),
+        _ => return Err(input.malformed(ErrorKind::BadField("pipe end"))),
+    };
+    if !*taken {
+        *taken = true;
+        return Ok(end.clone());
     }
+    end.reopen_same(flags)
+        .map_err(|e| input.fail(e, "opening a pipe end again failed"))
 }

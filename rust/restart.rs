@@ -30,8 +30,8 @@ use crate::format::{self, tree_flags, ErrorKind, RecordKind, TreeEntry, TreeHead
 use crate::image::{file_of_fd, Failure, ImageIn, Log, Reason};
 use crate::objhash::LoadObjects;
 use crate::shim::{self, TaskRef};
-use crate::tree::{Defines, MAX_TASKS};
-use crate::uapi::{OpArgs, RESTART_ZOMBIE};
+use crate::tree::{self, Defines, MAX_TASKS};
+use crate::uapi::{OpArgs, RESTART_DRY_RUN, RESTART_ZOMBIE};
 use crate::{files, fs, mm, ns, regs, signals, task, CrDevice};
 
 /// The restart shared by the tasks of one image.
@@ -73,6 +73,9 @@ pub(crate) struct Kept {
 pub(crate) fn run(dev: Pin<&CrDevice>, args: &OpArgs) -> Result<isize> {
     if !shim::current::capable_sys_admin() {
         return Err(EPERM);
+    }
+    if args.flags & RESTART_DRY_RUN != 0 {
+        return dry_run(args);
     }
     let me = shim::current::vpid();
     if args.pid != 0 && args.pid != me {
@@ -139,6 +142,65 @@ fn session_failed() -> Failure {
         offset: 0,
         reason: Reason::Text(SESSION_FAILED),
     }
+}
+
+/// `CR_RESTART_DRY_RUN`: the caller alone reads the whole image as the tasks of a restart would,
+/// section by section, with every check they make before they change (the records, objrefs and
+/// tree, files reopened by path and inode, this CPU's state), and restores nothing.
+fn dry_run(args: &OpArgs) -> Result<isize> {
+    if args.pid != 0 {
+        return Err(EINVAL);
+    }
+    let log = Log::open(args.logfd)?;
+    let mut session = Session::default();
+    session.objects.dry_run = true;
+    let checked = check_whole(&mut session, args);
+    session.objects.release();
+    match checked {
+        Ok(()) => Ok(0),
+        Err(f) => {
+            report(&log, &f);
+            Err(f.err)
+        }
+    }
+}
+
+fn check_whole(session: &mut Session, args: &OpArgs) -> Result<(), Failure> {
+    let file = file_of_fd(args.fd).map_err(|e| Failure {
+        err: e,
+        offset: 0,
+        reason: Reason::Text("bad image descriptor"),
+    })?;
+    let mut input = ImageIn::open(file)?;
+    read_prefix(&mut input, session)?;
+    tree::check_entries(&session.tree, session.container).map_err(|p| match p {
+        Some(p) => Failure {
+            err: EOPNOTSUPP,
+            offset: 0,
+            reason: Reason::Text(p.reason()),
+        },
+        None => Failure {
+            err: ENOMEM,
+            offset: 0,
+            reason: Reason::Text("out of memory"),
+        },
+    })?;
+    session.image = Some(input);
+    for index in 0..session.tree.len() {
+        let entry = session.tree[index];
+        if entry.is_zombie() {
+            end_turn(session)?;
+            continue;
+        }
+        let mut kept = KBox::new(Kept::default(), GFP_KERNEL).map_err(|_| Failure {
+            err: ENOMEM,
+            offset: 0,
+            reason: Reason::Text("out of memory"),
+        })?;
+        kept.leader = !entry.is_thread();
+        read_turn(session, index, &entry, &mut kept)?;
+    }
+    Ok(())
 }
 
 /// Step 1: opens the session if this is the first task, and finds the caller's entry.
@@ -412,6 +474,11 @@ fn end_turn(session: &mut Session) -> Result<(), Failure> {
     if kind != RecordKind::Trailer as u32 || !input.is_complete() {
         return Err(input.malformed(ErrorKind::UnknownKind(kind)));
     }
+    // Every mapping exists now: a memfd's write seal would have forbidden the writable ones.
+    session
+        .objects
+        .seal_all()
+        .map_err(|e| input.fail(e, "sealing a memfd failed"))?;
     session.read_done = true;
     Ok(())
 }

@@ -20,6 +20,7 @@
 #include <linux/namei.h>
 #include <linux/ipc_namespace.h>
 #include <linux/magic.h>
+#include <linux/memfd.h>
 #include <linux/nsproxy.h>
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
@@ -29,6 +30,8 @@
 #include <linux/regset.h>
 #include <linux/resource.h>
 #include <linux/sched.h>
+#include <linux/sched/coredump.h>
+#include <linux/sched/exec_state.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -53,7 +56,7 @@
 
 MODULE_IMPORT_NS("CR");
 
-static_assert(sizeof(struct cr_task_info) == 104);
+static_assert(sizeof(struct cr_task_info) == 112);
 static_assert(sizeof(struct cr_creds_info) == 80);
 static_assert(sizeof(struct cr_mm_info) == 12 * 8 + CR_AUXV_WORDS * 8 + 8);
 static_assert(AT_VECTOR_SIZE <= CR_AUXV_WORDS);
@@ -63,11 +66,15 @@ static_assert(sizeof(struct cr_vma_info) == 48);
 static_assert(sizeof(struct cr_file_info) == 48);
 static_assert(sizeof(struct cr_pending_signal) == 56);
 static_assert(sizeof(struct cr_restart_info) == 32);
-static_assert(sizeof(struct cr_tree_info) == 96);
+static_assert(sizeof(struct cr_tree_info) == 88);
+static_assert(sizeof(struct cr_kin) == 24);
 /* cr_ids() fills pid, tgid, ppid, pgid and sid as one array. */
 static_assert(offsetof(struct cr_task_info, sid) == offsetof(struct cr_task_info, pid) + 16);
 static_assert(offsetof(struct cr_tree_info, sid) == offsetof(struct cr_tree_info, pid) + 16);
 static_assert(sizeof(struct cr_pipe_info) == 32);
+static_assert(sizeof(struct cr_shmem_info) == 56);
+static_assert(CR_SHMEM_SEALS_KNOWN == (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
+				       F_SEAL_FUTURE_WRITE | F_SEAL_EXEC));
 
 /* --- Tasks --------------------------------------------------------------------------------- */
 
@@ -199,6 +206,11 @@ void cr_task_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tas
 	out->sas_ss_size = t->sas_ss_size;
 	out->sas_ss_flags = t->sas_ss_flags;
 	out->blocked = t->blocked.sig[0];
+	if (task_no_new_privs(t))
+		out->flags |= CR_TASK_NO_NEW_PRIVS;
+	rcu_read_lock();
+	out->dumpable = READ_ONCE(rcu_dereference(t->exec_state)->dumpable);
+	rcu_read_unlock();
 	get_task_comm(out->comm, t);
 }
 
@@ -222,6 +234,23 @@ void cr_set_task_info(const struct cr_task_info *in)
 	task_lock(t);
 	strscpy_pad(t->comm, comm, sizeof(t->comm));
 	task_unlock(t);
+}
+
+/*
+ * Applies what a change of credentials resets (commit_creds() clears the parent-death signal
+ * and makes the address space dumpable as suid_dumpable says): called after cr_set_creds().
+ * The threads of an address space share its exec_state, and each sets the same value.
+ */
+void cr_set_after_creds(const struct cr_task_info *in)
+{
+	struct task_exec_state *exec_state = rcu_dereference_protected(current->exec_state, true);
+
+	current->pdeath_signal = in->pdeath_signal;
+	/* mm-less tasks share init_task's exec_state: a restored task always has an mm. */
+	if (in->dumpable <= TASK_DUMPABLE_ROOT && current->mm)
+		WRITE_ONCE(exec_state->dumpable, in->dumpable);
+	if (in->flags & CR_TASK_NO_NEW_PRIVS)
+		task_set_no_new_privs(current);
 }
 
 int cr_set_blocked(u64 blocked)
@@ -761,16 +790,28 @@ struct file *cr_mm_exe_file(struct mm_struct *mm)
 	(VM_READ | VM_WRITE | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | \
 	 VM_ACCOUNT | VM_NORESERVE | VM_SOFTDIRTY | VM_STACK_INCOMPLETE_SETUP | VM_MAYSHARE)
 
-/* True for a shmem file without a name in any filesystem: MAP_SHARED anonymous memory, memfd. */
-static bool cr_is_unnamed_shmem(struct file *f)
+/*
+ * What shmem object @f is: CR_SHMEM_* (a memfd or MAP_SHARED anonymous memory on the kernel's
+ * internal mount, told apart by the names the kernel gives them, or an unlinked file of a tmpfs),
+ * 0 for anything else (a file that has a path), or -EOPNOTSUPP with @reason.
+ */
+static int cr_shmem_kind(struct file *f, const char **reason)
 {
-	return shmem_mapping(f->f_mapping) && file_inode(f)->i_nlink == 0;
-}
+	struct inode *inode = file_inode(f);
+	const char *name = f->f_path.dentry->d_name.name;
 
-/* SysV shared memory files are named "SYSV<key>" on the internal shm mount. */
-static bool cr_is_sysv_shm(struct file *f)
-{
-	return shmem_mapping(f->f_mapping) && !strncmp(f->f_path.dentry->d_name.name, "SYSV", 4);
+	if (!S_ISREG(inode->i_mode) || !shmem_mapping(f->f_mapping))
+		return 0;
+	if (inode->i_sb->s_flags & SB_KERNMOUNT) {
+		if (!strncmp(name, "memfd:", 6))
+			return CR_SHMEM_MEMFD;
+		if (!strcmp(name, "dev/zero"))
+			return CR_SHMEM_ANON;
+		*reason = strncmp(name, "SYSV", 4) ? "kernel-internal shared memory not supported" :
+						      "SysV shared memory is not supported yet";
+		return -EOPNOTSUPP;
+	}
+	return inode->i_nlink == 0 ? CR_SHMEM_UNLINKED : 0;
 }
 
 static int cr_shared_vma_kind(struct vm_area_struct *vma, struct cr_vma_info *out,
@@ -778,15 +819,16 @@ static int cr_shared_vma_kind(struct vm_area_struct *vma, struct cr_vma_info *ou
 {
 	struct file *f = vma->vm_file;
 
+	int shmem;
+
 	if (!f || !S_ISREG(file_inode(f)->i_mode)) {
 		*reason = "shared mapping of a device or special file";
 		return -EOPNOTSUPP;
 	}
-	if (cr_is_sysv_shm(f)) {
-		*reason = "SysV shared memory is not supported yet";
-		return -EOPNOTSUPP;
-	}
-	out->kind = cr_is_unnamed_shmem(f) ? CR_VMA_SHMEM : CR_VMA_FILE_SHARED;
+	shmem = cr_shmem_kind(f, reason);
+	if (shmem < 0)
+		return shmem;
+	out->kind = shmem ? CR_VMA_SHMEM : CR_VMA_FILE_SHARED;
 	out->file = get_file(f);
 	return 1;
 }
@@ -1048,7 +1090,11 @@ int cr_file_info(struct file *f, struct cr_file_info *out, const char **reason)
 	out->ino = inode->i_ino;
 	out->mode = mode;
 	out->rdev = new_encode_dev(inode->i_rdev);
-	if (S_ISREG(mode) && cr_is_unnamed_shmem(f)) {
+	int shmem = cr_shmem_kind(f, reason);
+
+	if (shmem < 0)
+		return shmem;
+	if (shmem) {
 		out->kind = CR_FILE_SHMEM;
 		out->size = i_size_read(inode);
 	} else if (S_ISREG(mode)) {
@@ -1102,7 +1148,7 @@ int cr_file_path(struct file *f, char *buf, int len, const char **reason)
 		return PTR_ERR(p);
 	}
 	if (d_unlinked(f->f_path.dentry)) {
-		*reason = "unlinked files are not supported yet";
+		*reason = "an unlinked file on a filesystem other than tmpfs (not supported)";
 		return -EOPNOTSUPP;
 	}
 	n = strlen(p);
@@ -1341,16 +1387,18 @@ bool cr_pid_ns_is_callers(struct pid_namespace *ns)
 	return ns == task_active_pid_ns(current);
 }
 
-/* Under RCU: whether @t's thread group is @root's or descends from it. */
+/*
+ * Under RCU: whether @t's thread group is @root's or descends from it. A process's parent is
+ * the thread that forked it, so each step goes to that thread's group leader: a child forked
+ * by a non-main thread descends from the thread's process.
+ */
 static bool cr_descends_from(struct task_struct *t, struct task_struct *root)
 {
-	t = t->group_leader;
-	for (;;) {
+	for (t = t->group_leader;; t = rcu_dereference(t->real_parent)->group_leader) {
 		if (t == root)
 			return true;
 		if (!t->pid || is_global_init(t))
 			return false;
-		t = rcu_dereference(t->real_parent);
 	}
 }
 
@@ -1387,6 +1435,54 @@ long cr_collect_tree(struct task_struct *root, struct pid_namespace *ns, struct 
 	return n;
 }
 
+/*
+ * Every task of @ns, as process identities: for the check that a tree is closed under
+ * parenthood, which does not trust the walk above. Returns how many there are (may exceed @max).
+ */
+long cr_ns_kin(struct pid_namespace *ns, struct cr_kin *out, long max)
+{
+	struct pid *pid;
+	long n = 0;
+	int nr = 1;
+
+	rcu_read_lock();
+	while ((pid = find_ge_pid(nr, ns))) {
+		struct task_struct *t = pid_task(pid, PIDTYPE_PID);
+
+		nr = pid_nr_ns(pid, ns) + 1;
+		if (!t)
+			continue;
+		if (n < max) {
+			out[n].process = (unsigned long)t->group_leader;
+			out[n].parent = (unsigned long)rcu_dereference(t->real_parent)->group_leader;
+			out[n].pid = pid_nr_ns(pid, ns);
+			out[n].reserved = 0;
+		}
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+/*
+ * Every task of the system, referenced, for the scan that finds what tasks outside a tree hold
+ * of it. Returns how many there are, which may exceed @max (the caller asks again).
+ */
+long cr_collect_all(struct task_struct **out, long max)
+{
+	struct task_struct *p, *t;
+	long n = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(p, t) {
+		if (n < max)
+			out[n] = get_task_struct(t);
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
 /* The wait status a zombie reports, as wait_task_zombie() computes it. */
 static u32 cr_zombie_status(struct task_struct *t)
 {
@@ -1410,28 +1506,21 @@ void cr_tree_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tre
 	}
 	if (t->signal->is_child_subreaper)
 		out->flags |= CR_TREE_SUBREAPER;
+	rcu_read_lock();
+	if (thread_group_leader(t) && !thread_group_leader(rcu_dereference(t->real_parent)))
+		out->flags |= CR_TREE_FORKED_BY_THREAD;
+	rcu_read_unlock();
+	out->pdeath_signal = t->pdeath_signal;
 	task_lock(t);
-	if (t->mm) {
-		out->mm = (unsigned long)t->mm;
-		out->mm_users = atomic_read(&t->mm->mm_users);
-	}
-	if (t->files) {
-		out->files = (unsigned long)t->files;
-		out->files_users = atomic_read(&t->files->count);
-	}
-	if (t->fs) {
-		out->fs = (unsigned long)t->fs;
-		read_seqlock_excl(&t->fs->seq);
-		out->fs_users = t->fs->users;
-		read_sequnlock_excl(&t->fs->seq);
-	}
+	out->mm = (unsigned long)t->mm;
+	out->files = (unsigned long)t->files;
+	out->fs = (unsigned long)t->fs;
 	if (t->nsproxy) {
 		out->uts_ns = (unsigned long)t->nsproxy->uts_ns;
 		out->ipc_ns = (unsigned long)t->nsproxy->ipc_ns;
 	}
 	task_unlock(t);
-	out->sighand = (unsigned long)t->sighand;
-	out->sighand_users = refcount_read(&t->sighand->count);
+	out->sighand = (unsigned long)rcu_access_pointer(t->sighand);
 }
 
 /* Whether @t's IPC namespace holds SysV objects, which cr does not save yet. */
@@ -1572,21 +1661,167 @@ void cr_set_status_flags(struct file *f, u32 flags)
 	spin_unlock(&f->f_lock);
 }
 
-/* Size, identity and name of an unnamed shmem object. */
-int cr_shmem_info(struct file *f, u64 *id, u64 *size, char *name, int len)
+/*
+ * What a checkpoint keeps of a shmem object: identity, kind, size, seals, owner, mode and times,
+ * and into @name its name (a memfd, MAP_SHARED anonymous memory) or, for an unlinked tmpfs
+ * file, the path of the directory it was in, NUL-terminated. Returns the name's length.
+ */
+int cr_shmem_info(struct file *f, struct cr_shmem_info *out, char *name, int len,
+		  const char **reason)
 {
-	if (!cr_is_unnamed_shmem(f))
-		return -EINVAL;
-	*id = (unsigned long)file_inode(f);
-	*size = i_size_read(file_inode(f));
-	strscpy(name, f->f_path.dentry->d_name.name, len);
+	struct inode *inode = file_inode(f);
+	struct user_namespace *ns = current_user_ns();
+	int kind = cr_shmem_kind(f, reason);
+	struct timespec64 atime, mtime;
+
+	if (kind <= 0)
+		return kind ?: -EINVAL;
+	atime = inode_get_atime(inode);
+	mtime = inode_get_mtime(inode);
+	memset(out, 0, sizeof(*out));
+	out->id = (unsigned long)inode;
+	out->kind = kind;
+	out->size = i_size_read(inode);
+	out->seals = SHMEM_I(inode)->seals;
+	out->mode = inode->i_mode;
+	out->uid = from_kuid_munged(ns, inode->i_uid);
+	out->gid = from_kgid_munged(ns, inode->i_gid);
+	out->atime_ns = timespec64_to_ns(&atime);
+	out->mtime_ns = timespec64_to_ns(&mtime);
+	if (kind == CR_SHMEM_UNLINKED) {
+		struct path dir = { .mnt = f->f_path.mnt, .dentry = dget_parent(f->f_path.dentry) };
+		char *p = d_path(&dir, name, len);
+		bool gone = d_unlinked(dir.dentry);
+
+		dput(dir.dentry);
+		if (IS_ERR(p)) {
+			*reason = "path too long";
+			return PTR_ERR(p);
+		}
+		if (gone) {
+			*reason = "an unlinked file's directory was removed too";
+			return -EOPNOTSUPP;
+		}
+		memmove(name, p, strlen(p) + 1);
+	} else {
+		strscpy(name, f->f_path.dentry->d_name.name, len);
+	}
 	return strlen(name);
 }
 
-/* A new unnamed shmem object of @size bytes, named as /proc/PID/maps will show it. */
-struct file *cr_shmem_create(const char *name, u64 size)
+/*
+ * A new shmem object as @in describes: an unnamed one called @name, or an unlinked file
+ * created with O_TMPFILE in the tmpfs directory @name. Owner, mode and times are set by
+ * cr_shmem_set_attrs() once the content is back; seals by cr_shmem_seal() at the very end.
+ */
+struct file *cr_shmem_create(const struct cr_shmem_info *in, const char *name)
 {
-	return shmem_file_setup(name, size, mk_vma_flags(VMA_NORESERVE_BIT));
+	struct path dir;
+	struct file *f;
+	int ret;
+
+	if (in->kind != CR_SHMEM_UNLINKED)
+		return shmem_file_setup(name, in->size, mk_vma_flags(VMA_NORESERVE_BIT));
+	ret = kern_path(name, LOOKUP_FOLLOW | LOOKUP_DIRECTORY, &dir);
+	if (ret)
+		return ERR_PTR(ret);
+	if (dir.dentry->d_sb->s_magic != TMPFS_MAGIC) {
+		path_put(&dir);
+		return ERR_PTR(-EXDEV);
+	}
+	f = kernel_tmpfile_open(mnt_idmap(dir.mnt), &dir, S_IFREG | S_IRUSR | S_IWUSR,
+				O_RDWR | O_LARGEFILE, current_cred());
+	path_put(&dir);
+	if (IS_ERR(f))
+		return f;
+	ret = vfs_truncate(&f->f_path, in->size);
+	if (ret) {
+		fput(f);
+		return ERR_PTR(ret);
+	}
+	return f;
+}
+
+/* Gives a restored shmem object its owner, mode and times. */
+int cr_shmem_set_attrs(struct file *f, const struct cr_shmem_info *in)
+{
+	struct user_namespace *ns = current_user_ns();
+	struct dentry *dentry = f->f_path.dentry;
+	struct inode *inode = d_inode(dentry);
+	struct iattr attr = {
+		.ia_valid = ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_ATIME | ATTR_MTIME |
+			    ATTR_ATIME_SET | ATTR_MTIME_SET,
+		.ia_mode = (in->mode & S_IALLUGO) | (inode->i_mode & ~S_IALLUGO),
+		.ia_vfsuid = VFSUIDT_INIT(make_kuid(ns, in->uid)),
+		.ia_vfsgid = VFSGIDT_INIT(make_kgid(ns, in->gid)),
+		.ia_atime = ns_to_timespec64(in->atime_ns),
+		.ia_mtime = ns_to_timespec64(in->mtime_ns),
+	};
+	int ret;
+
+	if (!vfsuid_valid(attr.ia_vfsuid) || !vfsgid_valid(attr.ia_vfsgid))
+		return -EINVAL;
+	inode_lock(inode);
+	ret = notify_change(file_mnt_idmap(f), dentry, &attr, NULL);
+	inode_unlock(inode);
+	return ret;
+}
+
+/* Seals a restored memfd as it was, denying writable mappings as F_SEAL_WRITE does. */
+int cr_shmem_seal(struct file *f, u32 seals)
+{
+	struct inode *inode = file_inode(f);
+	unsigned int *now = &SHMEM_I(inode)->seals;
+	int ret = 0;
+
+	inode_lock(inode);
+	if ((seals & F_SEAL_WRITE) && !(*now & F_SEAL_WRITE))
+		ret = mapping_deny_writable(f->f_mapping);
+	if (!ret)
+		*now = seals;
+	inode_unlock(inode);
+	return ret;
+}
+
+/* Another open file of what @f opens (a pipe end, a memfd), as reopening /proc/self/fd/N does. */
+struct file *cr_reopen_same(struct file *f, u32 flags)
+{
+	int open_flags = (flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_LARGEFILE;
+
+	return dentry_open(&f->f_path, open_flags, current_cred());
+}
+
+/* Sets the position of a file restart opened. */
+int cr_set_pos(struct file *f, u64 pos)
+{
+	loff_t ret = vfs_llseek(f, pos, SEEK_SET);
+
+	if (ret < 0)
+		return ret;
+	return ret == pos ? 0 : -EIO;
+}
+
+/* The address spaces that map @f's inode (identities), up to @max; how many mappings there are. */
+long cr_mapping_mms(struct file *f, u64 *out, long max)
+{
+	struct address_space *mapping = f->f_mapping;
+	struct rb_node *node;
+	long n = 0;
+
+	/*
+	 * The interval tree's iterators are not exported; an in-order walk of its rbtree visits
+	 * the same VMAs, every one of them since the range is the whole file.
+	 */
+	i_mmap_lock_read(mapping);
+	for (node = rb_first(&mapping->i_mmap.rb_root); node; node = rb_next(node)) {
+		struct vm_area_struct *vma = rb_entry(node, struct vm_area_struct, shared.rb);
+
+		if (n < max)
+			out[n] = (unsigned long)vma->vm_mm;
+		n++;
+	}
+	i_mmap_unlock_read(mapping);
+	return n;
 }
 
 /* Reads @len bytes at @pos of @f, whatever its position: -ENODATA at end of file. */
@@ -1608,11 +1843,4 @@ int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos)
 	if (n < 0)
 		return n;
 	return n == len ? 0 : -EIO;
-}
-
-/* Whether @f is referenced @refs times: from within a checkpoint, so none of the references
- * is held by a task outside it. */
-long cr_file_count(struct file *f)
-{
-	return file_count(f);
 }

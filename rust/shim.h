@@ -19,10 +19,13 @@ struct pid_namespace;
 #define CR_SIGINFO_LEN 48
 #define CR_USER_REGS_LEN 216
 
+/* cr_task_info.flags, as in format.rs's task_flags */
+#define CR_TASK_NO_NEW_PRIVS 1
+
 struct cr_task_info {
 	u32 pid, tgid, ppid, pgid, sid;
 	u32 personality, exit_signal, pdeath_signal, sas_ss_flags;
-	u32 reserved;
+	u32 flags, dumpable, reserved;
 	u64 clear_child_tid, robust_list, robust_list_len, sas_ss_sp, sas_ss_size, blocked;
 	char comm[CR_COMM_LEN];
 };
@@ -67,18 +70,37 @@ struct cr_vma_info {
 #define CR_TREE_SUBREAPER 2
 #define CR_TREE_OTHER_PIDNS 4 /* the task lives in a pid namespace below the tree's */
 #define CR_TREE_LEADER_EXITED 8 /* a thread-group leader that exited before its threads */
+#define CR_TREE_FORKED_BY_THREAD 16 /* a process whose parent is not its parent's main thread */
 
 /* Identities (never dereferenced) and user counts of what a task shares. */
 struct cr_tree_info {
 	u32 pid, tgid, ppid, pgid, sid, exit_signal, exit_status, flags;
+	u32 pdeath_signal, reserved;
 	u64 mm, files, fs, sighand, uts_ns, ipc_ns;
-	u32 mm_users, files_users, fs_users, sighand_users;
+};
+
+/* A task as a process identity, and its parent's (never dereferenced). */
+struct cr_kin {
+	u64 process, parent;
+	u32 pid, reserved;
 };
 
 struct cr_pipe_info {
 	u64 pipe;
 	u32 readers, writers, capacity, len;
 	u8 readable, writable, reserved[6];
+};
+
+/* Values of cr_shmem_info.kind, as in format.rs's shmem_kind. */
+#define CR_SHMEM_MEMFD 1
+#define CR_SHMEM_ANON 2
+#define CR_SHMEM_UNLINKED 3
+#define CR_SHMEM_SEALS_KNOWN 0x3f
+
+struct cr_shmem_info {
+	u64 id, size;
+	u32 kind, seals, mode, uid, gid, reserved;
+	s64 atime_ns, mtime_ns;
 };
 
 struct cr_file_info {
@@ -106,6 +128,7 @@ bool cr_may_checkpoint(struct task_struct *t);
 const char *cr_task_refusal(struct task_struct *t, int *err);
 void cr_task_info(struct task_struct *t, struct pid_namespace *ns, struct cr_task_info *out);
 void cr_set_task_info(const struct cr_task_info *in);
+void cr_set_after_creds(const struct cr_task_info *in);
 int cr_set_blocked(u64 blocked);
 int cr_creds_info(struct task_struct *t, struct cr_creds_info *out, u32 *groups, u32 max_groups);
 int cr_set_creds(const struct cr_creds_info *in, const u32 *groups);
@@ -159,6 +182,8 @@ bool cr_pid_ns_is_callers(struct pid_namespace *ns);
 long cr_collect_tree(struct task_struct *root, struct pid_namespace *ns, struct task_struct **out,
 		     long max, long *strangers);
 void cr_tree_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tree_info *out);
+long cr_ns_kin(struct pid_namespace *ns, struct cr_kin *out, long max);
+long cr_collect_all(struct task_struct **out, long max);
 bool cr_ipc_ns_in_use(struct task_struct *t);
 void cr_get_uts(struct task_struct *t, char *node, char *domain);
 int cr_set_uts(const char *node, const char *domain);
@@ -169,11 +194,16 @@ int cr_pipe_info(struct file *f, struct cr_pipe_info *out, const char **reason);
 long cr_pipe_peek(struct file *f, void *buf, long max);
 int cr_pipe_create(struct file **read_end, struct file **write_end);
 void cr_set_status_flags(struct file *f, u32 flags);
-int cr_shmem_info(struct file *f, u64 *id, u64 *size, char *name, int len);
-struct file *cr_shmem_create(const char *name, u64 size);
+int cr_shmem_info(struct file *f, struct cr_shmem_info *out, char *name, int len,
+		  const char **reason);
+struct file *cr_shmem_create(const struct cr_shmem_info *in, const char *name);
+int cr_shmem_set_attrs(struct file *f, const struct cr_shmem_info *in);
+int cr_shmem_seal(struct file *f, u32 seals);
+struct file *cr_reopen_same(struct file *f, u32 flags);
+int cr_set_pos(struct file *f, u64 pos);
+long cr_mapping_mms(struct file *f, u64 *out, long max);
 int cr_read_at(struct file *f, void *buf, u32 len, u64 pos);
 int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos);
-long cr_file_count(struct file *f);
 void cr_flush_signals(void);
 pid_t cr_current_vpid(void);
 u64 cr_time_ns(void);

@@ -52,16 +52,40 @@ pub(crate) struct TreeInfo {
     pub(crate) exit_signal: u32,
     pub(crate) exit_status: u32,
     pub(crate) flags: u32,
+    pub(crate) pdeath_signal: u32,
+    reserved: u32,
     pub(crate) mm: u64,
     pub(crate) files: u64,
     pub(crate) fs: u64,
     pub(crate) sighand: u64,
     pub(crate) uts_ns: u64,
     pub(crate) ipc_ns: u64,
-    pub(crate) mm_users: u32,
-    pub(crate) files_users: u32,
-    pub(crate) fs_users: u32,
-    pub(crate) sighand_users: u32,
+}
+
+/// `struct cr_kin`: a task as a process identity, with its parent's (never dereferenced).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Kin {
+    pub(crate) process: u64,
+    pub(crate) parent: u64,
+    pub(crate) pid: u32,
+    reserved: u32,
+}
+
+/// `struct cr_shmem_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ShmemInfo {
+    pub(crate) id: u64,
+    pub(crate) size: u64,
+    pub(crate) kind: u32,
+    pub(crate) seals: u32,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) reserved: u32,
+    pub(crate) atime_ns: i64,
+    pub(crate) mtime_ns: i64,
 }
 
 /// `cr_tree_info.flags`.
@@ -74,6 +98,8 @@ pub(crate) mod tree_info {
     pub(crate) const OTHER_PIDNS: u32 = 4;
     /// A thread-group leader that exited while its threads run.
     pub(crate) const LEADER_EXITED: u32 = 8;
+    /// A process forked by a thread other than its parent's main thread.
+    pub(crate) const FORKED_BY_THREAD: u32 = 16;
 }
 
 /// `struct cr_pipe_info`.
@@ -103,6 +129,8 @@ pub(crate) struct TaskInfo {
     pub(crate) exit_signal: u32,
     pub(crate) pdeath_signal: u32,
     pub(crate) sas_ss_flags: u32,
+    pub(crate) flags: u32,
+    pub(crate) dumpable: u32,
     pub(crate) reserved: u32,
     pub(crate) clear_child_tid: u64,
     pub(crate) robust_list: u64,
@@ -219,14 +247,16 @@ pub(crate) struct RestartInfo {
     pub(crate) remaining_ns: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TaskInfo>() == 104);
+const _: () = assert!(core::mem::size_of::<TaskInfo>() == 112);
 const _: () = assert!(core::mem::size_of::<CredsInfo>() == 80);
 const _: () = assert!(core::mem::size_of::<MmInfo>() == 12 * 8 + AUXV_WORDS * 8 + 8);
 const _: () = assert!(core::mem::size_of::<VmaInfo>() == 48);
 const _: () = assert!(core::mem::size_of::<FileInfo>() == 48);
 const _: () = assert!(core::mem::size_of::<PendingSignal>() == 56);
 const _: () = assert!(core::mem::size_of::<RestartInfo>() == 32);
-const _: () = assert!(core::mem::size_of::<TreeInfo>() == 96);
+const _: () = assert!(core::mem::size_of::<TreeInfo>() == 88);
+const _: () = assert!(core::mem::size_of::<Kin>() == 24);
+const _: () = assert!(core::mem::size_of::<ShmemInfo>() == 56);
 const _: () = assert!(core::mem::size_of::<PipeInfo>() == 32);
 
 /// Size of `struct user_regs_struct`.
@@ -240,6 +270,7 @@ extern "C" {
     fn cr_task_refusal(t: *mut CTask, err: *mut c_int) -> *const c_char;
     fn cr_task_info(t: *mut CTask, ns: *mut CPidNs, out: *mut TaskInfo);
     fn cr_set_task_info(info: *const TaskInfo);
+    fn cr_set_after_creds(info: *const TaskInfo);
     fn cr_set_blocked(blocked: u64) -> c_int;
     fn cr_creds_info(
         t: *mut CTask,
@@ -331,6 +362,8 @@ extern "C" {
         strangers: *mut c_long,
     ) -> c_long;
     fn cr_tree_info(t: *mut CTask, ns: *mut CPidNs, out: *mut TreeInfo);
+    fn cr_ns_kin(ns: *mut CPidNs, out: *mut Kin, max: c_long) -> c_long;
+    fn cr_collect_all(out: *mut *mut CTask, max: c_long) -> c_long;
     fn cr_ipc_ns_in_use(t: *mut CTask) -> bool;
     fn cr_get_uts(t: *mut CTask, node: *mut c_char, domain: *mut c_char);
     fn cr_set_uts(node: *const c_char, domain: *const c_char) -> c_int;
@@ -343,15 +376,19 @@ extern "C" {
     fn cr_set_status_flags(f: *mut CFile, flags: u32);
     fn cr_shmem_info(
         f: *mut CFile,
-        id: *mut u64,
-        size: *mut u64,
+        out: *mut ShmemInfo,
         name: *mut c_char,
         len: c_int,
+        reason: *mut *const c_char,
     ) -> c_int;
-    fn cr_shmem_create(name: *const c_char, size: u64) -> *mut CFile;
+    fn cr_shmem_create(info: *const ShmemInfo, name: *const c_char) -> *mut CFile;
+    fn cr_shmem_set_attrs(f: *mut CFile, info: *const ShmemInfo) -> c_int;
+    fn cr_shmem_seal(f: *mut CFile, seals: u32) -> c_int;
+    fn cr_reopen_same(f: *mut CFile, flags: u32) -> *mut CFile;
+    fn cr_set_pos(f: *mut CFile, pos: u64) -> c_int;
+    fn cr_mapping_mms(f: *mut CFile, out: *mut u64, max: c_long) -> c_long;
     fn cr_read_at(f: *mut CFile, buf: *mut c_void, len: u32, pos: u64) -> c_int;
     fn cr_write_at(f: *mut CFile, buf: *const c_void, len: u32, pos: u64) -> c_int;
-    fn cr_file_count(f: *mut CFile) -> c_long;
 }
 
 /// Turns a returned `struct file *` or `ERR_PTR` into a `Result`.
@@ -412,6 +449,23 @@ impl PidNsRef {
     pub(crate) fn is_callers(&self) -> bool {
         // SAFETY: the namespace is referenced.
         unsafe { cr_pid_ns_is_callers(self.as_ptr()) }
+    }
+
+    /// Every task of the namespace, as the identities of its process and its parent process.
+    pub(crate) fn kin(&self) -> Result<KVec<Kin>> {
+        let mut out: KVec<Kin> = KVec::with_capacity(64, GFP_KERNEL)?;
+        loop {
+            let max = out.capacity();
+            // SAFETY: the namespace is referenced; `out` is empty with room for `max` entries,
+            // which bounds what the shim writes.
+            let n = unsafe { cr_ns_kin(self.as_ptr(), out.as_mut_ptr(), max as c_long) } as usize;
+            if n <= max {
+                // SAFETY: the shim initialized the first `n` entries, within capacity.
+                unsafe { out.inc_len(n) };
+                return Ok(out);
+            }
+            out.reserve(n + 16, GFP_KERNEL)?;
+        }
     }
 }
 
@@ -499,6 +553,29 @@ impl TaskRef {
             tasks.clear();
             tasks.reserve(n + 16, GFP_KERNEL)?;
         }
+    }
+
+    /// Every task of the system (threads and zombies included).
+    pub(crate) fn all() -> Result<KVec<TaskRef>> {
+        let mut tasks: KVec<TaskRef> = KVec::with_capacity(256, GFP_KERNEL)?;
+        loop {
+            let max = tasks.capacity();
+            // SAFETY: `tasks` is empty with room for `max` entries, and `TaskRef` is a
+            // transparent task pointer, so the shim's `max` slots are its spare capacity.
+            let n = unsafe { cr_collect_all(tasks.as_mut_ptr().cast(), max as c_long) } as usize;
+            // SAFETY: the shim wrote min(n, max) referenced, non-NULL task pointers.
+            unsafe { tasks.inc_len(n.min(max)) };
+            if n <= max {
+                return Ok(tasks);
+            }
+            tasks.clear();
+            tasks.reserve(n + 64, GFP_KERNEL)?;
+        }
+    }
+
+    /// The task's identity, for comparisons only.
+    pub(crate) fn identity(&self) -> u64 {
+        self.as_ptr() as u64
     }
 
     /// The pid namespace the task lives in.
@@ -915,30 +992,83 @@ impl FileRef {
         unsafe { cr_set_status_flags(self.as_ptr(), flags) };
     }
 
-    /// An unnamed shmem object's identity, size and name (into `name`).
-    pub(crate) fn shmem_info<'a>(&self, name: &'a mut [u8]) -> Result<(u64, u64, &'a [u8])> {
-        let (mut id, mut size) = (0, 0);
-        // SAFETY: the file is referenced; `name` is valid for its length.
+    /// A shmem object's description, and its name (or an unlinked file's directory) in `name`.
+    pub(crate) fn shmem_info<'a>(
+        &self,
+        name: &'a mut [u8],
+    ) -> core::result::Result<(ShmemInfo, &'a [u8]), Refusal> {
+        let mut info = ShmemInfo::default();
+        let mut reason = core::ptr::null();
+        // SAFETY: the file is referenced; `name` is valid for its length; the out-parameters
+        // are valid.
         let n = unsafe {
             cr_shmem_info(
                 self.as_ptr(),
-                &mut id,
-                &mut size,
+                &mut info,
                 name.as_mut_ptr().cast(),
                 name.len() as c_int,
+                &mut reason,
             )
         };
-        check(n)?;
-        Ok((id, size, &name[..n as usize]))
+        if n < 0 {
+            return Err(Refusal {
+                err: Error::from_errno(n),
+                reason: reason_str(reason),
+            });
+        }
+        Ok((info, &name[..n as usize]))
     }
 
-    /// A new unnamed shmem object of `size` bytes named `name` (NUL-terminated).
-    pub(crate) fn new_shmem(name: &[u8], size: u64) -> Result<Self> {
+    /// A new shmem object as `info` says, named (or, unlinked, created in) `name`
+    /// (NUL-terminated).
+    pub(crate) fn new_shmem(info: &ShmemInfo, name: &[u8]) -> Result<Self> {
         if name.last() != Some(&0) {
             return Err(EINVAL);
         }
-        // SAFETY: `name` is NUL-terminated; the shim returns a file or an ERR_PTR.
-        file_or_err(unsafe { cr_shmem_create(name.as_ptr().cast(), size) })
+        // SAFETY: `info` is valid; `name` is NUL-terminated; the shim returns a file or an
+        // ERR_PTR.
+        file_or_err(unsafe { cr_shmem_create(info, name.as_ptr().cast()) })
+    }
+
+    /// Gives a restored shmem object the owner, mode and times of `info`.
+    pub(crate) fn set_shmem_attrs(&self, info: &ShmemInfo) -> Result {
+        // SAFETY: the file is referenced; `info` is valid.
+        check(unsafe { cr_shmem_set_attrs(self.as_ptr(), info) })
+    }
+
+    /// Seals a restored shmem object.
+    pub(crate) fn seal(&self, seals: u32) -> Result {
+        // SAFETY: the file is referenced.
+        check(unsafe { cr_shmem_seal(self.as_ptr(), seals) })
+    }
+
+    /// Another open file of the same pipe end or shmem object, with `flags`.
+    pub(crate) fn reopen_same(&self, flags: u32) -> Result<Self> {
+        // SAFETY: the file is referenced; the shim returns a file or an ERR_PTR.
+        file_or_err(unsafe { cr_reopen_same(self.as_ptr(), flags) })
+    }
+
+    /// Sets the file position.
+    pub(crate) fn set_pos(&self, pos: u64) -> Result {
+        // SAFETY: the file is referenced.
+        check(unsafe { cr_set_pos(self.as_ptr(), pos) })
+    }
+
+    /// The address spaces that map the file's inode, as identities (one per mapping).
+    pub(crate) fn mapping_mms(&self) -> Result<KVec<u64>> {
+        let mut out: KVec<u64> = KVec::with_capacity(16, GFP_KERNEL)?;
+        loop {
+            let max = out.capacity();
+            // SAFETY: the file is referenced; `out` has room for `max` entries.
+            let n =
+                unsafe { cr_mapping_mms(self.as_ptr(), out.as_mut_ptr(), max as c_long) } as usize;
+            if n <= max {
+                // SAFETY: the shim wrote the first `n` entries, within capacity.
+                unsafe { out.inc_len(n) };
+                return Ok(out);
+            }
+            out.reserve(n + 16, GFP_KERNEL)?;
+        }
     }
 
     /// Reads `buf.len()` bytes at `pos`, leaving the file position alone.
@@ -958,12 +1088,6 @@ impl FileRef {
     pub(crate) fn write_at(&self, buf: &[u8], pos: u64) -> Result {
         // SAFETY: the file is referenced; `buf` is valid for its length.
         check(unsafe { cr_write_at(self.as_ptr(), buf.as_ptr().cast(), buf.len() as u32, pos) })
-    }
-
-    /// The file's reference count, ours included.
-    pub(crate) fn count(&self) -> usize {
-        // SAFETY: the file is referenced.
-        unsafe { cr_file_count(self.as_ptr()) as usize }
     }
 
     /// A terminal among the caller's descriptors 0-2.
@@ -1077,6 +1201,13 @@ pub(crate) mod current {
     pub(crate) fn set_task_info(info: &TaskInfo) {
         // SAFETY: `info` is valid; the shim applies it to current.
         unsafe { cr_set_task_info(info) }
+    }
+
+    /// Applies what a change of credentials resets: parent-death signal, dumpable mode, and
+    /// no_new_privs.
+    pub(crate) fn set_after_creds(info: &TaskInfo) {
+        // SAFETY: `info` is valid; the shim applies it to current.
+        unsafe { cr_set_after_creds(info) }
     }
 
     pub(crate) fn set_blocked(blocked: u64) -> Result {

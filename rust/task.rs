@@ -7,9 +7,12 @@ use kernel::prelude::*;
 
 use crate::checkpoint::{SaveCx, Stop};
 use crate::format::{
-    self, CredsRecord, ErrorKind, ItimersRecord, RecordKind, Rlimit, TaskRecord, TreeEntry,
-    COMM_LEN, GROUPS_MAX, RLIMIT_COUNT,
+    self, task_flags, CredsRecord, ErrorKind, ItimersRecord, RecordKind, Rlimit, TaskRecord,
+    TreeEntry, COMM_LEN, GROUPS_MAX, RLIMIT_COUNT,
 };
+
+/// `TASK_DUMPABLE_ROOT`, the highest dumpable mode.
+const DUMPABLE_MAX: u32 = 2;
 use crate::image::{Failure, ImageIn};
 use crate::shim::{self, CredsInfo, TaskInfo};
 
@@ -33,6 +36,8 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, leader: bool) -> Result<(), Stop> {
         exit_signal: i.exit_signal,
         pdeath_signal: i.pdeath_signal,
         sas_ss_flags: i.sas_ss_flags,
+        flags: i.flags,
+        dumpable: i.dumpable,
         clear_child_tid: i.clear_child_tid,
         robust_list: i.robust_list,
         robust_list_len: i.robust_list_len,
@@ -96,6 +101,8 @@ pub(crate) fn load(
     if (t.exit_signal > 64 && t.exit_signal != u32::MAX)
         || t.pdeath_signal > 64
         || t.robust_list_len > 4096
+        || t.flags & !task_flags::KNOWN != 0
+        || t.dumpable > DUMPABLE_MAX
     {
         return Err(input.malformed(ErrorKind::BadField("task")));
     }
@@ -106,6 +113,8 @@ pub(crate) fn load(
         exit_signal: t.exit_signal,
         pdeath_signal: t.pdeath_signal,
         sas_ss_flags: t.sas_ss_flags,
+        flags: t.flags,
+        dumpable: t.dumpable,
         clear_child_tid: t.clear_child_tid,
         robust_list: t.robust_list,
         robust_list_len: t.robust_list_len,
@@ -189,7 +198,11 @@ pub(crate) fn apply(kept: &KeptTask, leader: bool) -> Result {
     shim::current::set_blocked(kept.info.blocked)
 }
 
-/// Applies CREDS.
+/// Applies CREDS, then what a change of credentials resets: the parent-death signal and the
+/// dumpable mode (`commit_creds` clears and lowers them when the euid changes), and
+/// no_new_privs.
 pub(crate) fn apply_creds(kept: &KeptTask) -> Result {
-    shim::current::set_creds(&kept.creds, &kept.groups)
+    shim::current::set_creds(&kept.creds, &kept.groups)?;
+    shim::current::set_after_creds(&kept.info);
+    Ok(())
 }

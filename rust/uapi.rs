@@ -22,7 +22,9 @@ pub const CHECKPOINT_ALLOW_LEAKS: u64 = 1 << 0;
 /// Checkpoint flags this version defines.
 pub const CHECKPOINT_FLAGS_KNOWN: u64 = CHECKPOINT_ALLOW_LEAKS;
 /// Restart flags this version defines.
-pub const RESTART_FLAGS_KNOWN: u64 = 0;
+pub const RESTART_FLAGS_KNOWN: u64 = RESTART_DRY_RUN;
+/// `CR_RESTART_DRY_RUN`: the caller alone reads and checks the whole image, restoring nothing.
+pub const RESTART_DRY_RUN: u64 = 1 << 0;
 /// `CR_RESTART_ZOMBIE`: CR_IOC_RESTART returns this, ORed with the wait status, to a task that
 /// was a zombie: it must now exit with that status.
 pub const RESTART_ZOMBIE: isize = 1 << 16;

@@ -27,6 +27,7 @@ for n in 2 3; do
 	tap_ok $st "cycle $n: ckpt --cgroup"
 	[ $st -eq 0 ] || { sed 's/^/# /' $T/out; break; }
 	[ -n "$outside" ] && wait $outside 2>/dev/null
+	tap_check "cycle $n: restart --dry-run passes the image" cr_dry_run $T/img.$n
 	tap_check "cycle $n: restart into a new pid namespace" \
 		sh -c "restart -i $T/img.$n --detach --log $T/restart.log.$n >$T/pid"
 	PID=$(cat $T/pid)

@@ -10,6 +10,7 @@ cr_start cr_counter $T/count 10
 wait_for test -s $T/count
 ckpt $PID -o $T/img --kill --log $T/ckpt.log
 wait $PID 2>/dev/null
+tap_check "the intact image passes restart --dry-run" cr_dry_run $T/img
 size=$(wc -c <$T/img)
 tap_ok $((size < 4096)) "the image holds a whole process ($size bytes)"
 
@@ -33,6 +34,11 @@ try() {
 		bad=$((bad + 1))
 		kill -9 $PID 2>/dev/null
 		return
+	fi
+	# A dry run refuses what restart refuses.
+	if restart --dry-run -i $1 >/dev/null 2>&1; then
+		echo "# $2: restart --dry-run passed an image restart refused"
+		bad=$((bad + 1))
 	fi
 	# The kernel names the offset; restart's own checks of the image's first records name the
 	# problem.

@@ -24,8 +24,8 @@
 #define CR_ABI_VERSION		1
 
 /* Image format versions: written, and oldest accepted. */
-#define CR_IMAGE_VERSION	2
-#define CR_IMAGE_VERSION_MIN	2
+#define CR_IMAGE_VERSION	3
+#define CR_IMAGE_VERSION_MIN	3
 
 /* Architecture ids, as in the image header. */
 #define CR_ARCH_X86_64		1
@@ -87,8 +87,16 @@ struct cr_restart_args {
 	__s32 fd;
 	__s32 logfd;
 	__u32 __reserved;	/* must be zero */
-	__u64 flags;		/* none defined yet: must be zero */
+	__u64 flags;		/* CR_RESTART_* */
 };
+
+/*
+ * Check the image without restoring anything: the calling task alone (@pid 0) reads the whole
+ * stream and makes every check a restart of it would make before changing a task (records,
+ * objrefs, the tree, files by path and inode, this CPU's state), then returns 0 or the error a
+ * restart would fail with. No task of the image needs to exist.
+ */
+#define CR_RESTART_DRY_RUN	(1ULL << 0)
 
 #define CR_IOC_RESTART		_IOW(CR_IOC_MAGIC, 0x02, struct cr_restart_args)
 

@@ -1,7 +1,8 @@
 //! The cr image format and `/dev/cr` ABI for userspace.
 //!
-//! The code is the kernel module's own: `format.rs` and `uapi.rs` are compiled from `rust/`
-//! unchanged, so the tools and the kernel can never disagree about the format.
+//! The code is the kernel module's own: `format.rs`, `uapi.rs` and `forest_rules.rs` are
+//! compiled from `rust/` unchanged, so the tools and the kernel can never disagree about the
+//! format, or about which trees a restart can recreate.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -11,6 +12,9 @@ pub mod format;
 
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
+
+#[path = "../../../rust/forest_rules.rs"]
+pub mod forest_rules;
 
 #[cfg(test)]
 extern crate std;

@@ -1,10 +1,10 @@
 //! Decoding of each state record's fields, for text and JSON output.
 
 use crimage::format::{
-    self, entry_flags, file_kind, restart_kind, tree_flags, vma_kind, CredsRecord, ErrorKind,
-    FileRecord, FsRecord, ItimersRecord, MmRecord, PagesHeader, PendingHeader, PipeRecord,
-    RecordKind, RegsRecord, Rlimit, ShmemRecord, SigAction, TaskRecord, TreeEntry, TreeHeader,
-    UtsRecord, VmaRecord, COMM_LEN, SIGINFO_LEN, USER_REGS_LEN,
+    self, entry_flags, file_kind, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind,
+    CredsRecord, ErrorKind, FileRecord, FsRecord, ItimersRecord, MmRecord, PagesHeader,
+    PendingHeader, PipeRecord, RecordKind, RegsRecord, Rlimit, ShmemRecord, SigAction, TaskRecord,
+    TreeEntry, TreeHeader, UtsRecord, VmaRecord, COMM_LEN, SIGINFO_LEN, USER_REGS_LEN,
 };
 use serde_json::{json, Value};
 
@@ -74,7 +74,17 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
         }
         RecordKind::Shmem => {
             let (r, name) = format::split_fixed(kind, p, ShmemRecord::LEN, ShmemRecord::decode)?;
-            json!({"objref": r.objref, "size": r.size, "name": path_str(name)})
+            let what = match r.kind {
+                shmem_kind::MEMFD => "memfd",
+                shmem_kind::ANON => "shared anonymous",
+                shmem_kind::UNLINKED => "unlinked tmpfs file",
+                _ => "?",
+            };
+            json!({
+                "objref": r.objref, "kind": what, "size": r.size, "name": path_str(name),
+                "mode": format!("{:o}", r.mode), "uid": r.uid, "gid": r.gid,
+                "seals": hex(r.seals.into()), "mtime_ns": r.mtime_ns,
+            })
         }
         RecordKind::Task => {
             let (t, comm) = format::split_fixed(kind, p, TaskRecord::LEN, TaskRecord::decode)?;
@@ -84,7 +94,9 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
                 "pid": t.pid, "tgid": t.tgid, "comm": path_str(&comm[..end]), "personality": hex(t.personality.into()),
                 "blocked": hex(t.blocked), "sigaltstack": hex(t.sas_ss_sp),
                 "sigaltstack_size": t.sas_ss_size, "robust_list": hex(t.robust_list),
-                "clear_child_tid": hex(t.clear_child_tid),
+                "clear_child_tid": hex(t.clear_child_tid), "pdeath_signal": t.pdeath_signal,
+                "dumpable": t.dumpable,
+                "no_new_privs": t.flags & task_flags::NO_NEW_PRIVS != 0,
             })
         }
         RecordKind::Creds => {

@@ -3,27 +3,16 @@
 //! process groups each task joins. Pure logic, so it is tested on the host; `restart` carries
 //! it out.
 
+use std::collections::HashMap;
+
+pub use crimage::forest_rules::{Identity, Problem};
+use crimage::forest_rules::{Lineage, ProcessIndex};
 use crimage::format::{entry_flags, tree_flags, TreeEntry, TreeHeader};
 
 /// `CLONE_FS`, `CLONE_FILES`.
 pub const CLONE_FS: u64 = 0x200;
 /// `CLONE_FILES`.
 pub const CLONE_FILES: u64 = 0x400;
-
-/// How one process sets its session and process group.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Identity {
-    /// Calls setsid() first thing: it leads its session.
-    pub setsid: bool,
-    /// Calls setpgid(0, 0) first thing: it leads its group (in its parent's session).
-    pub lead_group: bool,
-    /// Once every task exists, joins this group (led by another task of the tree).
-    pub join_group: Option<u32>,
-    /// Session and group it must end up in, unless inherited from outside the tree.
-    pub expect_sid: Option<u32>,
-    /// Process group it must end up in, likewise.
-    pub expect_pgid: Option<u32>,
-}
 
 /// Children a process creates: directly, or through a ghost that leads their (dead) session.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,69 +24,44 @@ pub enum Birth {
     Ghost { sid: u32, children: Vec<usize> },
 }
 
-/// The tree of an image and what restart must do to recreate it.
+/// The tree of an image and what restart must do to recreate it. The rules themselves are the
+/// kernel module's (`forest_rules`), which refuses at checkpoint what they would refuse here.
 pub struct Plan {
     pub entries: Vec<TreeEntry>,
     pub container: bool,
-    /// Session and group of the root when they lie outside the tree: tasks in them inherit
-    /// the restarter's.
-    outside_sid: u32,
-    outside_pgid: u32,
+    /// Entry index of each process, by pid.
+    processes: Processes,
+}
+
+struct Processes(HashMap<u32, usize>);
+
+impl ProcessIndex for Processes {
+    fn process(&self, pid: u32) -> Option<usize> {
+        self.0.get(&pid).copied()
+    }
 }
 
 impl Plan {
     /// Checks that the tree is one restart can recreate.
-    pub fn new(head: &TreeHeader, entries: Vec<TreeEntry>) -> Result<Self, String> {
-        let root = *entries.first().ok_or("the image's tree is empty")?;
-        if root.is_thread() || root.is_zombie() || root.ppid != 0 {
-            return Err("the image's tree does not start with a live root process".into());
-        }
-        let container = head.flags & tree_flags::CONTAINER != 0;
-        if container && root.pid != 1 {
-            return Err("a container image whose root is not pid 1".into());
-        }
-        let in_tree = |pid: u32| entries.iter().any(|e| e.pid == pid && !e.is_thread());
+    pub fn new(head: &TreeHeader, entries: Vec<TreeEntry>) -> Result<Self, Problem> {
+        let processes = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_thread())
+            .map(|(i, e)| (e.pid, i))
+            .collect();
+        let processes = Processes(processes);
         let plan = Plan {
-            outside_sid: if in_tree(root.sid) {
-                u32::MAX
-            } else {
-                root.sid
-            },
-            outside_pgid: if in_tree(root.pgid) {
-                u32::MAX
-            } else {
-                root.pgid
-            },
             entries,
-            container,
+            container: head.flags & tree_flags::CONTAINER != 0,
+            processes,
         };
-        for (i, e) in plan.entries.iter().enumerate() {
-            let creator = if e.is_thread() { e.tgid } else { e.ppid };
-            if i > 0 && !plan.entries[..i].iter().any(|b| b.pid == creator) {
-                return Err(format!(
-                    "task {} comes before its parent {creator} in the image",
-                    e.pid
-                ));
-            }
-            if !e.is_thread() {
-                plan.identity(i)?;
-            }
-        }
-        for i in 0..plan.entries.len() {
-            plan.births(i)?;
-        }
+        plan.lineage()?.check()?;
         Ok(plan)
     }
 
-    fn pid_index(&self, pid: u32) -> Option<usize> {
-        self.entries
-            .iter()
-            .position(|e| e.pid == pid && !e.is_thread())
-    }
-
-    fn parent(&self, i: usize) -> Option<&TreeEntry> {
-        let ppid = self.entries[i].ppid;
-        self.pid_index(ppid).map(|p| &self.entries[p])
+    fn lineage(&self) -> Result<Lineage<'_>, Problem> {
+        Lineage::new(&self.entries, self.container, &self.processes)
     }
 
     /// The processes entry `i` created (its children), in image order.
@@ -117,62 +81,16 @@ impl Plan {
     }
 
     /// How the process of entry `i` sets its session and group.
-    pub fn identity(&self, i: usize) -> Result<Identity, String> {
-        let e = &self.entries[i];
-        let mut id = Identity::default();
-        let outside_sid = e.sid == self.outside_sid || e.sid == 0;
-        let outside_pgid = e.pgid == self.outside_pgid || e.pgid == 0;
-        if !outside_sid {
-            id.expect_sid = Some(e.sid);
-            id.setsid = e.sid == e.pid;
-        }
-        if !outside_pgid {
-            id.expect_pgid = Some(e.pgid);
-            if e.pgid == e.pid {
-                id.lead_group = !id.setsid;
-            } else if e.pgid != e.sid {
-                let leader = self.pid_index(e.pgid).map(|l| &self.entries[l]);
-                match leader {
-                    Some(l) if l.sid == e.sid && !l.is_zombie() => id.join_group = Some(e.pgid),
-                    _ => {
-                        return Err(format!(
-                            "process {}: its group {} has no live leader in its session (not supported)",
-                            e.pid, e.pgid
-                        ))
-                    }
-                }
-            }
-        }
-        Ok(id)
+    pub fn identity(&self, i: usize) -> Result<Identity, Problem> {
+        self.lineage()?.identity(i)
     }
 
-    /// Whether entry `c` must be born into a session its parent is not in: the pid of the ghost
-    /// that leads it.
-    fn ghost_of(&self, c: usize) -> Result<Option<u32>, String> {
-        let e = &self.entries[c];
-        let Some(parent) = self.parent(c) else {
-            return Ok(None);
-        };
-        if e.sid == parent.sid || e.sid == e.pid || e.sid == self.outside_sid || e.sid == 0 {
-            return Ok(None);
-        }
-        if self.entries.iter().any(|o| o.pid == e.sid) {
-            return Err(format!(
-                "process {}: its session {} is led by a live task that is not its ancestor (not supported)",
-                e.pid, e.sid
-            ));
-        }
-        if e.files_ref == parent.files_ref || e.fs_ref == parent.fs_ref {
-            return Err(format!(
-                "process {}: it shares files with its parent across a dead session leader (not supported)",
-                e.pid
-            ));
-        }
-        Ok(Some(e.sid))
+    fn ghost_of(&self, c: usize) -> Result<Option<u32>, Problem> {
+        self.lineage()?.ghost_of(c)
     }
 
     /// How process `i` creates its children: directly, or grouped under ghosts.
-    pub fn births(&self, i: usize) -> Result<Vec<Birth>, String> {
+    pub fn births(&self, i: usize) -> Result<Vec<Birth>, Problem> {
         let mut births: Vec<Birth> = Vec::new();
         for c in self.children(i) {
             match self.ghost_of(c)? {
@@ -252,7 +170,7 @@ mod tests {
         }
     }
 
-    fn plan(entries: Vec<TreeEntry>) -> Result<Plan, String> {
+    fn plan(entries: Vec<TreeEntry>) -> Result<Plan, Problem> {
         Plan::new(&TreeHeader::default(), entries)
     }
 

@@ -103,6 +103,27 @@ pub fn freeze(dir: &Path, timeout: Duration) -> Result<(), Fail> {
     }
 }
 
+/// Holds `dir` for one checkpoint until the result is dropped; fails at once when another ckpt
+/// holds it. The hold is an abstract unix socket named after the cgroup: the kernel releases it
+/// when its holder dies, however that happens, and it needs no file locking in the kernel.
+pub fn hold_cgroup(dir: &Path) -> Result<std::os::unix::net::UnixListener, Fail> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
+
+    let name = format!("cr-ckpt:{}", dir.display());
+    let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+    UnixListener::bind_addr(&addr).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            Fail(format!(
+                "{}: another checkpoint of this cgroup is in progress (EBUSY)",
+                dir.display()
+            ))
+        } else {
+            Fail(format!("{}: {e}", dir.display()))
+        }
+    })
+}
+
 /// Thaws a cgroup.
 pub fn thaw(dir: &Path) -> Result<(), Fail> {
     write_file(&dir.join("cgroup.freeze"), "0")
@@ -199,6 +220,17 @@ mod tests {
         assert_eq!(parent_of(me), Some(ppid));
         assert!(in_subtree(ppid, me));
         assert!(!in_subtree(me, ppid));
+    }
+
+    #[test]
+    fn one_hold_per_cgroup_at_a_time() {
+        let dir = Path::new("/sys/fs/cgroup/cr-test-hold");
+        let first = hold_cgroup(dir).unwrap();
+        let second = hold_cgroup(dir).unwrap_err();
+        assert!(second.0.contains("in progress (EBUSY)"), "{}", second.0);
+        assert!(hold_cgroup(Path::new("/sys/fs/cgroup/cr-test-other")).is_ok());
+        drop(first);
+        assert!(hold_cgroup(dir).is_ok());
     }
 
     #[test]

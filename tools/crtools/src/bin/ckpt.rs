@@ -165,6 +165,9 @@ fn checkpoint(
     log: Option<&str>,
 ) -> Result<(), Fail> {
     let (dir, pid) = locate(target)?;
+    // Whoever freezes a cgroup thaws it: a second ckpt must not thaw the first one's tree in
+    // the middle of its checkpoint, so one ckpt at a time holds the cgroup.
+    let _hold = crtools::hold_cgroup(&dir)?;
     let dev = crtools::open_device()?;
     let out: Box<dyn AsRawFd> = if output == "-" {
         Box::new(std::io::stdout())

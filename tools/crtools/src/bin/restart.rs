@@ -24,7 +24,8 @@ use crtools::{fail, Fail};
 /// How long restart waits for the checkpointed pids to be freed.
 const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-const USAGE: &str = "usage: restart -i FILE|- [--pidns|--no-pidns] [--detach] [--log FILE]
+const USAGE: &str =
+    "usage: restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE]
 
 Restarts the process tree checkpointed in FILE (or standard input with -) with its original
 pids, in a fresh cgroup v2 (cr-restart-PID), so that it can be checkpointed again.
@@ -38,11 +39,17 @@ restart's own terminal.
 Without --detach, restart waits for the root process and exits with its status (128+N when it
 was killed by signal N). With --detach, it prints the root's pid once the tree runs and exits 0.
 Exit status 1: the image could not be restarted (the kernel's reason is printed, or written to
-the --log FILE); no task of the tree is left running.";
+the --log FILE); no task of the tree is left running.
+
+With --dry-run, restart creates nothing: it reads the whole image and makes every check a
+restart would make before changing anything (the process tree, each record, the files by path
+and inode, this CPU's state), in its own process and in the kernel, and exits 0 when they all
+pass. Whether the pids will be free then is not one of them.";
 
 struct Options {
     input: String,
     detach: bool,
+    dry_run: bool,
     log: Option<String>,
     pidns: Option<bool>,
 }
@@ -51,6 +58,7 @@ fn parse(args: &[String]) -> Result<Options, Fail> {
     let mut o = Options {
         input: String::new(),
         detach: false,
+        dry_run: false,
         log: None,
         pidns: None,
     };
@@ -60,9 +68,10 @@ fn parse(args: &[String]) -> Result<Options, Fail> {
         match args[i].as_str() {
             "-i" => input = Some(crtools::option_value(args, &mut i, "a file")?),
             "--log" => o.log = Some(crtools::option_value(args, &mut i, "a file")?),
-            flag @ ("--detach" | "--pidns" | "--no-pidns") => {
+            flag @ ("--detach" | "--pidns" | "--no-pidns" | "--dry-run") => {
                 match flag {
                     "--detach" => o.detach = true,
+                    "--dry-run" => o.dry_run = true,
                     "--pidns" => o.pidns = Some(true),
                     _ => o.pidns = Some(false),
                 }
@@ -293,7 +302,7 @@ fn become_task(env: &Env, i: usize) -> ! {
     }
     let id = match env.plan.identity(i) {
         Ok(id) => id,
-        Err(msg) => give_up(env, &msg),
+        Err(problem) => give_up(env, &problem.to_string()),
     };
     // SAFETY: plain system calls on the calling process.
     unsafe {
@@ -595,7 +604,76 @@ fn open_input(path: &str) -> Result<Box<dyn Read + Send>, Fail> {
     }
 }
 
+/// Writes the image, from its first byte, into a pipe for the kernel, from a thread.
+fn feed(
+    prefix: Vec<u8>,
+    mut input: Box<dyn Read + Send>,
+    pipe: OwnedFd,
+) -> std::thread::JoinHandle<io::Result<()>> {
+    // SAFETY: ignoring SIGPIPE: a reader that failed closes the pipe, and the feeder then sees
+    // EPIPE instead of dying.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    std::thread::spawn(move || -> io::Result<()> {
+        let mut w = File::from(pipe);
+        w.write_all(&prefix)?;
+        io::copy(&mut input, &mut w)?;
+        Ok(())
+    })
+}
+
+fn open_log(opts: &Options) -> Result<Box<dyn Write>, Fail> {
+    Ok(match &opts.log {
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| Fail(format!("{p}: {e}")))?,
+        ),
+        None => Box::new(io::stderr()),
+    })
+}
+
+/// `--dry-run`: the tree's plan here, then every record through the kernel's checks.
+fn dry_run(opts: &Options) -> Result<u8, Fail> {
+    let mut input = open_input(&opts.input)?;
+    let (prefix, plan) = read_prefix(&mut input)?;
+    let dev = crtools::open_device()?;
+    let (image_r, image_w) = pipe()?;
+    let (log_r, log_w) = pipe()?;
+    let feeder = feed(prefix, input, image_w);
+    let args = uapi::OpArgs {
+        pid: 0,
+        fd: image_r.as_raw_fd(),
+        logfd: log_w.as_raw_fd(),
+        reserved: 0,
+        flags: uapi::RESTART_DRY_RUN,
+    }
+    .to_bytes();
+    // SAFETY: CR_IOC_RESTART reads exactly its encoded size from `args`, which stays valid.
+    let ret = unsafe { libc::ioctl(dev.as_raw_fd(), uapi::IOC_RESTART as _, args.as_ptr()) };
+    let err = io::Error::last_os_error();
+    drop(image_r);
+    drop(log_w);
+    let _ = feeder.join();
+    let mut log_out = open_log(opts)?;
+    for line in BufReader::new(File::from(log_r)).lines() {
+        let _ = writeln!(log_out, "{}", line.unwrap_or_default());
+    }
+    if ret < 0 {
+        fail!("dry run: the image cannot be restarted: {err}");
+    }
+    println!(
+        "restart: dry run: the image can be restarted ({} tasks)",
+        plan.entries.len()
+    );
+    Ok(0)
+}
+
 fn restart(opts: &Options) -> Result<u8, Fail> {
+    if opts.dry_run {
+        return dry_run(opts);
+    }
     let mut input = open_input(&opts.input)?;
     let (prefix, plan) = read_prefix(&mut input)?;
     let root = plan.entries[0].pid;
@@ -677,26 +755,8 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     control.go.store(1, Ordering::SeqCst);
     control.wake_all();
 
-    // SAFETY: ignoring SIGPIPE: a restorer that failed closes the pipe, and the feeder then
-    // sees EPIPE instead of dying.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let feeder = std::thread::spawn(move || -> io::Result<()> {
-        let mut w = File::from(image_w);
-        w.write_all(&prefix)?;
-        io::copy(&mut input, &mut w)?;
-        Ok(())
-    });
-
-    let mut log_out: Box<dyn Write> = match &opts.log {
-        Some(p) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| Fail(format!("{p}: {e}")))?,
-        ),
-        None => Box::new(io::stderr()),
-    };
+    let feeder = feed(prefix, input, image_w);
+    let mut log_out = open_log(opts)?;
     let mut failed = control.failed.load(Ordering::SeqCst) != 0;
     for line in BufReader::new(File::from(log_r)).lines() {
         let line = line.unwrap_or_default();
