@@ -13,6 +13,9 @@ TOP := $(CURDIR)
 BUILD := $(TOP)/build
 TC := $(TOP)/kernel/toolchain.sh
 KDIR_FILE := $(BUILD)/kernel-$(KERNEL).path
+# The patched kernel source both variants build from; its tools/testing/selftests gives the
+# selftests kselftest.h and ktap_helpers.sh.
+SRC_FILE := $(BUILD)/kernel-src.path
 export KSRC
 MODULE_OUT := $(BUILD)/module/$(KERNEL)
 HOST_TARGET := x86_64-unknown-linux-gnu
@@ -21,13 +24,15 @@ TOOLS := crinfo ckpt restart
 SELFTEST_OUT := $(BUILD)/selftests
 SELFTEST_C := $(wildcard selftests/cr/*.c)
 SELFTEST_SH := $(wildcard selftests/cr/*.sh) $(wildcard selftests/cr/*.inc)
+# `make check T=cr_pipes` (a glob) runs just the matching selftests on KERNEL.
+T ?=
 HELPER_C := $(wildcard selftests/helpers/*.c)
 HELPER_OUT := $(BUILD)/helpers
 VM_OUT := $(BUILD)/vm/$(KERNEL)
 FUZZ_SECONDS ?= 600
 
 .PHONY: all module kernel tools selftests vm-image check host-check demo fuzz fuzz-smoke \
-	fmt fmt-check clean help
+	fmt fmt-check clean help FORCE
 
 all: module
 
@@ -35,6 +40,7 @@ help:
 	@echo "make              build cr.ko (make CLIPPY=1 lints it)"
 	@echo "make kernel       build the test kernel (KERNEL=normal|debug, KSRC=tree to use your own)"
 	@echo "make check        host tests, fuzz smoke run, KUnit and kselftests in the VM (both kernels)"
+	@echo "make check T=GLOB just the matching selftests, on KERNEL (default normal)"
 	@echo "make demo         show what cr does today, in the VM"
 	@echo "make fuzz         fuzz the image parser for FUZZ_SECONDS ($(FUZZ_SECONDS))"
 	@echo "make fmt          rustfmt the module and the tools"
@@ -43,6 +49,11 @@ help:
 kernel:
 	@mkdir -p $(BUILD)
 	@$(TOP)/kernel/build.sh $(KERNEL) > $(KDIR_FILE).tmp && mv $(KDIR_FILE).tmp $(KDIR_FILE)
+
+# Rewritten only when the path changes, so that the selftests are not rebuilt for nothing.
+$(SRC_FILE): FORCE
+	@mkdir -p $(BUILD)
+	@$(TOP)/kernel/build.sh prepare > $@.tmp && { cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@; }
 
 # Kbuild tracks the module's own dependencies; MO= keeps one output tree per kernel variant.
 module: kernel
@@ -61,31 +72,26 @@ $(HELPER_OUT)/%: selftests/helpers/%.c selftests/helpers/rounds.h
 	@mkdir -p $(HELPER_OUT)
 	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o $@ $<
 
-$(SELFTEST_OUT)/%: selftests/cr/%.c selftests/cr/tap.h include/uapi/linux/cr.h
+$(SELFTEST_OUT)/%: selftests/cr/%.c selftests/cr/cr_ksft.h include/uapi/linux/cr.h $(SRC_FILE)
 	@mkdir -p $(SELFTEST_OUT)
-	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I include/uapi -o $@ $<
+	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I include/uapi \
+		-I $$(cat $(SRC_FILE))/tools/testing/selftests -o $@ $<
 
-# The guest's root file system: busybox, the module, the tools and the selftests.
-vm-image: module tools selftests
-	@rm -rf $(VM_OUT)/root && mkdir -p $(VM_OUT)/root/bin $(VM_OUT)/root/lib/modules \
-		$(VM_OUT)/root/usr/lib/cr/bin $(VM_OUT)/root/usr/lib/cr/selftests $(VM_OUT)/root/usr/lib/cr/data
-	@cp /bin/busybox $(VM_OUT)/root/bin/busybox
-	@install -m 755 selftests/init $(VM_OUT)/root/init
-	@cp $(MODULE_OUT)/rust/cr.ko $(VM_OUT)/root/lib/modules/
-	@cp $(addprefix $(TOOLS_BIN)/,$(TOOLS)) $(VM_OUT)/root/usr/lib/cr/bin/
-	@cp $(patsubst selftests/helpers/%.c,$(HELPER_OUT)/%,$(HELPER_C)) $(VM_OUT)/root/usr/lib/cr/bin/
-	@$(TOOLS_BIN)/examples/write-sample $(VM_OUT)/root/usr/lib/cr/data/sample.crimg
-	@cp $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) $(SELFTEST_SH) \
-		selftests/run_tests.sh $(VM_OUT)/root/usr/lib/cr/selftests/
-	@cd $(VM_OUT)/root && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc > ../initramfs.cpio
-	@if [ -n "$(KSRC)" ]; then echo $(KSRC)/arch/x86/boot/bzImage; \
-		else echo $$(cat $(KDIR_FILE))/arch/x86/boot/bzImage; fi > $(VM_OUT)/kernel-path
+# The guest's root file system: busybox, the module, the tools and the selftests; remade only
+# when one of those changed.
+vm-image: module tools selftests $(SRC_FILE)
+	@mkdir -p $(VM_OUT)
+	@selftests/make-image.sh $(VM_OUT) $(MODULE_OUT)/rust/cr.ko \
+		$(if $(KSRC),$(KSRC),$$(cat $(KDIR_FILE)))/arch/x86/boot/bzImage \
+		$$(cat $(SRC_FILE))/tools/testing/selftests $(TOOLS_BIN) $(HELPER_OUT) \
+		$(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) $(SELFTEST_SH) \
+		selftests/run_tests.sh
 
 host-check:
 	@selftests/check.sh host
 
 check:
-	@selftests/check.sh all
+	@selftests/check.sh $(if $(T),vm $(KERNEL) $(T),all)
 
 fuzz-smoke:
 	@selftests/check.sh fuzz-smoke
@@ -94,6 +100,7 @@ fuzz:
 	@cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run image_parser -- -max_total_time=$(FUZZ_SECONDS)
 
 demo:
+	@selftests/setup-host.sh demo
 	@selftests/demo.sh
 
 # The module follows the kernel's rustfmt settings, the tools cargo's defaults.

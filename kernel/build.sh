@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the cr test kernel: `kernel/build.sh normal|debug`.
+# Builds the cr test kernel: `kernel/build.sh normal|debug`; `kernel/build.sh prepare` only makes
+# the toolchain and the patched source, which the two variants then share (`make check` builds
+# them side by side).
 #
 # The source is Debian's linux-source-7.3 (pinned to 7.3.4), unpacked under $CR_CACHE with
 # kernel/patches/*.patch applied; each variant builds out of tree in $CR_CACHE/build/<variant>.
@@ -17,6 +19,7 @@ JOBS=${JOBS:-$(nproc)}
 log() { echo "kernel: $*" >&2; }
 
 case $VARIANT in
+prepare) FRAGMENTS=() ;;
 normal) FRAGMENTS=("$TOP/kernel/cr.config") ;;
 debug) FRAGMENTS=("$TOP/kernel/cr.config" "$TOP/kernel/debug.config") ;;
 *) log "unknown variant '$VARIANT' (normal or debug)"; exit 2 ;;
@@ -63,9 +66,16 @@ if [[ ! -f $SRC/.cr-ready ]]; then
 	# Older unpacked trees are dead weight once the patch set changes.
 	find "$CR_CACHE/src" -mindepth 1 -maxdepth 1 -type d ! -path "$SRC" -exec rm -rf {} +
 fi
+if [[ $VARIANT == prepare ]]; then
+	echo "$SRC"
+	exit 0
+fi
 
 OUT="$CR_CACHE/build/$VARIANT"
-build_key=$( (echo "$SRC"; cat "${FRAGMENTS[@]}" "$TOP/kernel/build.sh") | sha256sum | cut -c1-16)
+# The inputs of a build: the source (version and patches, in $SRC's name), the fragments, and
+# the recipe below, whose version is bumped whenever it changes what gets built.
+RECIPE=1
+build_key=$( (echo "$SRC recipe $RECIPE"; cat "${FRAGMENTS[@]}") | sha256sum | cut -c1-16)
 if [[ -f $OUT/.cr-stamp && $(cat "$OUT/.cr-stamp") == "$build_key" && -f $OUT/arch/x86/boot/bzImage ]]; then
 	echo "$OUT"
 	exit 0

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# `make check`: every test of cr, ending in one line "check: N passed, N failed".
+# `make check`: every test of cr, ending in one line "check: N passed, N failed, N skipped".
 #
-#   selftests/check.sh all         host tests, lint, fuzz smoke run, then the VM selftests and KUnit
-#                                  on the normal and the debug kernel
-#   selftests/check.sh host        host side only
-#   selftests/check.sh fuzz-smoke  the short fuzz run only
+#   selftests/check.sh all             set-up, host tests, lint and the fuzz smoke run, while the
+#                                      normal and the debug kernel each build and run the VM
+#                                      selftests and KUnit, side by side (one vCPU each)
+#   selftests/check.sh vm VARIANT [T]  one kernel's VM run only, of the selftests matching the
+#                                      glob T (`make check T=cr_pipes`)
+#   selftests/check.sh host            host side only
+#   selftests/check.sh fuzz-smoke      the short fuzz run only
 #
 # Each part adds its counts; a part that cannot run at all counts as one failure, never a skip.
+# A skip is counted only where a selftest says "# SKIP" (the machine lacks a feature).
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,12 +20,13 @@ export CR_CACHE=${CR_CACHE:-$HOME/.cache/cr}
 FUZZ_RUNS=${FUZZ_RUNS:-1000000}
 LOG="$TOP/build/check"
 mkdir -p "$LOG"
-passed=0
-failed=0
+COUNTS="$LOG/counts"
 
 note() { printf '\n=== %s\n' "$*"; }
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+# count PASSED FAILED SKIPPED: adds to the totals (a file, since lanes run in subshells).
+count() { echo "$1 $2 $3" >>"$COUNTS"; }
+pass() { count 1 0 0; echo "PASS: $*"; }
+fail() { count 0 1 0; echo "FAIL: $*"; }
 
 # One named step: pass or fail on its exit status; the log is shown on failure.
 step() {
@@ -36,23 +41,28 @@ step() {
 }
 
 host_tests() {
-	note "host: cargo test (format, ABI mirror, crinfo)"
+	note "host: cargo test (format, forest rules, ABI mirror, crinfo, tools)"
 	local log="$LOG/cargo-test.log" p f
 	(cd tools && cargo test --workspace 2>&1) | tee "$log" | grep -E '^test .* FAILED|^test result'
-	p=$(grep -E '^test result' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s += $1} END {print s + 0}')
-	f=$(grep -E '^test result' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s += $1} END {print s + 0}')
 	if ! grep -qE '^test result' "$log"; then
 		fail "cargo test did not run (log: $log)"
 		tail -30 "$log"
 		return
 	fi
-	passed=$((passed + p))
-	failed=$((failed + ${f:-0}))
+	p=$(grep -E '^test result' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s += $1} END {print s + 0}')
+	f=$(grep -E '^test result' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s += $1} END {print s + 0}')
+	count "$p" "${f:-0}" 0
 
-	note "host: lint"
+	note "host: lint (tools)"
+	step tools-rustfmt sh -c 'cd tools && cargo fmt --check'
+	step tools-clippy sh -c 'cd tools && cargo clippy -q --workspace --all-targets -- -D warnings'
+}
+
+# The module's lint needs a configured kernel tree: it runs in the normal kernel's lane.
+module_lint() {
+	note "host: lint (module)"
 	step rustfmt make -s fmt-check
 	step clippy sh -c 'out=$(make -s CLIPPY=1 module 2>&1); echo "$out"; ! echo "$out" | grep -E "^(warning|error)"'
-	step tools-clippy sh -c 'cd tools && cargo clippy -q --workspace --all-targets -- -D warnings'
 }
 
 fuzz_smoke() {
@@ -68,10 +78,12 @@ fuzz_smoke() {
 	step fuzz-image-parser sh -c "cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run image_parser -- -runs=$FUZZ_RUNS"
 }
 
-# Runs the VM selftests on one kernel and counts the nested TAP: each indented ok / not ok is one
-# result, and a test that failed without a failing line of its own (a crash) counts once more.
+# vm_tests VARIANT [GLOB...]: builds what the VM needs and runs the selftests in it; counts the
+# nested TAP: each indented ok / not ok / SKIP is one result, and a selftest that failed without
+# a failing line of its own (a crash, a timeout) counts once more.
 vm_tests() {
-	local variant=$1 log="$LOG/vm-$1.log" flag=() rc p f crashed
+	local variant=$1 log="$LOG/vm-$1.log" flag=() rc p f s crashed
+	shift
 	[[ $variant == debug ]] && flag=(--debug)
 	note "vm ($variant kernel): kselftests and KUnit"
 	if ! make -s vm-image KERNEL="$variant" >"$LOG/build-$variant.log" 2>&1; then
@@ -79,37 +91,69 @@ vm_tests() {
 		tail -30 "$LOG/build-$variant.log"
 		return
 	fi
-	tools/vm-run --no-build "${flag[@]}" --timeout 2400 -- /usr/lib/cr/selftests/run_tests.sh \
-		>"$log" 2>&1
+	[[ $variant == normal && $# -eq 0 ]] && module_lint
+	tools/vm-run --no-build "${flag[@]}" --smp "${CR_VM_SMP:-1}" --timeout "${CR_VM_TIMEOUT:-3000}" \
+		-- /usr/lib/cr/selftests/run_tests.sh "$@" >"$log" 2>&1
 	rc=$?
-	grep -E '^(not )?ok |^    not ok|^    # ' "$log"
-	p=$(grep -cE '^    ok [0-9]+' "$log")
+	grep -E '^(not )?ok |^    not ok|^    ok .*# SKIP|^    # ' "$log"
+	p=$(grep -E '^    ok [0-9]+' "$log" | grep -cv '# SKIP')
+	s=$(grep -cE '^    ok [0-9]+.*# SKIP' "$log")
 	f=$(grep -cE '^    not ok [0-9]+' "$log")
 	crashed=0
 	while read -r name; do
 		grep -A10000 "^# selftests: cr: $name\$" "$log" | sed -n '2,/^\(not \)\?ok /p' |
 			grep -qE '^    not ok' || crashed=$((crashed + 1))
 	done < <(grep -E '^not ok [0-9]+ selftests: cr: ' "$log" | sed -E 's/^not ok [0-9]+ selftests: cr: ([^ ]+).*/\1/')
-	passed=$((passed + p))
-	failed=$((failed + f + crashed))
+	count "$p" $((f + crashed)) "$s"
 	if ((rc != 0 && f + crashed == 0)); then
 		fail "vm-run on the $variant kernel exited $rc (log: $log)"
 		tail -40 "$log"
 	fi
+	if ((p + f + s == 0 && rc == 0)); then
+		fail "no selftest matched '$*' on the $variant kernel"
+	fi
 }
 
+summary() {
+	awk '{p += $1; f += $2; s += $3} END {printf "\ncheck: %d passed, %d failed, %d skipped\n", p, f, s; exit f > 0}' "$COUNTS"
+}
+
+rm -f "$COUNTS"
+touch "$COUNTS"
 case ${1:-all} in
-host) host_tests ;;
+host)
+	host_tests
+	module_lint
+	;;
 fuzz-smoke) fuzz_smoke ;;
+vm)
+	variant=${2:-normal}
+	shift 2
+	selftests/setup-host.sh demo || fail "host set-up"
+	vm_tests "$variant" "$@"
+	;;
 all)
+	start=$(date +%s)
+	selftests/setup-host.sh check || fail "host set-up"
+	# One toolchain and one patched source tree, made before the lanes share them.
+	kernel/build.sh prepare >"$LOG/prepare.log" 2>&1 || { fail "kernel toolchain or source (log: $LOG/prepare.log)"; tail -20 "$LOG/prepare.log"; }
+	make -s tools selftests >"$LOG/build-tools.log" 2>&1 || { fail "tools or selftests build (log: $LOG/build-tools.log)"; tail -20 "$LOG/build-tools.log"; }
+	# Each kernel's lane builds it and runs its VM as soon as it can, without waiting on the
+	# other; the host tests run meanwhile.
+	vm_tests normal >"$LOG/lane-normal.out" 2>&1 &
+	normal=$!
+	vm_tests debug >"$LOG/lane-debug.out" 2>&1 &
+	debug=$!
 	host_tests
 	fuzz_smoke
-	vm_tests normal
-	vm_tests debug
+	wait $normal
+	cat "$LOG/lane-normal.out"
+	wait $debug
+	cat "$LOG/lane-debug.out"
+	echo
+	echo "check: took $(($(date +%s) - start)) s"
 	;;
-*) echo "usage: $0 all|host|fuzz-smoke" >&2; exit 2 ;;
+*) echo "usage: $0 all|host|fuzz-smoke|vm VARIANT [TEST...]" >&2; exit 2 ;;
 esac
 
-echo
-echo "check: $passed passed, $failed failed"
-((failed == 0))
+summary

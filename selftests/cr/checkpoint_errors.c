@@ -12,7 +12,7 @@
 
 #include <linux/cr.h>
 
-#include "tap.h"
+#include "cr_ksft.h"
 
 static int dev, logpipe[2];
 
@@ -39,10 +39,13 @@ int main(void)
 	int out[2], status;
 	pid_t child;
 
-	tap_start();
+	/* Line-buffered: no result is printed twice by a forked child. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ksft_print_header();
+	ksft_set_plan(13);
 	dev = open(CR_DEVICE, O_RDWR | O_CLOEXEC);
 	if (dev < 0 || pipe(out) || pipe2(logpipe, O_NONBLOCK))
-		tap_bail("setup");
+		cr_bail("setup");
 
 	child = fork();
 	if (child == 0) {
@@ -50,17 +53,17 @@ int main(void)
 			pause();
 	}
 
-	tap_errno(checkpoint(child, out[1], logpipe[1], 0), EBUSY, "checkpoint of a running task");
-	tap_result(strstr(logged(), "not frozen") != NULL, "logfd says the task is not frozen");
-	tap_errno(checkpoint(999999, out[1], logpipe[1], 0), ESRCH, "checkpoint of no such pid");
-	tap_result(strstr(logged(), "no such process") != NULL, "logfd says there is no such process");
-	tap_errno(checkpoint(child, out[1], logpipe[1], 1ULL << 40), EINVAL, "checkpoint with unknown flags");
-	tap_errno(checkpoint(child, out[1], 1000, 0), EBADF, "checkpoint with a bad logfd");
+	cr_expect_errno(checkpoint(child, out[1], logpipe[1], 0), EBUSY, "checkpoint of a running task");
+	ksft_test_result(strstr(logged(), "not frozen") != NULL, "logfd says the task is not frozen\n");
+	cr_expect_errno(checkpoint(999999, out[1], logpipe[1], 0), ESRCH, "checkpoint of no such pid");
+	ksft_test_result(strstr(logged(), "no such process") != NULL, "logfd says there is no such process\n");
+	cr_expect_errno(checkpoint(child, out[1], logpipe[1], 1ULL << 40), EINVAL, "checkpoint with unknown flags");
+	cr_expect_errno(checkpoint(child, out[1], 1000, 0), EBADF, "checkpoint with a bad logfd");
 	{
 		struct cr_checkpoint_args a = { .pid = child, .fd = out[1], .logfd = -1 };
 
 		a.__reserved = 1;
-		tap_errno(ioctl(dev, CR_IOC_CHECKPOINT, &a), EINVAL, "checkpoint with reserved bits");
+		cr_expect_errno(ioctl(dev, CR_IOC_CHECKPOINT, &a), EINVAL, "checkpoint with reserved bits");
 	}
 	{
 		unsigned char big[64] = {};
@@ -70,24 +73,24 @@ int main(void)
 		a->fd = out[1];
 		a->logfd = -1;
 		big[40] = 1;
-		tap_errno(ioctl(dev, _IOC(_IOC_WRITE, CR_IOC_MAGIC, 0x01, sizeof(big)), big), E2BIG,
+		cr_expect_errno(ioctl(dev, _IOC(_IOC_WRITE, CR_IOC_MAGIC, 0x01, sizeof(big)), big), E2BIG,
 			  "checkpoint with a longer struct whose unknown tail is not zero");
 	}
 	{
 		struct cr_restart_args r = { .pid = child, .fd = out[0], .logfd = -1 };
 
-		tap_errno(ioctl(dev, CR_IOC_RESTART, &r), EINVAL, "restart on behalf of another task");
+		cr_expect_errno(ioctl(dev, CR_IOC_RESTART, &r), EINVAL, "restart on behalf of another task");
 	}
 	{
 		/* An image that is not one: restart fails before it changes anything. */
 		struct cr_restart_args r = { .fd = out[0], .logfd = logpipe[1] };
 
 		if (write(out[1], "not an image at all", 19) != 19)
-			tap_bail("write");
+			cr_bail("write");
 		close(out[1]);
-		tap_errno(ioctl(dev, CR_IOC_RESTART, &r), EINVAL, "restart from garbage");
-		tap_result(strstr(logged(), "bad magic") != NULL, "logfd says the magic is wrong");
-		tap_result(1, "the caller survived a refused restart");
+		cr_expect_errno(ioctl(dev, CR_IOC_RESTART, &r), EINVAL, "restart from garbage");
+		ksft_test_result(strstr(logged(), "bad magic") != NULL, "logfd says the magic is wrong\n");
+		ksft_test_result(1, "the caller survived a refused restart\n");
 	}
 
 	/* Unprivileged: the device is already open, as a privileged helper could hand it over. */
@@ -102,10 +105,10 @@ int main(void)
 		_exit(ok ? 0 : 1);
 	}
 	wait(&status);
-	tap_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		   "a non-root caller gets EPERM for checkpoint of root's task and for restart");
+	ksft_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		   "a non-root caller gets EPERM for checkpoint of root's task and for restart\n");
 
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
-	return tap_finish();
+	ksft_finished();
 }

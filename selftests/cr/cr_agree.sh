@@ -6,6 +6,7 @@
 # (cr_lib); here, a dry run also catches a corrupted image without creating a task.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 12
 
 cr_start cr_tree orphangroup $T
 tap_check "a zombie whose group leader was reaped waits" cr_ready

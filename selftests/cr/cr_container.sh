@@ -5,6 +5,7 @@
 # ckpt --cgroup, then restart into a new pid namespace, twice.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 11
 
 cg=/sys/fs/cgroup/cr-box
 mkdir -p $cg

@@ -5,6 +5,7 @@
 # image still restarts afterwards.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 10
 
 cr_start cr_counter $T/count 10
 wait_for test -s $T/count

@@ -4,6 +4,7 @@
 # /proc/PID/maps is the same before and after; an image piped from ckpt to restart works.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 14
 
 sequential() {
 	awk 'NR != $1 { exit 1 }' $T/count

@@ -5,6 +5,7 @@
 # After two cycles, the parent dies and the child gets its signal.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 8
 
 owner() { [ "$(stat -c %u /proc/$PID/status)" = 1000 ]; }
 chmod 777 $T

@@ -5,6 +5,7 @@
 # checkpoint unless --allow-leaks. Each through two checkpoint/restart cycles.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 17
 
 cr_start cr_tree pipe $T
 tap_check "pipe: 60 KiB wait in the pipe" cr_ready
@@ -20,10 +21,11 @@ cr_cleanup
 # The pipeline: checkpointed while data flows, twice; the hash must be the one of the data.
 T=$(mktemp -d /tmp/cr-test.XXXXXX)
 RESTARTER=
-want=$(yes | head -c 104857600 | sha256sum | cut -d' ' -f1)
+BYTES=$(scale 104857600 10485760)
+want=$(yes | head -c $BYTES | sha256sum | cut -d' ' -f1)
 running() { [ ! -s $T/sum ] && [ -n "$(tree_snapshot $PID | sed -n 4p)" ]; }
-cr_start sh -c "yes | head -c 104857600 | sha256sum >$T/sum.tmp && mv $T/sum.tmp $T/sum"
-tap_check "pipeline: yes | head -c 104857600 | sha256sum runs" wait_for running
+cr_start sh -c "yes | head -c $BYTES | sha256sum >$T/sum.tmp && mv $T/sum.tmp $T/sum"
+tap_check "pipeline: yes | head -c $BYTES | sha256sum runs" wait_for running
 for n in 1 2; do
 	tap_check "pipeline, cycle $n: checkpointed in mid-flight" running
 	tap_check "pipeline, cycle $n: checkpoint, kill and restart" cr_cycle $n

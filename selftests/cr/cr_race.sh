@@ -6,6 +6,7 @@
 # with its reason, and the tree runs on.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 11
 
 COUNT=${CR_RACE_COUNT:-100}
 cr_start cr_tree threadfork $T

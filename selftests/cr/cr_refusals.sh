@@ -4,6 +4,7 @@
 # the process goes on running, thawed.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 49
 
 grows() {
 	[ "$(tail -n 1 $T/count.$1)" -gt "$2" ]

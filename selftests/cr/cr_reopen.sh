@@ -5,6 +5,7 @@
 # blocked in read() on a pipe of the shared descriptor table resumes. Two cycles each.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 10
 
 cr_start cr_tree reopen $T
 tap_check "reopen: the target is ready" cr_ready

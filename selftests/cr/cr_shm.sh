@@ -5,6 +5,7 @@
 # once. Through two checkpoint/restart cycles.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 7
 
 cr_start cr_tree shm $T
 tap_check "the parent and child share memory" cr_ready

@@ -5,6 +5,7 @@
 # re-attaches to its own terminal. (nanosleep: cr_counter.sh.)
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 16
 
 in_syscall() {
 	[ "$(cut -d' ' -f1 /proc/$PID/syscall)" = "$1" ]

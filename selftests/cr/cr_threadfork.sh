@@ -6,6 +6,7 @@
 # forked by a thread is refused, since restart creates children from the main thread.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 14
 
 cr_start cr_tree threadfork $T
 tap_check "the tree with thread-forked children is ready" cr_ready

@@ -4,6 +4,7 @@
 # its own tid, through two checkpoint/restart cycles.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 9
 
 cr_start cr_tree threads $T 16
 tap_check "the 16 threads run" cr_ready

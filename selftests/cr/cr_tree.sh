@@ -6,6 +6,7 @@
 # through two checkpoint/restart cycles.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 23
 
 # forks: the tree is compared from /proc before the checkpoint and after each restart.
 cr_start cr_tree forks $T 50

@@ -5,6 +5,7 @@
 # log stays clean (run_tests fails on any splat).
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 24
 
 cr_start cr_tree forks $T 3
 tap_check "a server with 3 children is ready" cr_ready

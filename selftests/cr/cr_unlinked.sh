@@ -6,6 +6,7 @@
 # unlinked file on another filesystem (ramfs) is refused with the reason.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 17
 
 run() {
 	who=$1

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # crinfo decodes a valid image and rejects corrupt ones with a clear message, never a crash.
 . "$(dirname "$0")/tap.sh.inc"
+tap_plan 8
 SAMPLE=/usr/lib/cr/data/sample.crimg
 T=/tmp/crinfo.$$
 mkdir -p $T

@@ -11,7 +11,7 @@
 
 #include <linux/cr.h>
 
-#include "tap.h"
+#include "cr_ksft.h"
 
 int main(void)
 {
@@ -19,40 +19,43 @@ int main(void)
 	struct cr_version v;
 	int fd, i, tail_zero;
 
-	tap_start();
+	/* Line-buffered: no result is printed twice by a forked child. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ksft_print_header();
+	ksft_set_plan(13);
 	fd = open(CR_DEVICE, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		tap_bail("open " CR_DEVICE);
+		cr_bail("open " CR_DEVICE);
 
-	tap_errno(ioctl(fd, _IOR(CR_IOC_MAGIC, 0x3f, struct cr_version), &v), ENOTTY,
+	cr_expect_errno(ioctl(fd, _IOR(CR_IOC_MAGIC, 0x3f, struct cr_version), &v), ENOTTY,
 		  "an unknown command number");
-	tap_errno(ioctl(fd, _IOR(CR_IOC_MAGIC + 1, 0x00, struct cr_version), &v), ENOTTY,
+	cr_expect_errno(ioctl(fd, _IOR(CR_IOC_MAGIC + 1, 0x00, struct cr_version), &v), ENOTTY,
 		  "the right number with a foreign magic");
-	tap_errno(ioctl(fd, _IOW(CR_IOC_MAGIC, 0x00, struct cr_version), &v), ENOTTY,
+	cr_expect_errno(ioctl(fd, _IOW(CR_IOC_MAGIC, 0x00, struct cr_version), &v), ENOTTY,
 		  "CR_IOC_VERSION with the write direction");
-	tap_errno(ioctl(fd, _IO(CR_IOC_MAGIC, 0x00), &v), ENOTTY,
+	cr_expect_errno(ioctl(fd, _IO(CR_IOC_MAGIC, 0x00), &v), ENOTTY,
 		  "CR_IOC_VERSION with no direction");
-	tap_errno(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, 8), &v), EINVAL,
+	cr_expect_errno(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, 8), &v), EINVAL,
 		  "CR_IOC_VERSION with an 8-byte argument");
-	tap_errno(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, sizeof(v) - 1), &v), EINVAL,
+	cr_expect_errno(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, sizeof(v) - 1), &v), EINVAL,
 		  "CR_IOC_VERSION one byte short");
-	tap_errno(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, 8192), big), EINVAL,
+	cr_expect_errno(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, 8192), big), EINVAL,
 		  "CR_IOC_VERSION with an 8 KiB argument");
-	tap_errno(ioctl(fd, CR_IOC_VERSION, (void *)16), EFAULT, "CR_IOC_VERSION on a bad pointer");
-	tap_errno(ioctl(fd, CR_IOC_VERSION, NULL), EFAULT, "CR_IOC_VERSION on NULL");
-	tap_errno(ioctl(fd, TCGETS, big), ENOTTY, "a terminal ioctl");
+	cr_expect_errno(ioctl(fd, CR_IOC_VERSION, (void *)16), EFAULT, "CR_IOC_VERSION on a bad pointer");
+	cr_expect_errno(ioctl(fd, CR_IOC_VERSION, NULL), EFAULT, "CR_IOC_VERSION on NULL");
+	cr_expect_errno(ioctl(fd, TCGETS, big), ENOTTY, "a terminal ioctl");
 
 	memset(big, 0xff, sizeof(big));
-	tap_result(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, sizeof(big)), big) == 0,
-		   "CR_IOC_VERSION with a longer, newer struct succeeds");
+	ksft_test_result(ioctl(fd, _IOC(_IOC_READ, CR_IOC_MAGIC, 0x00, sizeof(big)), big) == 0,
+		   "CR_IOC_VERSION with a longer, newer struct succeeds\n");
 	memcpy(&v, big, sizeof(v));
-	tap_result(v.abi_version == CR_ABI_VERSION && v.arch == CR_ARCH_X86_64,
-		   "the longer struct holds the known fields");
+	ksft_test_result(v.abi_version == CR_ABI_VERSION && v.arch == CR_ARCH_X86_64,
+		   "the longer struct holds the known fields\n");
 	tail_zero = 1;
 	for (i = sizeof(v); i < (int)sizeof(big); i++)
 		tail_zero &= big[i] == 0;
-	tap_result(tail_zero, "the unknown tail of the longer struct is zeroed");
+	ksft_test_result(tail_zero, "the unknown tail of the longer struct is zeroed\n");
 
 	close(fd);
-	return tap_finish();
+	ksft_finished();
 }

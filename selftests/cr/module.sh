@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # cr.ko loads and unloads cleanly, and /dev/cr follows it.
 . "$(dirname "$0")/tap.sh.inc"
+tap_plan 13
 KO=/lib/modules/cr.ko
 
 tap_check "cr is loaded at start" grep -q '^cr ' /proc/modules

@@ -7,7 +7,7 @@
 
 #include <linux/cr.h>
 
-#include "tap.h"
+#include "cr_ksft.h"
 
 int main(void)
 {
@@ -15,23 +15,26 @@ int main(void)
 	struct stat st;
 	int fd;
 
-	tap_start();
-	tap_result(stat(CR_DEVICE, &st) == 0 && S_ISCHR(st.st_mode), "%s is a character device",
+	/* Line-buffered: no result is printed twice by a forked child. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ksft_print_header();
+	ksft_set_plan(10);
+	ksft_test_result(stat(CR_DEVICE, &st) == 0 && S_ISCHR(st.st_mode), "%s is a character device\n",
 		   CR_DEVICE);
 	fd = open(CR_DEVICE, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		tap_bail("open " CR_DEVICE);
+		cr_bail("open " CR_DEVICE);
 
 	memset(&v, 0xa5, sizeof(v));
-	tap_result(ioctl(fd, CR_IOC_VERSION, &v) == 0, "CR_IOC_VERSION succeeds");
-	tap_result(v.abi_version == CR_ABI_VERSION, "abi_version is %d (got %u)", CR_ABI_VERSION,
+	ksft_test_result(ioctl(fd, CR_IOC_VERSION, &v) == 0, "CR_IOC_VERSION succeeds\n");
+	ksft_test_result(v.abi_version == CR_ABI_VERSION, "abi_version is %d (got %u)\n", CR_ABI_VERSION,
 		   v.abi_version);
-	tap_result(v.image_version == CR_IMAGE_VERSION, "image_version is %d (got %u)",
+	ksft_test_result(v.image_version == CR_IMAGE_VERSION, "image_version is %d (got %u)\n",
 		   CR_IMAGE_VERSION, v.image_version);
-	tap_result(v.image_version_min == CR_IMAGE_VERSION_MIN, "image_version_min is %d (got %u)",
+	ksft_test_result(v.image_version_min == CR_IMAGE_VERSION_MIN, "image_version_min is %d (got %u)\n",
 		   CR_IMAGE_VERSION_MIN, v.image_version_min);
-	tap_result(v.arch == CR_ARCH_X86_64, "arch is x86_64 (got %u)", v.arch);
-	tap_result((v.features & ~CR_FEATURES_KNOWN) == 0, "no unknown feature bits (got %#llx)",
+	ksft_test_result(v.arch == CR_ARCH_X86_64, "arch is x86_64 (got %u)\n", v.arch);
+	ksft_test_result((v.features & ~CR_FEATURES_KNOWN) == 0, "no unknown feature bits (got %#llx)\n",
 		   (unsigned long long)v.features);
 
 	/* A second open is independent and answers the same. */
@@ -39,9 +42,9 @@ int main(void)
 		struct cr_version w;
 		int fd2 = open(CR_DEVICE, O_RDONLY | O_CLOEXEC);
 
-		tap_result(fd2 >= 0 && ioctl(fd2, CR_IOC_VERSION, &w) == 0 &&
+		ksft_test_result(fd2 >= 0 && ioctl(fd2, CR_IOC_VERSION, &w) == 0 &&
 				   memcmp(&v, &w, sizeof(v)) == 0,
-			   "a second open file answers the same");
+			   "a second open file answers the same\n");
 		close(fd2);
 	}
 
@@ -49,9 +52,9 @@ int main(void)
 	{
 		char buf[8];
 
-		tap_result(read(fd, buf, sizeof(buf)) < 0, "read on /dev/cr fails");
-		tap_result(write(fd, buf, sizeof(buf)) < 0, "write on /dev/cr fails");
+		ksft_test_result(read(fd, buf, sizeof(buf)) < 0, "read on /dev/cr fails\n");
+		ksft_test_result(write(fd, buf, sizeof(buf)) < 0, "write on /dev/cr fails\n");
 	}
 	close(fd);
-	return tap_finish();
+	ksft_finished();
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Checkpoint targets for the selftests: cr_target MODE DIR
+ * Checkpoint targets for the selftests: cr_target MODE DIR [MIB]
  *
  * The target sets up the state MODE names, creates DIR/ready, then waits. Each SIGUSR1 (whose
  * handler was installed before any checkpoint) makes it verify that state once more and write
@@ -8,7 +8,7 @@
  * the target between rounds.
  *
  * Modes:
- *   memory   256 MiB of patterned private anonymous memory
+ *   memory   MIB (default 256) MiB of patterned private anonymous memory
  *   files    a file offset shared by two descriptors, an O_APPEND file, a directory, and
  *            memory devices
  *   signals  a blocked pending signal with its siginfo, a sigaltstack, a handler with SA_SIGINFO
@@ -66,7 +66,8 @@ static void wait_round(void)
 
 /* ---- memory ---- */
 
-#define MEM_SIZE (256UL << 20)
+/* Size of the memory mode's area: MIB from the command line. */
+static unsigned long mem_size = 256UL << 20;
 
 static uint64_t pattern(uint64_t i)
 {
@@ -75,9 +76,9 @@ static uint64_t pattern(uint64_t i)
 
 static void mode_memory(void)
 {
-	uint64_t *mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	uint64_t *mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			     -1, 0);
-	uint64_t i, words = MEM_SIZE / 8;
+	uint64_t i, words = mem_size / 8;
 
 	if (mem == MAP_FAILED)
 		exit(4);
@@ -475,9 +476,11 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_usr1 };
 	size_t i;
 
-	if (argc != 3)
+	if (argc != 3 && argc != 4)
 		return 2;
 	dir = argv[2];
+	if (argc == 4)
+		mem_size = strtoul(argv[3], NULL, 10) << 20;
 	sigaction(SIGUSR1, &sa, NULL);
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		if (!strcmp(argv[1], modes[i].name))
