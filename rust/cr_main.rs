@@ -11,35 +11,47 @@ use core::pin::Pin;
 use kernel::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
-    new_condvar, new_mutex,
     prelude::*,
-    sync::{aref::ARef, CondVar, Mutex},
+    sync::aref::ARef,
     uaccess::{UserPtr, UserSlice},
 };
 
-// Shared with the tools, which use more of these two than the module does; `pub` keeps the
-// parts only the tools use from counting as dead code here.
+// Shared with the tools, which use more of these than the module does; `pub` keeps the parts
+// only the tools use from counting as dead code here.
 pub mod forest_rules;
 pub mod format;
+pub mod records;
 pub mod uapi;
 
-mod checkpoint;
-mod files;
-#[cfg(CONFIG_KUNIT)]
-mod format_kunit;
-mod fs;
+// Bottom: the error type, the shim, streams, the objhash and the contexts.
+mod cx;
+mod error;
 mod image;
+mod objhash;
+mod shim;
+
+// One file per kind of state, each with its checkpoint and restore halves.
+mod files;
+mod fs;
 mod mm;
 mod ns;
-mod objhash;
 mod pipe;
 mod regs;
-mod restart;
-mod shim;
 mod shmem;
 mod signals;
 mod task;
+
+// The tree, leak detection, and the table of a task's section.
+mod leaks;
+mod section;
 mod tree;
+
+// The two operations.
+mod checkpoint;
+mod restart;
+
+#[cfg(CONFIG_KUNIT)]
+mod format_kunit;
 
 use uapi::{ArgSize, IocParts};
 
@@ -69,14 +81,11 @@ impl kernel::InPlaceModule for CrModule {
 }
 
 /// An open `/dev/cr`. A checkpoint is a complete operation; the tasks of one restart share the
-/// file (inherited from the restarter) and with it the [`restart::Session`].
+/// file (inherited from the restarter) and with it the [`restart::Restart`].
 #[pin_data]
 struct CrDevice {
     #[pin]
-    session: Mutex<restart::Session>,
-    /// Signalled whenever the session moves on.
-    #[pin]
-    changed: CondVar,
+    restart: restart::Restart,
 }
 
 #[vtable]
@@ -86,8 +95,7 @@ impl MiscDevice for CrDevice {
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         KBox::try_pin_init(
             try_pin_init!(CrDevice {
-                session <- new_mutex!(restart::Session::default()),
-                changed <- new_condvar!(),
+                restart <- restart::Restart::new(),
             }),
             GFP_KERNEL,
         )
@@ -115,10 +123,8 @@ impl MiscDevice for CrDevice {
                 // restore replaces, while other tasks of the session still wait on `me`: hold a
                 // reference of our own until we are done with the session.
                 let _session_file: ARef<File> = file.into();
-                restart::run(
-                    me,
-                    &read_op_args(arg, parts.size, uapi::RESTART_FLAGS_KNOWN)?,
-                )
+                let args = read_op_args(arg, parts.size, uapi::RESTART_FLAGS_KNOWN)?;
+                restart::run(&me.get_ref().restart, &args)
             }
             _ => Err(ENOTTY),
         }

@@ -1,209 +1,319 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The file descriptor table: regular files, directories, memory devices, terminals, pipes and
-//! memfds.
+//! The file descriptor table: FILE records, with the PIPE and SHMEM records of the objects they
+//! open. Regular files, directories, memory devices, terminals, pipe ends and shmem files
+//! (memfds, unlinked tmpfs files) are saved; everything else is refused, with the reason.
 //!
 //! Files are reopened by path and must be the same inode; terminals are re-attached to the
-//! restarting caller's terminal, as CRIU's shell-job does. Pipe ends and memfds open the PIPE
-//! or SHMEM object their record names. Everything else is refused.
+//! restarting caller's terminal, as CRIU's shell-job does. Pipe ends and shmem files open the
+//! PIPE or SHMEM object their record names.
 
-use kernel::prelude::*;
+use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef, task::Task};
 
-use crate::checkpoint::{SaveCx, Stop};
-use crate::format::{self, file_kind, FileRecord, RecordKind, PATH_MAX};
-use crate::image::{Failure, ImageIn};
-use crate::objhash::{LoadObjects, Object};
-use crate::shim::{self, FileInfo, FileRef, Refusal, TaskRef};
+use crate::cx::{LoadCx, PagesFor, SaveCx};
+use crate::error::{Context, CrError, CrResult};
+use crate::format::{file_kind, shmem_kind, ErrorKind, FileRecord, RecordKind, PATH_MAX};
+use crate::objhash::Object;
+use crate::records::{self, MAX_FD};
+use crate::shim::ffi::{FileFacts, CR_FF_KERNMOUNT, CR_FF_PIPE, CR_FF_SHMEM};
+use crate::shim::{current, nul_terminated, open_path, FileExt, TaskExt};
 use crate::{pipe, shmem};
 
-/// Descriptors to install: number, file, close-on-exec.
-#[derive(Default)]
-pub(crate) struct KeptFiles {
-    fds: KVec<(u32, FileRef, bool)>,
+const S_IFMT: u32 = bindings::S_IFMT;
+
+/// What an open file is, for cr: a [`file_kind`] and, for a shmem file, its [`shmem_kind`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Class {
+    pub(crate) kind: u32,
+    pub(crate) shmem: u32,
 }
 
-/// Descriptor numbers beyond this are refused (they would not fit a default RLIMIT_NOFILE).
-const MAX_FD: u32 = 1 << 20;
-
-/// Refuses a descriptor table with a file cr cannot reopen.
-pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
-    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let mut fd = 0;
-    while let Some((file, _)) = task.next_file(&mut fd) {
-        let info = file.info()?;
-        if info.kind == file_kind::PIPE {
-            file.pipe_info()?;
-        } else if info.kind != file_kind::TTY && info.kind != file_kind::SHMEM {
-            file.path(&mut path)?;
-        }
-        if fd >= MAX_FD {
-            return Err(Refusal {
-                err: EOPNOTSUPP,
-                reason: "descriptor number too large",
-            });
-        }
-        fd += 1;
+fn is_tty(major: u32, minor: u32) -> bool {
+    // /dev/ptmx (and so a pty master) is not a terminal restart can stand in for.
+    if major == bindings::TTYAUX_MAJOR && minor == 2 {
+        return false;
     }
-    Ok(())
+    major == bindings::TTY_MAJOR
+        || major == bindings::TTYAUX_MAJOR
+        || (bindings::UNIX98_PTY_SLAVE_MAJOR
+            ..bindings::UNIX98_PTY_SLAVE_MAJOR + bindings::UNIX98_PTY_MAJOR_COUNT)
+            .contains(&major)
 }
 
-/// One FILE record per open descriptor, each preceded by the PIPE or SHMEM record of the object
-/// it opens, the first time.
-///
-/// Descriptors that share one open file (and so its offset and flags) get the same objref; the
-/// first FILE record of an open file defines it.
-pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
-    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let mut fd = 0;
-    while let Some((file, cloexec)) = cx.task.next_file(&mut fd) {
-        let info = file.info()?;
-        let mut object = 0;
-        let p: &[u8] = match info.kind {
-            file_kind::TTY => b"/dev/tty",
-            file_kind::PIPE => {
-                object = pipe::save(cx, &file)?;
-                b""
+/// What kind of shmem object a regular file is: 0 for one that has a path.
+fn shmem_class(f: &FileFacts) -> CrResult<u32> {
+    if f.facts & CR_FF_SHMEM == 0 {
+        return Ok(0);
+    }
+    if f.facts & CR_FF_KERNMOUNT == 0 {
+        return Ok(if f.nlink == 0 {
+            shmem_kind::UNLINKED
+        } else {
+            0
+        });
+    }
+    // On the kernel's internal mount, the kernel names what it made.
+    let name = &f.name[..f.name.iter().position(|&b| b == 0).unwrap_or(f.name.len())];
+    if name.starts_with(b"memfd:") {
+        Ok(shmem_kind::MEMFD)
+    } else if name == b"dev/zero" {
+        Ok(shmem_kind::ANON)
+    } else if name.starts_with(b"SYSV") {
+        Err(CrError::unsupported(
+            "SysV shared memory is not supported yet",
+        ))
+    } else {
+        Err(CrError::unsupported(
+            "kernel-internal shared memory not supported",
+        ))
+    }
+}
+
+/// What an open file is, or why cr cannot reopen it.
+pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
+    let (major, minor, ty) = (f.rdev_major, f.rdev_minor, f.mode & S_IFMT);
+    let kind = |kind| Ok(Class { kind, shmem: 0 });
+    if f.flags & bindings::O_PATH != 0 {
+        return Err(CrError::unsupported("O_PATH descriptors not supported"));
+    }
+    match ty {
+        bindings::S_IFREG => match shmem_class(f)? {
+            0 => kind(file_kind::REGULAR),
+            shmem => Ok(Class {
+                kind: file_kind::SHMEM,
+                shmem,
+            }),
+        },
+        bindings::S_IFIFO if f.facts & CR_FF_PIPE != 0 && f.sb_magic == bindings::PIPEFS_MAGIC => {
+            if f.flags & bindings::O_DIRECT != 0 {
+                return Err(CrError::unsupported(
+                    "packet-mode pipe (O_DIRECT) not supported",
+                ));
             }
-            file_kind::SHMEM => {
-                object = shmem::save(cx, &file)?;
-                b""
+            kind(file_kind::PIPE)
+        }
+        bindings::S_IFDIR => kind(file_kind::DIRECTORY),
+        bindings::S_IFCHR if major == bindings::MEM_MAJOR && matches!(minor, 3 | 5 | 8 | 9) => {
+            kind(file_kind::MEMORY_DEVICE)
+        }
+        bindings::S_IFCHR if is_tty(major, minor) => kind(file_kind::TTY),
+        bindings::S_IFIFO => Err(CrError::unsupported("FIFO (named pipe) not supported yet")),
+        bindings::S_IFSOCK => Err(CrError::unsupported("socket not supported")),
+        bindings::S_IFCHR | bindings::S_IFBLK => Err(CrError::unsupported("device not supported")),
+        _ => Err(CrError::unsupported(
+            "anonymous-inode file (eventfd, epoll, timerfd, ...) not supported",
+        )),
+    }
+}
+
+/// The path of a file to reopen: refused when it no longer leads to the file.
+pub(crate) fn path_of(file: &File) -> CrResult<KVec<u8>> {
+    let mut buf = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
+    let (path, unlinked) = file
+        .path_into(false, &mut buf)
+        .why("a file's path is too long")?;
+    if unlinked {
+        return Err(CrError::unsupported(
+            "an unlinked file on a filesystem other than tmpfs (not supported)",
+        ));
+    }
+    owned(path)
+}
+
+/// One open descriptor, as a checkpoint found it.
+pub(crate) struct Open {
+    pub(crate) fd: u32,
+    pub(crate) file: ARef<File>,
+    cloexec: bool,
+    pub(crate) class: Class,
+    facts: FileFacts,
+    /// The path it is reopened by (none for a pipe end or shmem file).
+    path: KVec<u8>,
+}
+
+/// A task's descriptor table, read once at checkpoint: checked, saved, and looked at by leak
+/// detection.
+#[derive(Default)]
+pub(crate) struct Table {
+    pub(crate) open: KVec<Open>,
+}
+
+impl Table {
+    /// The table of `task`, or the reason one of its files cannot be saved.
+    pub(crate) fn read(task: &Task) -> CrResult<Self> {
+        let mut table = Self::default();
+        let mut fd = 0;
+        while let Some((file, cloexec)) = task.next_file(&mut fd) {
+            if fd >= MAX_FD {
+                return Err(CrError::unsupported("descriptor number too large"));
             }
-            _ => file.path(&mut path)?,
+            let facts = file.facts();
+            let class = classify(&facts)?;
+            let path = match class.kind {
+                file_kind::TTY => owned(b"/dev/tty")?,
+                file_kind::PIPE | file_kind::SHMEM => KVec::new(),
+                _ => path_of(&file)?,
+            };
+            if class.kind == file_kind::PIPE
+                && file.pipe().is_some_and(|p| p.info().watch_queue != 0)
+            {
+                return Err(CrError::unsupported("notification pipe not supported"));
+            }
+            table.open.push(
+                Open {
+                    fd,
+                    file,
+                    cloexec,
+                    class,
+                    facts,
+                    path,
+                },
+                GFP_KERNEL,
+            )?;
+            fd += 1;
+        }
+        Ok(table)
+    }
+}
+
+fn owned(s: &[u8]) -> CrResult<KVec<u8>> {
+    let mut v = KVec::with_capacity(s.len(), GFP_KERNEL)?;
+    v.extend_from_slice(s, GFP_KERNEL)?;
+    Ok(v)
+}
+
+/// One FILE record per descriptor, each after the PIPE or SHMEM record of the object it opens,
+/// the first time. Descriptors that share one open file (and so its offset and flags) get the
+/// same objref; the first FILE record of an open file defines it.
+pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
+    for o in table.open.iter() {
+        let object = match o.class.kind {
+            file_kind::PIPE => pipe::save(cx, &o.file)?,
+            file_kind::SHMEM => shmem::save(cx, &o.file, o.class.shmem)?,
+            _ => 0,
         };
         // After the PIPE or SHMEM record: ids are defined in stream order.
         let objs = &mut *cx.objs;
         let (objref, _) = objs
             .files
-            .get_or_allocate(file.as_ptr() as u64, &mut objs.space)?;
+            .get_or_allocate(o.file.as_ptr() as u64, &mut objs.space)?;
+        let f = &o.facts;
         let rec = FileRecord {
-            fd,
-            kind: info.kind,
-            flags: info.flags,
-            cloexec: u32::from(cloexec),
-            pos: info.pos,
-            dev: info.dev,
-            ino: info.ino,
-            rdev: info.rdev,
-            mode: info.mode,
-            size: info.size,
-            path_len: p.len() as u32,
+            fd: o.fd,
+            kind: o.class.kind,
+            flags: f.flags,
+            cloexec: u32::from(o.cloexec),
+            pos: f.pos,
+            dev: f.dev,
+            ino: f.ino,
+            rdev: f.rdev,
+            mode: f.mode,
+            size: f.size,
+            path_len: o.path.len() as u32,
             objref,
             object,
             reserved: 0,
         };
-        cx.record(RecordKind::File, &[&rec.encode(), p])?;
-        fd += 1;
+        cx.record(RecordKind::File, &[&rec.encode(), &o.path])?;
     }
     Ok(())
 }
 
-/// Reads the FILE records, and the PIPE and SHMEM records between them, up to the first record
-/// of another kind (left for the next reader).
-pub(crate) fn load(
-    input: &mut ImageIn,
-    kept: &mut KeptFiles,
-    objects: &mut LoadObjects,
-) -> Result<(), Failure> {
-    loop {
-        let kind = input.next()?;
-        if kind == RecordKind::File as u32 {
-            load_one(input, kept, objects)?;
-        } else if kind == RecordKind::Pipe as u32 {
-            pipe::load(input, objects)?;
-        } else if kind == RecordKind::Shmem as u32 {
-            shmem::load(input, objects)?;
-        } else {
-            input.replay();
-            return Ok(());
-        }
-    }
+/// Descriptors to install: number, file, close-on-exec.
+#[derive(Default)]
+pub(crate) struct KeptFiles {
+    fds: KVec<(u32, ARef<File>, bool)>,
 }
 
-/// Reads one FILE record (the caller has just read it) and reopens its file, or shares the
-/// open file of an earlier record with the same objref.
-fn load_one(
-    input: &mut ImageIn,
-    kept: &mut KeptFiles,
-    objects: &mut LoadObjects,
-) -> Result<(), Failure> {
-    let p = input.payload();
-    let (rec, rest) = format::split_fixed(RecordKind::File, p, FileRecord::LEN, FileRecord::decode)
-        .map_err(|k| input.malformed(k))?;
-    // Pipes and shared memory have no path to reopen.
-    let (path, rest) = match rec.kind {
-        file_kind::PIPE | file_kind::SHMEM if rec.path_len == 0 => (&[][..], rest),
-        _ => format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?,
-    };
-    if !rest.is_empty() || rec.fd >= MAX_FD || rec.cloexec > 1 || rec.reserved != 0 {
-        return Err(input.malformed(format::ErrorKind::BadField("file")));
+/// A record of the files part: FILE, or the PIPE or SHMEM record (and its PAGES) of an object a
+/// FILE opens.
+pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrResult {
+    if kind == RecordKind::Pipe as u32 {
+        return pipe::load(cx);
     }
-    if kept.fds.last().is_some_and(|(last, _, _)| *last >= rec.fd) {
-        return Err(input.malformed(format::ErrorKind::BadField("fd order")));
+    if kind == RecordKind::Shmem as u32 {
+        return shmem::load(cx);
     }
-    if objects.is_defined(rec.objref) {
-        let shared = match objects.get(rec.objref) {
-            Ok(Object::File(f)) => f.clone(),
-            _ => return Err(input.malformed(format::ErrorKind::BadObjref(rec.objref))),
+    if kind == RecordKind::Pages as u32 {
+        return match &cx.pages {
+            PagesFor::Shmem { file, size } => shmem::load_pages(cx, file, *size),
+            _ => Err(cx.malformed(ErrorKind::BadField("PAGES without an object"))),
         };
-        return push(input, kept, rec.fd, shared, rec.cloexec == 1);
     }
-    let info = FileInfo {
-        kind: rec.kind,
-        flags: rec.flags,
-        pos: rec.pos,
-        dev: rec.dev,
-        ino: rec.ino,
-        rdev: rec.rdev,
-        mode: rec.mode,
-        size: rec.size,
-    };
-    let file = match rec.kind {
-        file_kind::TTY => FileRef::caller_tty().ok_or_else(|| {
-            input.fail(ENOTTY, "the image has a terminal but the caller has none")
-        })?,
-        file_kind::REGULAR | file_kind::DIRECTORY | file_kind::MEMORY_DEVICE => {
-            let cpath = shim::nul_terminated(path).map_err(|e| input.fail(e, "out of memory"))?;
-            FileRef::reopen(&cpath, &info).map_err(|e| {
-                input.fail(
-                    e,
-                    if e == ESTALE {
-                        "a file was replaced since the checkpoint (inode differs)"
-                    } else {
-                        "a checkpointed file cannot be reopened"
-                    },
-                )
-            })?
+    let f = LoadCx::decode(cx.input, records::File::decode)?;
+    let rec = f.rec;
+    if kept.fds.last().is_some_and(|(last, _, _)| *last >= rec.fd) {
+        return Err(cx.malformed(ErrorKind::BadField("fd order")));
+    }
+    let file = if cx.objects.is_defined(rec.objref) {
+        match cx.objects.get(rec.objref) {
+            Ok(Object::File(f)) => f.clone(),
+            _ => return Err(cx.malformed(ErrorKind::BadObjref(rec.objref))),
         }
-        file_kind::PIPE => pipe::open_end(input, objects, rec.object, rec.flags)?,
-        file_kind::SHMEM => shmem::open(input, objects, rec.object, rec.flags, rec.pos)?,
-        _ => return Err(input.malformed(format::ErrorKind::BadField("file kind"))),
+    } else {
+        let file = match rec.kind {
+            file_kind::TTY => caller_tty().ok_or_else(|| {
+                cx.fail(ENOTTY, "the image has a terminal but the caller has none")
+            })?,
+            file_kind::PIPE => pipe::open_end(cx, rec.object, rec.flags)?,
+            file_kind::SHMEM => shmem::open(cx, rec.object, rec.flags, rec.pos)?,
+            _ => {
+                let path = nul_terminated(f.path)?;
+                reopen(&path, &rec).map_err(|e| e.at(cx.input.offset()))?
+            }
+        };
+        if rec.kind == file_kind::PIPE || rec.kind == file_kind::SHMEM {
+            file.set_status_flags(rec.flags);
+        }
+        cx.objects
+            .define(rec.objref, Object::File(file.clone()))
+            .map_err(|e| e.at(cx.input.offset()))?;
+        file
     };
-    if rec.kind == file_kind::PIPE || rec.kind == file_kind::SHMEM {
-        file.set_status_flags(rec.flags);
-    }
-    objects
-        .define(rec.objref, Object::File(file.clone()))
-        .map_err(|f| f.at(input))?;
-    push(input, kept, rec.fd, file, rec.cloexec == 1)
+    kept.fds
+        .push((rec.fd, file, rec.cloexec == 1), GFP_KERNEL)?;
+    Ok(())
 }
 
-fn push(
-    input: &ImageIn,
-    kept: &mut KeptFiles,
-    fd: u32,
-    file: FileRef,
-    cloexec: bool,
-) -> Result<(), Failure> {
-    kept.fds
-        .push((fd, file, cloexec), GFP_KERNEL)
-        .map_err(|e| input.fail(e.into(), "out of memory"))
+/// Reopens the file a FILE (or VMA, MM) record describes by its NUL-terminated `path`: the same
+/// inode (`ESTALE` if the path now leads elsewhere), at the same position.
+pub(crate) fn reopen(path: &[u8], rec: &FileRecord) -> CrResult<ARef<File>> {
+    let file = open_path(path, rec.flags).why("a checkpointed file cannot be reopened")?;
+    let now = file.facts();
+    let same = if rec.kind == file_kind::MEMORY_DEVICE || rec.kind == file_kind::TTY {
+        now.rdev == rec.rdev
+    } else {
+        now.dev == rec.dev && now.ino == rec.ino && now.mode & S_IFMT == rec.mode & S_IFMT
+    };
+    if !same {
+        return Err(CrError::new(
+            ESTALE,
+            "a file was replaced since the checkpoint (inode differs)",
+        ));
+    }
+    if rec.pos != 0 && rec.kind != file_kind::MEMORY_DEVICE && rec.kind != file_kind::TTY {
+        file.set_pos(rec.pos)
+            .why("restoring a file position failed")?;
+    }
+    Ok(file)
+}
+
+/// A terminal among the caller's descriptors 0-2.
+fn caller_tty() -> Option<ARef<File>> {
+    (0..3).find_map(|fd| {
+        let f = crate::image::file_of_fd(fd).ok()?;
+        let facts = f.facts();
+        let tty =
+            facts.mode & S_IFMT == bindings::S_IFCHR && is_tty(facts.rdev_major, facts.rdev_minor);
+        tty.then_some(f)
+    })
 }
 
 /// Replaces the caller's descriptor table with the checkpointed one.
-pub(crate) fn apply(kept: &KeptFiles) -> Result {
-    shim::current::close_all_fds();
+pub(crate) fn apply(kept: &KeptFiles) -> CrResult {
+    current::close_all_fds();
     for (fd, file, cloexec) in kept.fds.iter() {
-        shim::current::install_fd(*fd, file, *cloexec)?;
+        current::install_fd(*fd, file, *cloexec).why("installing a descriptor failed")?;
     }
     Ok(())
 }

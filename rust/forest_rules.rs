@@ -37,6 +37,11 @@ pub enum Problem {
         /// Its parent (a process) or its thread group's leader (a thread).
         creator: u32,
     },
+    /// A thread of a process that is a zombie.
+    ThreadOfZombie {
+        /// The thread.
+        pid: u32,
+    },
     /// A process is in a group whose leader is not a live process of its session in the tree.
     GroupWithoutLeader {
         /// The process.
@@ -64,6 +69,7 @@ impl Problem {
         match *self {
             Self::Empty | Self::RootNotLive | Self::ContainerRootNotPid1 => None,
             Self::CreatorLater { pid, .. }
+            | Self::ThreadOfZombie { pid }
             | Self::GroupWithoutLeader { pid, .. }
             | Self::SessionLeaderNotAncestor { pid, .. }
             | Self::SharesAcrossGhost { pid } => Some(pid),
@@ -77,6 +83,7 @@ impl Problem {
             Self::RootNotLive => "the tree does not start with a live root process",
             Self::ContainerRootNotPid1 => "a container whose root is not pid 1",
             Self::CreatorLater { .. } => "a task comes before its parent in the image",
+            Self::ThreadOfZombie { .. } => "a thread of a process that has exited",
             Self::GroupWithoutLeader { .. } => {
                 "its group has no live leader in its session (not supported)"
             }
@@ -174,11 +181,18 @@ impl<'a> Lineage<'a> {
     pub fn check(&self) -> Result<(), Problem> {
         for (i, e) in self.entries.iter().enumerate().skip(1) {
             let creator = if e.is_thread() { e.tgid } else { e.ppid };
-            if self.index.process(creator).is_none_or(|c| c >= i) {
-                return Err(Problem::CreatorLater {
-                    pid: e.pid,
-                    creator,
-                });
+            match self.index.process(creator) {
+                Some(c) if c < i => {
+                    if e.is_thread() && self.entries[c].is_zombie() {
+                        return Err(Problem::ThreadOfZombie { pid: e.pid });
+                    }
+                }
+                _ => {
+                    return Err(Problem::CreatorLater {
+                        pid: e.pid,
+                        creator,
+                    })
+                }
             }
         }
         for (i, e) in self.entries.iter().enumerate() {

@@ -1,74 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Root directory, working directory and umask (`struct fs_struct`).
+//! Root directory, working directory and umask (`struct fs_struct`): FS.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, task::Task};
 
-use crate::checkpoint::{refuse, SaveCx, Stop};
-use crate::format::{self, FsRecord, RecordKind, PATH_MAX};
-use crate::image::{Failure, ImageIn};
-use crate::shim;
+use crate::cx::{LoadCx, SaveCx};
+use crate::error::{Context, CrError, CrResult};
+use crate::format::{FsRecord, RecordKind, PATH_MAX};
+use crate::records;
+use crate::shim::{current, nul_terminated, TaskExt};
 
-/// Root and cwd as NUL-terminated paths, and the umask.
+/// Root and cwd, NUL-terminated, and the umask: read once, at checkpoint, and again at restart.
 #[derive(Default)]
-pub(crate) struct KeptFs {
+pub(crate) struct Paths {
     root: KVec<u8>,
     cwd: KVec<u8>,
     umask: u32,
 }
 
-/// Refuses a root or cwd that cannot be found again by path.
-pub(crate) fn precheck(task: &shim::TaskRef) -> Result<(), shim::Refusal> {
-    let mut root = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let mut cwd = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    task.fs(&mut root, &mut cwd)
-        .map(|_| ())
-        .map_err(|err| shim::Refusal {
-            err: if err == ENOENT { EOPNOTSUPP } else { err },
-            reason: "root or cwd is unreachable or deleted",
-        })
+impl Paths {
+    /// A task's, or a refusal when one of them can no longer be found by its path.
+    pub(crate) fn read(task: &Task) -> CrResult<Self> {
+        let mut root = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
+        let mut cwd = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
+        let umask = task.fs_paths(&mut root, &mut cwd).map_err(|err| {
+            CrError::new(
+                if err == ENOENT { EOPNOTSUPP } else { err },
+                "root or cwd is unreachable or deleted",
+            )
+        })?;
+        // Keep each path with its NUL, as the shim takes them back.
+        for p in [&mut root, &mut cwd] {
+            let len = p.iter().position(|&b| b == 0).unwrap_or(0);
+            p.truncate(len + 1);
+        }
+        Ok(Self { root, cwd, umask })
+    }
+
+    fn without_nul(p: &[u8]) -> &[u8] {
+        &p[..p.len().saturating_sub(1)]
+    }
 }
 
 /// FS.
-pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
-    let mut root = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let mut cwd = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let umask = cx
-        .task
-        .fs(&mut root, &mut cwd)
-        .map_err(|e| refuse(e, "root or cwd is unreachable or deleted"))?;
-    let root_len = root.iter().position(|&b| b == 0).unwrap_or(0);
-    let cwd_len = cwd.iter().position(|&b| b == 0).unwrap_or(0);
+pub(crate) fn save(cx: &mut SaveCx<'_>, paths: &Paths) -> CrResult {
+    let (root, cwd) = (
+        Paths::without_nul(&paths.root),
+        Paths::without_nul(&paths.cwd),
+    );
     let rec = FsRecord {
-        umask,
-        root_len: root_len as u32,
-        cwd_len: cwd_len as u32,
+        umask: paths.umask,
+        root_len: root.len() as u32,
+        cwd_len: cwd.len() as u32,
         reserved: 0,
     };
-    cx.record(
-        RecordKind::Fs,
-        &[&rec.encode(), &root[..root_len], &cwd[..cwd_len]],
-    )
+    cx.record(RecordKind::Fs, &[&rec.encode(), root, cwd])
 }
 
-/// Reads FS.
-pub(crate) fn load(input: &mut ImageIn, kept: &mut KeptFs) -> Result<(), Failure> {
-    input.expect(RecordKind::Fs)?;
-    let p = input.payload();
-    let (rec, rest) = format::split_fixed(RecordKind::Fs, p, FsRecord::LEN, FsRecord::decode)
-        .map_err(|k| input.malformed(k))?;
-    let (root, rest) = format::take_path(rest, rec.root_len).map_err(|k| input.malformed(k))?;
-    let (cwd, rest) = format::take_path(rest, rec.cwd_len).map_err(|k| input.malformed(k))?;
-    if !rest.is_empty() || rec.umask & !0o777 != 0 {
-        return Err(input.malformed(format::ErrorKind::BadField("fs")));
-    }
-    kept.root = shim::nul_terminated(root).map_err(|e| input.fail(e, "out of memory"))?;
-    kept.cwd = shim::nul_terminated(cwd).map_err(|e| input.fail(e, "out of memory"))?;
-    kept.umask = rec.umask;
+/// FS.
+pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut Paths) -> CrResult {
+    let fs = LoadCx::decode(cx.input, records::Fs::decode)?;
+    kept.root = nul_terminated(fs.root)?;
+    kept.cwd = nul_terminated(fs.cwd)?;
+    kept.umask = fs.umask;
     Ok(())
 }
 
 /// Applies FS.
-pub(crate) fn apply(kept: &KeptFs) -> Result {
-    shim::current::set_fs(&kept.root, &kept.cwd, kept.umask)
+pub(crate) fn apply(kept: &Paths) -> CrResult {
+    current::set_fs(&kept.root, &kept.cwd, kept.umask).why("restoring root and cwd failed")
 }

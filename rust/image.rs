@@ -4,23 +4,30 @@
 
 use core::fmt::{self, Write as _};
 
-use kernel::{fs::file::LocalFile, prelude::*};
-
-use crate::format::{
-    self, ErrorKind, FormatError, ImageWriter, RecordHeader, RecordKind, Sink, StreamValidator,
-    MAX_RECORD_LEN, RECORD_HEADER_LEN,
+use kernel::{
+    fs::{file::LocalFile, File},
+    prelude::*,
+    sync::aref::ARef,
 };
-use crate::shim::FileRef;
+
+use crate::error::{CrError, CrResult, Line};
+use crate::format::{
+    ErrorKind, ImageWriter, RecordHeader, RecordKind, Sink, StreamValidator, MAX_RECORD_LEN,
+    RECORD_HEADER_LEN,
+};
+use crate::shim::FileExt;
 
 /// Takes a reference to the file behind descriptor `fd` of the caller.
-pub(crate) fn file_of_fd(fd: i32) -> Result<FileRef> {
+pub(crate) fn file_of_fd(fd: i32) -> Result<ARef<File>> {
     let fd = u32::try_from(fd).map_err(|_| EBADF)?;
     let f = LocalFile::fget(fd).map_err(|_| EBADF)?;
-    Ok(FileRef::from_kernel(&f))
+    // SAFETY: the caller is inside an ioctl of /dev/cr, not inside a read, write or lseek of
+    // this descriptor, so it holds no `fdget_pos` of the file without its position lock.
+    Ok(unsafe { LocalFile::assume_no_fdget_pos(f) })
 }
 
 /// Where reasons for failures go: the caller's logfd, or nowhere for -1.
-pub(crate) struct Log(Option<FileRef>);
+pub(crate) struct Log(Option<ARef<File>>);
 
 impl Log {
     /// The log behind `logfd`; -1 means none.
@@ -42,6 +49,11 @@ impl Log {
             let _ = f.write_all(line.as_bytes());
         }
         pr_info!("{}", core::str::from_utf8(line.as_bytes()).unwrap_or("?\n"));
+    }
+
+    /// Reports `error` of operation `op` (on `pid`, for a checkpoint).
+    pub(crate) fn error(&self, op: &'static str, pid: Option<i32>, error: &CrError) {
+        self.line(format_args!("{}", Line { op, pid, error }));
     }
 }
 
@@ -86,14 +98,14 @@ impl fmt::Write for LineBuf {
 
 /// Buffers image bytes and writes them to the image file in large pieces.
 pub(crate) struct FileSink {
-    file: FileRef,
+    file: ARef<File>,
     buf: KVVec<u8>,
 }
 
 const SINK_BUFFER: usize = 256 << 10;
 
 impl FileSink {
-    pub(crate) fn new(file: FileRef) -> Result<Self> {
+    pub(crate) fn new(file: ARef<File>) -> Result<Self> {
         Ok(Self {
             file,
             buf: KVVec::with_capacity(SINK_BUFFER, GFP_KERNEL)?,
@@ -128,68 +140,31 @@ impl Sink for FileSink {
 /// The image being written by a checkpoint.
 pub(crate) type ImageOut = ImageWriter<FileSink>;
 
-/// Maps a writer error to an errno.
-pub(crate) fn write_error(e: format::WriteError<Error>) -> Error {
-    match e {
-        format::WriteError::Sink(e) => e,
-        format::WriteError::TooLarge => E2BIG,
-    }
-}
-
-/// Why a restart stopped: the errno for the caller, the stream offset, and a reason for logfd.
-pub(crate) struct Failure {
-    pub(crate) err: Error,
-    pub(crate) offset: u64,
-    pub(crate) reason: Reason,
-}
-
-/// The reason of a [`Failure`].
-pub(crate) enum Reason {
-    /// The stream is malformed.
-    Format(ErrorKind),
-    /// The stream is well-formed but its state could not be applied.
-    Text(&'static str),
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Format(k) => write!(f, "{k}"),
-            Self::Text(s) => f.write_str(s),
-        }
-    }
-}
-
-impl From<FormatError> for Failure {
-    fn from(e: FormatError) -> Self {
-        Self {
-            err: EINVAL,
-            offset: e.offset,
-            reason: Reason::Format(e.kind),
-        }
-    }
-}
-
 /// The image being read by a restart, record by record, validated on the way.
+///
+/// A reader looks at the next record's kind with [`ImageIn::peek`] and consumes it with
+/// [`ImageIn::take`]; the payload of the record peeked or taken last is [`ImageIn::payload`].
+/// Optional records this version does not know are skipped; an ERROR record fails the read.
 pub(crate) struct ImageIn {
-    file: FileRef,
+    file: ARef<File>,
     check: StreamValidator,
     payload: KVVec<u8>,
     offset: u64,
-    last_kind: u32,
-    replay: Option<u32>,
+    kind: u32,
+    /// A record was peeked and is not taken yet.
+    peeked: bool,
 }
 
 impl ImageIn {
     /// Reads and checks the magic.
-    pub(crate) fn open(file: FileRef) -> core::result::Result<Self, Failure> {
+    pub(crate) fn open(file: ARef<File>) -> CrResult<Self> {
         let mut me = Self {
             file,
             check: StreamValidator::new(),
             payload: KVVec::new(),
             offset: 0,
-            last_kind: 0,
-            replay: None,
+            kind: 0,
+            peeked: false,
         };
         let mut magic = [0u8; 8];
         me.read(&mut magic)?;
@@ -198,60 +173,62 @@ impl ImageIn {
     }
 
     /// The validated header, once the first record was read.
-    pub(crate) fn header(&self) -> Option<&format::Header> {
+    pub(crate) fn header(&self) -> Option<&crate::format::Header> {
         self.check.header()
     }
 
-    fn read(&mut self, buf: &mut [u8]) -> core::result::Result<(), Failure> {
-        self.file.read_full(buf).map_err(|err| Failure {
-            err: if err == ENODATA { EINVAL } else { err },
-            offset: self.check.offset(),
-            reason: if err == ENODATA {
-                Reason::Format(ErrorKind::Truncated)
+    fn read(&mut self, buf: &mut [u8]) -> CrResult {
+        let at = self.check.offset();
+        self.file.read_full(buf).map_err(|err| {
+            if err == ENODATA {
+                CrError::malformed(ErrorKind::Truncated).at(at)
             } else {
-                Reason::Text("reading the image failed")
-            },
+                CrError::new(err, "reading the image failed").at(at)
+            }
         })
     }
 
-    /// Offset of the record returned last.
+    /// Offset of the record peeked or taken last.
     pub(crate) fn offset(&self) -> u64 {
         self.offset
     }
 
-    /// A failure at the record returned last.
-    pub(crate) fn fail(&self, err: Error, reason: &'static str) -> Failure {
-        Failure {
-            err,
-            offset: self.offset,
-            reason: Reason::Text(reason),
-        }
+    /// A failure at the record peeked or taken last.
+    pub(crate) fn fail(&self, err: Error, reason: &'static str) -> CrError {
+        CrError::new(err, reason).at(self.offset)
     }
 
-    /// A malformed-record failure at the record returned last.
-    pub(crate) fn malformed(&self, kind: ErrorKind) -> Failure {
-        Failure {
-            err: EINVAL,
-            offset: self.offset,
-            reason: Reason::Format(kind),
-        }
+    /// A malformed-record failure at the record peeked or taken last.
+    pub(crate) fn malformed(&self, kind: ErrorKind) -> CrError {
+        CrError::malformed(kind).at(self.offset)
     }
 
-    /// Reads the next record, which must be of `kind`; its payload is [`Self::payload`].
-    pub(crate) fn expect(&mut self, kind: RecordKind) -> core::result::Result<(), Failure> {
-        let got = self.next()?;
+    /// The kind of the next record, which stays to be taken.
+    pub(crate) fn peek(&mut self) -> CrResult<u32> {
+        if !self.peeked {
+            self.read_record()?;
+            self.peeked = true;
+        }
+        Ok(self.kind)
+    }
+
+    /// Takes the next record and returns its kind; its payload is [`Self::payload`].
+    pub(crate) fn take(&mut self) -> CrResult<u32> {
+        let kind = self.peek()?;
+        self.peeked = false;
+        Ok(kind)
+    }
+
+    /// Takes the next record, which must be of `kind`.
+    pub(crate) fn expect(&mut self, kind: RecordKind) -> CrResult {
+        let got = self.take()?;
         if got != kind as u32 {
             return Err(self.malformed(ErrorKind::UnknownKind(got)));
         }
         Ok(())
     }
 
-    /// Reads the next record and returns its kind; the payload is [`Self::payload`].
-    /// Optional records this version does not know are skipped; an ERROR record fails.
-    pub(crate) fn next(&mut self) -> core::result::Result<u32, Failure> {
-        if let Some(kind) = self.replay.take() {
-            return Ok(kind);
-        }
+    fn read_record(&mut self) -> CrResult {
         loop {
             let mut hdr = [0u8; RECORD_HEADER_LEN];
             self.offset = self.check.offset();
@@ -262,16 +239,14 @@ impl ImageIn {
             self.payload.clear();
             self.payload
                 .resize(body, 0, GFP_KERNEL)
-                .map_err(|_| Failure {
-                    err: ENOMEM,
-                    offset: self.offset,
-                    reason: Reason::Text("out of memory for a record"),
-                })?;
+                .map_err(|_| self.fail(ENOMEM, "out of memory for a record"))?;
             let mut payload = core::mem::take(&mut self.payload);
-            let res = self.read(&mut payload);
-            let res = res.and_then(|()| {
+            let res = self.read(&mut payload).and_then(|()| {
                 let (p, pad) = payload.split_at(hdr.payload_len());
-                self.check.record_body(&hdr, p, pad).map_err(Failure::from)
+                self.check
+                    .record_body(&hdr, p, pad)
+                    .map(|_| ())
+                    .map_err(CrError::from)
             });
             payload.truncate(hdr.payload_len());
             self.payload = payload;
@@ -282,20 +257,14 @@ impl ImageIn {
                 }
                 None => continue,
                 Some(_) => {
-                    self.last_kind = hdr.kind;
-                    return Ok(hdr.kind);
+                    self.kind = hdr.kind;
+                    return Ok(());
                 }
             }
         }
     }
 
-    /// Makes the next [`Self::next`] return the record just read again: for a reader that had
-    /// to see a record to know that its own part of the stream ended.
-    pub(crate) fn replay(&mut self) {
-        self.replay = Some(self.last_kind);
-    }
-
-    /// The payload of the record returned last.
+    /// The payload of the record peeked or taken last.
     pub(crate) fn payload(&self) -> &[u8] {
         &self.payload
     }

@@ -8,61 +8,151 @@
 //! object (`shmem.rs`), stored once however many processes map it. The vDSO is mapped anew at
 //! its old address.
 
-use kernel::prelude::*;
+use kernel::{bindings, fs::File, mm::MmWithUser, prelude::*, sync::aref::ARef, task::Task};
 
-use crate::checkpoint::{refuse, SaveCx, Stop, PAGE_SIZE};
+use crate::cx::{LoadCx, PagesFor, SaveCx, PAGE_SIZE};
+use crate::error::{Context, CrError, CrResult};
+use crate::files;
 use crate::format::{
-    self, file_kind, vma_kind, ErrorKind, MmRecord, PagesHeader, RecordKind, VmaRecord, AUXV_WORDS,
-    PAGES_PER_RECORD, PATH_MAX,
+    file_kind, vma_kind, ErrorKind, FileRecord, MmRecord, PagesHeader, RecordKind, VmaRecord,
+    PAGES_PER_RECORD,
 };
-use crate::image::{Failure, ImageIn};
-use crate::objhash::LoadObjects;
-use crate::shim::{self, FileInfo, FileRef, MmInfo, Refusal, TaskRef};
+use crate::records::{self, Pages, VM_MAYSHARE, VM_MAYWRITE};
+use crate::shim::ffi::{
+    MmInfo, CR_VF_ANON, CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN, CR_VM_STACK_INCOMPLETE_SETUP,
+};
+use crate::shim::{current, nul_terminated, FileExt, MmExt, TaskExt, Vma};
 use crate::shmem;
 
-/// `S_IFREG`.
-const S_IFREG: u32 = 0o100000;
-/// `VM_MAYWRITE`, `VM_MAYSHARE`.
-const VM_MAYWRITE: u64 = 0x20;
-const VM_MAYSHARE: u64 = 0x80;
+/// The `vm_flags` a restart recreates; an area with any other flag (locked, I/O, huge pages,
+/// madvise hints) is refused.
+const RECREATABLE: u64 = (bindings::VM_READ
+    | bindings::VM_WRITE
+    | bindings::VM_EXEC
+    | bindings::VM_MAYREAD
+    | bindings::VM_MAYWRITE
+    | bindings::VM_MAYEXEC
+    | bindings::VM_ACCOUNT
+    | bindings::VM_NORESERVE
+    | bindings::VM_SOFTDIRTY
+    | bindings::VM_MAYSHARE
+    | bindings::VM_SHARED) as u64
+    | CR_VM_GROWSDOWN
+    | CR_VM_STACK_INCOMPLETE_SETUP;
+const _: () = assert!(
+    VM_MAYSHARE == bindings::VM_MAYSHARE as u64 && VM_MAYWRITE == bindings::VM_MAYWRITE as u64
+);
 
-/// Refuses mappings cr cannot recreate.
-pub(crate) fn precheck(task: &TaskRef) -> Result<(), Refusal> {
-    let mm = task.mm().map_err(|err| Refusal {
-        err,
-        reason: "task has no address space",
-    })?;
-    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let exe = mm.exe_file().ok_or(Refusal {
-        err: EOPNOTSUPP,
-        reason: "task has no executable",
-    })?;
-    exe.path(&mut path)?;
-    let mut addr = 0;
-    while let Some(vma) = mm.vma_from(addr)? {
-        // A mapped file must be reachable by its path again.
-        if let Some(f) = vma
-            .file
-            .as_ref()
-            .filter(|_| vma.info.kind != vma_kind::SHMEM)
-        {
-            f.path(&mut path)?;
-        }
-        addr = vma.info.end;
-    }
-    Ok(())
+/// One area of a [`Layout`]: what it is, and the file it maps, by path.
+pub(crate) struct Area {
+    pub(crate) vma: Vma,
+    pub(crate) kind: u32,
+    /// For a shmem area, the kind of shmem object.
+    pub(crate) shmem: u32,
+    path: KVec<u8>,
+    dev: u64,
+    ino: u64,
 }
 
-/// MM, then VMA and PAGES records for every area.
-pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
-    let mm = cx.task.mm()?;
-    let info = mm.info();
-    let mut path = KVec::from_elem(0u8, PATH_MAX + 1, GFP_KERNEL)?;
-    let exe = mm
-        .exe_file()
-        .ok_or_else(|| refuse(EOPNOTSUPP, "task has no executable"))?;
-    let exe_info = exe.info()?;
-    let exe_path = exe.path(&mut path)?;
+/// A task's address space, read once at checkpoint: checked, saved, and looked at by leak
+/// detection.
+pub(crate) struct Layout {
+    pub(crate) mm: ARef<MmWithUser>,
+    exe: ARef<File>,
+    exe_path: KVec<u8>,
+    pub(crate) areas: KVec<Area>,
+}
+
+/// What an area is, or why it cannot be recreated.
+fn classify(vma: &Vma) -> CrResult<(u32, u32)> {
+    let v = &vma.info;
+    if v.facts & CR_VF_VDSO != 0 {
+        return Ok((vma_kind::VDSO, 0));
+    }
+    if v.facts & CR_VF_VVAR != 0 {
+        return Ok((vma_kind::VVAR, 0));
+    }
+    if v.vm_flags & !RECREATABLE != 0 {
+        return Err(CrError::unsupported(
+            "mapping with locked, I/O, huge-page or madvise flags",
+        ));
+    }
+    let file_class = vma
+        .file
+        .as_ref()
+        .map(|f| files::classify(&f.facts()))
+        .transpose();
+    match (v.vm_flags & VM_MAYSHARE != 0, vma.file.is_some()) {
+        (true, true) => match file_class? {
+            Some(c) if c.kind == file_kind::SHMEM => Ok((vma_kind::SHMEM, c.shmem)),
+            Some(c) if c.kind == file_kind::REGULAR => Ok((vma_kind::FILE_SHARED, 0)),
+            _ => Err(CrError::unsupported(
+                "shared mapping of a device or special file",
+            )),
+        },
+        (true, false) => Err(CrError::unsupported(
+            "shared mapping of a device or special file",
+        )),
+        (false, true) => match file_class {
+            Ok(Some(c)) if c.kind == file_kind::REGULAR => Ok((vma_kind::FILE_PRIVATE, 0)),
+            Ok(Some(c)) if c.kind == file_kind::SHMEM => Err(CrError::unsupported(
+                "private mapping of a memfd or unlinked file not supported yet",
+            )),
+            _ => Err(CrError::unsupported("mapping of a non-regular file")),
+        },
+        (false, false) if v.facts & CR_VF_ANON != 0 => Ok((vma_kind::ANON, 0)),
+        (false, false) => Err(CrError::unsupported("special mapping not supported")),
+    }
+}
+
+impl Layout {
+    /// The address space of `task`, or the reason one of its areas cannot be recreated.
+    pub(crate) fn read(task: &Task) -> CrResult<Self> {
+        let mm = task
+            .mm_ref()
+            .ok_or(CrError::unsupported("task has no address space"))?;
+        let exe = mm
+            .exe_file()
+            .ok_or(CrError::unsupported("task has no executable"))?;
+        let exe_path = files::path_of(&exe)?;
+        let mut areas = KVec::new();
+        let mut addr = 0;
+        while let Some(vma) = mm.vma_from(addr) {
+            addr = vma.info.end;
+            let (kind, shmem) = classify(&vma)?;
+            let (path, dev, ino) = match (&vma.file, kind) {
+                (Some(f), vma_kind::FILE_PRIVATE | vma_kind::FILE_SHARED) => {
+                    let facts = f.facts();
+                    (files::path_of(f)?, facts.dev, facts.ino)
+                }
+                _ => (KVec::new(), 0, 0),
+            };
+            areas.push(
+                Area {
+                    vma,
+                    kind,
+                    shmem,
+                    path,
+                    dev,
+                    ino,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Self {
+            mm,
+            exe,
+            exe_path,
+            areas,
+        })
+    }
+}
+
+/// MM, then VMA and PAGES records for every area (SHMEM records before the first area that
+/// maps each shared object).
+pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout) -> CrResult {
+    let info = layout.mm.layout();
+    let exe = layout.exe.facts();
     let rec = MmRecord {
         start_code: info.start_code,
         end_code: info.end_code,
@@ -76,68 +166,90 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
         env_start: info.env_start,
         env_end: info.env_end,
         vdso: info.vdso,
-        exe_dev: exe_info.dev,
-        exe_ino: exe_info.ino,
+        exe_dev: exe.dev,
+        exe_ino: exe.ino,
         auxv_words: info.auxv_words,
-        exe_len: exe_path.len() as u32,
+        exe_len: layout.exe_path.len() as u32,
     };
     let mut auxv = KVec::with_capacity(info.auxv_words as usize * 8, GFP_KERNEL)?;
     for w in info.auxv.iter().take(info.auxv_words as usize) {
         auxv.extend_from_slice(&w.to_le_bytes(), GFP_KERNEL)?;
     }
-    cx.record(RecordKind::Mm, &[&rec.encode(), &auxv, exe_path])?;
+    cx.record(RecordKind::Mm, &[&rec.encode(), &auxv, &layout.exe_path])?;
 
-    let mut addrs = KVec::from_elem(0u64, PAGES_PER_RECORD, GFP_KERNEL)?;
-    let mut addr_bytes = KVec::from_elem(0u8, PAGES_PER_RECORD * 8, GFP_KERNEL)?;
-    let mut pages = KVVec::from_elem(0u8, PAGES_PER_RECORD * PAGE_SIZE, GFP_KERNEL)?;
-    let mut addr = 0;
-    while let Some(vma) = mm.vma_from(addr)? {
-        let v = &vma.info;
-        addr = v.end;
-        let mut object = 0;
-        let (dev, ino, p): (u64, u64, &[u8]) = match &vma.file {
-            Some(f) if v.kind == vma_kind::SHMEM => {
-                object = shmem::save(cx, f)?;
-                (0, 0, &[])
-            }
-            Some(f) => {
-                let fi = f.info()?;
-                (fi.dev, fi.ino, f.path(&mut path)?)
-            }
-            None => (0, 0, &[]),
+    let mut pages = PageBuffer::new()?;
+    for a in layout.areas.iter() {
+        let v = &a.vma.info;
+        let object = match (&a.vma.file, a.kind) {
+            (Some(f), vma_kind::SHMEM) => shmem::save(cx, f, a.shmem)?,
+            _ => 0,
         };
         let rec = VmaRecord {
             start: v.start,
             end: v.end,
             vm_flags: v.vm_flags,
             pgoff: v.pgoff,
-            dev,
-            ino,
-            kind: v.kind,
-            path_len: p.len() as u32,
+            dev: a.dev,
+            ino: a.ino,
+            kind: a.kind,
+            path_len: a.path.len() as u32,
             object,
             reserved: 0,
         };
-        cx.record(RecordKind::Vma, &[&rec.encode(), p])?;
-        if v.kind != vma_kind::ANON && v.kind != vma_kind::FILE_PRIVATE {
-            continue;
+        cx.record(RecordKind::Vma, &[&rec.encode(), &a.path])?;
+        if a.kind == vma_kind::ANON || a.kind == vma_kind::FILE_PRIVATE {
+            pages.save_area(
+                cx,
+                &layout.mm,
+                v.start,
+                v.end,
+                a.kind == vma_kind::FILE_PRIVATE,
+            )?;
         }
-        let anon_only = v.kind == vma_kind::FILE_PRIVATE;
-        let mut cursor = v.start;
-        while cursor < v.end {
+    }
+    Ok(())
+}
+
+/// Room for one PAGES record.
+struct PageBuffer {
+    addrs: KVec<u64>,
+    addr_bytes: KVec<u8>,
+    pages: KVVec<u8>,
+}
+
+impl PageBuffer {
+    fn new() -> CrResult<Self> {
+        Ok(Self {
+            addrs: KVec::from_elem(0u64, PAGES_PER_RECORD, GFP_KERNEL)?,
+            addr_bytes: KVec::from_elem(0u8, PAGES_PER_RECORD * 8, GFP_KERNEL)?,
+            pages: KVVec::from_elem(0u8, PAGES_PER_RECORD * PAGE_SIZE, GFP_KERNEL)?,
+        })
+    }
+
+    /// The PAGES records of `[start, end)`: its non-zero pages; with `anon_only`, only those the
+    /// task changed (the rest is the file's).
+    fn save_area(
+        &mut self,
+        cx: &mut SaveCx<'_>,
+        mm: &MmWithUser,
+        start: u64,
+        end: u64,
+        anon_only: bool,
+    ) -> CrResult {
+        let mut cursor = start;
+        while cursor < end {
             let n = mm.dump_pages(
                 &mut cursor,
-                v.end,
+                end,
                 anon_only,
-                &mut addrs,
-                &mut pages,
-                PAGE_SIZE,
+                &mut self.addrs,
+                &mut self.pages,
             );
             if n == 0 {
                 continue;
             }
-            for (i, a) in addrs[..n].iter().enumerate() {
-                addr_bytes[i * 8..i * 8 + 8].copy_from_slice(&a.to_le_bytes());
+            for (i, a) in self.addrs[..n].iter().enumerate() {
+                self.addr_bytes[i * 8..i * 8 + 8].copy_from_slice(&a.to_le_bytes());
             }
             let head = PagesHeader {
                 count: n as u32,
@@ -147,211 +259,165 @@ pub(crate) fn save(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
                 RecordKind::Pages,
                 &[
                     &head.encode(),
-                    &addr_bytes[..n * 8],
-                    &pages[..n * PAGE_SIZE],
+                    &self.addr_bytes[..n * 8],
+                    &self.pages[..n * PAGE_SIZE],
                 ],
             )?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
-/// `O_RDWR`: a shared writable mapping needs a file open for writing.
-const O_RDWR: u32 = 2;
+/// What restart keeps between the MM record and the end of the part.
+#[derive(Default)]
+pub(crate) struct KeptMm {
+    info: MmInfo,
+    exe: Option<ARef<File>>,
+}
 
-fn reopen(
-    input: &ImageIn,
-    path: &[u8],
-    dev: u64,
-    ino: u64,
-    flags: u32,
-) -> Result<FileRef, Failure> {
-    let info = FileInfo {
+/// The identity a mapped file (or the executable) must still have, as a FILE record would say.
+fn mapped_file(dev: u64, ino: u64, flags: u32) -> FileRecord {
+    FileRecord {
         kind: file_kind::REGULAR,
         flags,
         dev,
         ino,
-        mode: S_IFREG,
-        ..FileInfo::default()
-    };
-    let cpath = shim::nul_terminated(path).map_err(|e| input.fail(e, "out of memory"))?;
-    FileRef::reopen(&cpath, &info).map_err(|e| {
-        input.fail(
-            e,
-            if e == ESTALE {
-                "a mapped file was replaced since the checkpoint (inode differs)"
-            } else {
-                "a mapped file cannot be reopened"
-            },
-        )
-    })
+        mode: bindings::S_IFREG,
+        ..FileRecord::default()
+    }
 }
 
-/// Reads MM (already read by the caller), then the VMA, PAGES and SHMEM records, replacing the
-/// address space as they come.
-pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> Result<(), Failure> {
-    let p = input.payload();
-    let (rec, rest) = format::split_fixed(RecordKind::Mm, p, MmRecord::LEN, MmRecord::decode)
-        .map_err(|k| input.malformed(k))?;
-    if rec.auxv_words as usize > AUXV_WORDS {
-        return Err(input.malformed(ErrorKind::BadField("auxv_words")));
+fn reopen_mapped(cx: &LoadCx<'_>, path: &[u8], rec: &FileRecord) -> CrResult<ARef<File>> {
+    let path = nul_terminated(path)?;
+    files::reopen(&path, rec).map_err(|e| e.at(cx.input.offset()))
+}
+
+/// A record of the mm part: MM first, then VMA, PAGES and SHMEM records. The caller's own
+/// address space is replaced as they come: from the MM record on, a failure can only kill it.
+pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptMm, kind: u32) -> CrResult {
+    match RecordKind::from_u32(kind) {
+        Some(RecordKind::Mm) => load_mm(cx, kept),
+        Some(RecordKind::Vma) => map_area(cx),
+        Some(RecordKind::Shmem) => shmem::load(cx),
+        Some(RecordKind::Pages) => match &cx.pages {
+            PagesFor::Area { start, end } => fill_area(cx, *start, *end),
+            PagesFor::Shmem { file, size } => shmem::load_pages(cx, file, *size),
+            PagesFor::Nothing => Err(cx.malformed(ErrorKind::BadField("PAGES without an area"))),
+        },
+        _ => Err(cx.malformed(ErrorKind::UnknownKind(kind))),
     }
-    let (auxv, rest) =
-        format::take_u64s(rest, rec.auxv_words as usize).map_err(|k| input.malformed(k))?;
-    let (exe_path, rest) = format::take_path(rest, rec.exe_len).map_err(|k| input.malformed(k))?;
-    if !rest.is_empty() {
-        return Err(input.malformed(ErrorKind::BadField("mm")));
-    }
+}
+
+fn load_mm(cx: &mut LoadCx<'_>, kept: &mut KeptMm) -> CrResult {
+    let m = LoadCx::decode(cx.input, records::Mm::decode)?;
+    let r = m.rec;
     let mut info = MmInfo {
-        start_code: rec.start_code,
-        end_code: rec.end_code,
-        start_data: rec.start_data,
-        end_data: rec.end_data,
-        start_brk: rec.start_brk,
-        brk: rec.brk,
-        start_stack: rec.start_stack,
-        arg_start: rec.arg_start,
-        arg_end: rec.arg_end,
-        env_start: rec.env_start,
-        env_end: rec.env_end,
-        vdso: rec.vdso,
+        start_code: r.start_code,
+        end_code: r.end_code,
+        start_data: r.start_data,
+        end_data: r.end_data,
+        start_brk: r.start_brk,
+        brk: r.brk,
+        start_stack: r.start_stack,
+        arg_start: r.arg_start,
+        arg_end: r.arg_end,
+        env_start: r.env_start,
+        env_end: r.env_end,
+        vdso: r.vdso,
+        auxv_words: r.auxv_words,
         ..MmInfo::default()
     };
-    for i in 0..rec.auxv_words as usize {
-        info.auxv[i] = format::u64_at(auxv, i);
+    for (i, w) in m.auxv().enumerate() {
+        info.auxv[i] = w;
     }
-    info.auxv_words = rec.auxv_words;
-    if info.start_brk > info.brk || info.arg_start > info.arg_end || info.env_start > info.env_end {
-        return Err(input.malformed(ErrorKind::BadField("mm layout")));
+    kept.exe = Some(reopen_mapped(
+        cx,
+        m.exe,
+        &mapped_file(r.exe_dev, r.exe_ino, bindings::O_RDONLY),
+    )?);
+    kept.info = info;
+    if !cx.dry_run {
+        current::unmap_all().map_err(|e| cx.fail(e, "unmapping the old address space failed"))?;
     }
-    let exe = reopen(input, exe_path, rec.exe_dev, rec.exe_ino, 0)?;
-    // A dry run checks the records and reopens the files, but maps nothing.
-    let dry = objects.dry_run;
-
-    // The caller's own address space goes away: from here on, a failure can only kill it.
-    if !dry {
-        shim::current::unmap_all()
-            .map_err(|e| input.fail(e, "unmapping the old address space failed"))?;
-    }
-
-    let mut area: Option<VmaRecord> = None;
-    loop {
-        let kind = input.next()?;
-        if kind == RecordKind::Vma as u32 {
-            area = Some(map_area(input, objects, dry)?);
-        } else if kind == RecordKind::Shmem as u32 {
-            area = None;
-            shmem::load(input, objects)?;
-        } else if kind == RecordKind::Pages as u32 {
-            let a = area
-                .as_ref()
-                .filter(|a| a.kind == vma_kind::ANON || a.kind == vma_kind::FILE_PRIVATE)
-                .ok_or_else(|| input.malformed(ErrorKind::BadField("PAGES without an area")))?;
-            fill_pages(input, a, dry)?;
-        } else {
-            break;
-        }
-    }
-    if !dry {
-        shim::current::set_mm(&info, Some(&exe))
-            .map_err(|e| input.fail(e, "restoring the mm layout failed"))?;
-    }
-    // The loop read the next part's first record to see the areas end: leave it for that part.
-    input.replay();
     Ok(())
 }
 
 /// Recreates the area a VMA record describes (just checks it, in a dry run).
-fn map_area(input: &mut ImageIn, objects: &LoadObjects, dry: bool) -> Result<VmaRecord, Failure> {
-    let p = input.payload();
-    let (rec, rest) = format::split_fixed(RecordKind::Vma, p, VmaRecord::LEN, VmaRecord::decode)
-        .map_err(|k| input.malformed(k))?;
-    let page_mask = PAGE_SIZE as u64 - 1;
-    if rec.start >= rec.end || (rec.start | rec.end) & page_mask != 0 || rec.reserved != 0 {
-        return Err(input.malformed(ErrorKind::BadField("vma range")));
-    }
-    let map = |file: Option<&FileRef>, pgoff: u64, what: &'static str| {
-        if dry {
+fn map_area(cx: &mut LoadCx<'_>) -> CrResult {
+    let v = LoadCx::decode(cx.input, records::Vma::decode)?;
+    let rec = v.rec;
+    let map = |cx: &LoadCx<'_>, file: Option<&File>, what| {
+        if cx.dry_run {
             return Ok(());
         }
-        shim::current::map(file, rec.start, rec.end, rec.vm_flags, pgoff)
-            .map_err(|e| input.fail(e, what))
+        current::map(file, rec.start, rec.end, rec.vm_flags, rec.pgoff)
+            .map_err(|e| cx.fail(e, what))
     };
-    let no_path = rest.is_empty() && rec.path_len == 0;
     match rec.kind {
-        vma_kind::ANON if no_path => map(None, 0, "recreating an anonymous mapping failed")?,
+        vma_kind::ANON => map(cx, None, "recreating an anonymous mapping failed")?,
         vma_kind::FILE_PRIVATE => {
-            let (path, rest) =
-                format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
-            if !rest.is_empty() {
-                return Err(input.malformed(ErrorKind::BadField("vma")));
-            }
-            let file = reopen(input, path, rec.dev, rec.ino, 0)?;
-            map(Some(&file), rec.pgoff, "recreating a file mapping failed")?;
+            let file = reopen_mapped(
+                cx,
+                v.path,
+                &mapped_file(rec.dev, rec.ino, bindings::O_RDONLY),
+            )?;
+            map(cx, Some(&file), "recreating a file mapping failed")?;
         }
         vma_kind::FILE_SHARED => {
-            let (path, rest) =
-                format::take_path(rest, rec.path_len).map_err(|k| input.malformed(k))?;
-            if !rest.is_empty() || rec.vm_flags & VM_MAYSHARE == 0 {
-                return Err(input.malformed(ErrorKind::BadField("vma")));
-            }
+            // A shared mapping that may write needs a file open for writing.
             let flags = if rec.vm_flags & VM_MAYWRITE != 0 {
-                O_RDWR
+                bindings::O_RDWR
             } else {
-                0
+                bindings::O_RDONLY
             };
-            let file = reopen(input, path, rec.dev, rec.ino, flags)?;
-            map(
-                Some(&file),
-                rec.pgoff,
-                "recreating a shared file mapping failed",
-            )?;
+            let file = reopen_mapped(cx, v.path, &mapped_file(rec.dev, rec.ino, flags))?;
+            map(cx, Some(&file), "recreating a shared file mapping failed")?;
         }
-        vma_kind::SHMEM if no_path && rec.vm_flags & VM_MAYSHARE != 0 => {
-            let file = shmem::object(input, objects, rec.object)?;
-            map(Some(&file), rec.pgoff, "mapping shared memory failed")?;
+        vma_kind::SHMEM => {
+            let file = shmem::object(cx, rec.object)?;
+            map(cx, Some(&file), "mapping shared memory failed")?;
         }
-        vma_kind::VDSO if !dry => shim::current::map_vdso(rec.start)
-            .map_err(|e| input.fail(e, "mapping the vDSO at its address failed"))?,
+        vma_kind::VDSO if !cx.dry_run => current::map_vdso(rec.start)
+            .map_err(|e| cx.fail(e, "mapping the vDSO at its address failed"))?,
         // The vDSO's data pages are mapped together with it.
         vma_kind::VDSO | vma_kind::VVAR => {}
-        vma_kind::ANON | vma_kind::SHMEM => return Err(input.malformed(ErrorKind::BadField("vma"))),
-        _ => return Err(input.malformed(ErrorKind::BadField("vma kind"))),
+        _ => return Err(cx.malformed(ErrorKind::BadField("vma kind"))),
     }
-    Ok(rec)
+    cx.pages = if v.has_pages() {
+        PagesFor::Area {
+            start: rec.start,
+            end: rec.end,
+        }
+    } else {
+        PagesFor::Nothing
+    };
+    Ok(())
 }
 
-/// The PAGES record just read: its page count, addresses (u64s) and page data.
-pub(crate) fn pages_of(input: &ImageIn) -> Result<(usize, &[u8], &[u8]), Failure> {
-    let p = input.payload();
-    let (head, rest) =
-        format::split_fixed(RecordKind::Pages, p, PagesHeader::LEN, PagesHeader::decode)
-            .map_err(|k| input.malformed(k))?;
-    let n = head.count as usize;
-    let (addrs, data) = format::take_u64s(rest, n).map_err(|k| input.malformed(k))?;
-    if n == 0 || n > PAGES_PER_RECORD || data.len() != n * PAGE_SIZE {
-        return Err(input.malformed(ErrorKind::BadField("pages")));
+/// PAGES of the area the VMA record before mapped.
+fn fill_area(cx: &LoadCx<'_>, start: u64, end: u64) -> CrResult {
+    let pages = LoadCx::decode(cx.input, Pages::decode)?;
+    let (first, last) = pages.span();
+    if first < start || last >= end {
+        return Err(cx.malformed(ErrorKind::BadField("page address")));
     }
-    Ok((n, addrs, data))
-}
-
-fn fill_pages(input: &mut ImageIn, area: &VmaRecord, dry: bool) -> Result<(), Failure> {
-    let (n, addrs, data) = pages_of(input)?;
-    let mut prev = None;
-    for i in 0..n {
-        let a = format::u64_at(addrs, i);
-        if a % PAGE_SIZE as u64 != 0
-            || a < area.start
-            || a >= area.end
-            || prev.is_some_and(|p| a <= p)
-        {
-            return Err(input.malformed(ErrorKind::BadField("page address")));
-        }
-        prev = Some(a);
-        if !dry {
-            shim::current::write_memory(a, &data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE])
-                .map_err(|e| input.fail(e, "writing a page failed"))?;
-        }
+    if cx.dry_run {
+        return Ok(());
+    }
+    for (addr, page) in pages.iter() {
+        current::write_memory(addr, page).map_err(|e| cx.fail(e, "writing a page failed"))?;
     }
     Ok(())
+}
+
+/// After the last area: the layout fields and the executable.
+pub(crate) fn finish(cx: &mut LoadCx<'_>, kept: &mut KeptMm) -> CrResult {
+    cx.pages = PagesFor::Nothing;
+    let Some(exe) = kept.exe.take() else {
+        return Err(cx.malformed(ErrorKind::BadField("mm")));
+    };
+    if cx.dry_run {
+        return Ok(());
+    }
+    current::set_mm(&kept.info, &exe).why("restoring the mm layout failed")
 }

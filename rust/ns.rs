@@ -2,14 +2,15 @@
 
 //! A container's namespaces. The pid, UTS and IPC namespaces themselves are created by
 //! `restart` (clone3 with CLONE_NEWPID, CLONE_NEWUTS, CLONE_NEWIPC); the module saves and
-//! restores what is in them: the UTS names. SysV IPC objects are refused at checkpoint.
+//! restores what is in them: the UTS names (UTS). SysV IPC objects are refused at checkpoint.
 
-use kernel::prelude::*;
+use kernel::task::Task;
 
-use crate::checkpoint::Stop;
-use crate::format::{self, ErrorKind, RecordKind, UtsRecord, UTS_NAME_MAX};
-use crate::image::{Failure, ImageIn, ImageOut};
-use crate::shim::{self, TaskRef, UTS_BUF};
+use crate::error::{Context, CrResult};
+use crate::format::{RecordKind, UtsRecord};
+use crate::image::{ImageIn, ImageOut};
+use crate::records;
+use crate::shim::{current, TaskExt, UTS_BUF};
 
 /// The UTS names read at restart, zero-padded.
 pub(crate) struct KeptUts {
@@ -23,7 +24,7 @@ fn until_nul(buf: &[u8]) -> &[u8] {
 }
 
 /// UTS: the container root's node name and domain name.
-pub(crate) fn save(out: &mut ImageOut, root: &TaskRef) -> Result<(), Stop> {
+pub(crate) fn save(out: &mut ImageOut, root: &Task) -> CrResult {
     let (node, domain) = root.uts();
     let (node, domain) = (until_nul(&node), until_nul(&domain));
     let rec = UtsRecord {
@@ -34,25 +35,19 @@ pub(crate) fn save(out: &mut ImageOut, root: &TaskRef) -> Result<(), Stop> {
     Ok(())
 }
 
-/// Reads UTS (the caller has just read it).
-pub(crate) fn load(input: &ImageIn) -> Result<KeptUts, Failure> {
-    let p = input.payload();
-    let (rec, rest) = format::split_fixed(RecordKind::Uts, p, UtsRecord::LEN, UtsRecord::decode)
-        .map_err(|k| input.malformed(k))?;
-    let (n, d) = (rec.nodename_len as usize, rec.domainname_len as usize);
-    if n > UTS_NAME_MAX || d > UTS_NAME_MAX || rest.len() != n + d || rest.contains(&0) {
-        return Err(input.malformed(ErrorKind::BadField("uts")));
-    }
+/// UTS (the caller has just taken it).
+pub(crate) fn load(input: &ImageIn) -> CrResult<KeptUts> {
+    let u = records::Uts::decode(input.payload()).map_err(|k| input.malformed(k))?;
     let mut kept = KeptUts {
         node: [0; UTS_BUF],
         domain: [0; UTS_BUF],
     };
-    kept.node[..n].copy_from_slice(&rest[..n]);
-    kept.domain[..d].copy_from_slice(&rest[n..]);
+    kept.node[..u.nodename.len()].copy_from_slice(u.nodename);
+    kept.domain[..u.domainname.len()].copy_from_slice(u.domainname);
     Ok(kept)
 }
 
 /// Sets the names in the caller's UTS namespace, which `restart` created for the container.
-pub(crate) fn apply(kept: &KeptUts) -> Result {
-    shim::current::set_uts(&kept.node, &kept.domain)
+pub(crate) fn apply(kept: &KeptUts) -> CrResult {
+    current::set_uts(&kept.node, &kept.domain).why("restoring the container's host name failed")
 }

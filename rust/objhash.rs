@@ -7,11 +7,11 @@
 //! Checkpoint side: [`SaveObjects`] maps kernel identities (pointers that are compared, never
 //! dereferenced) to ids. Restart side: [`LoadObjects`] holds what each id was recreated as.
 
-use kernel::prelude::*;
+use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
+use crate::error::{Context, CrError, CrResult};
 use crate::format::{ErrorKind, ObjrefSpace};
-use crate::image::{Failure, ImageIn};
-use crate::shim::FileRef;
+use crate::shim::{ffi::ShmemInfo, FileExt};
 
 /// A sorted map from kernel identity to objref: O(log n) lookups for trees of thousands of
 /// objects, and no allocation per lookup.
@@ -27,19 +27,15 @@ impl IdentityMap {
         &mut self,
         key: u64,
         space: &mut ObjrefSpace,
-    ) -> Result<(u32, bool)> {
+    ) -> CrResult<(u32, bool)> {
         match self.entries.binary_search_by_key(&key, |e| e.0) {
             Ok(i) => Ok((self.entries[i].1, false)),
             Err(i) => {
-                let id = space.allocate().ok_or(E2BIG)?;
-                self.entries
-                    .insert_within_capacity(i, (key, id))
-                    .or_else(|_| {
-                        self.entries.reserve(1, GFP_KERNEL)?;
-                        self.entries
-                            .insert_within_capacity(i, (key, id))
-                            .map_err(|_| ENOMEM)
-                    })?;
+                let id = space
+                    .allocate()
+                    .ok_or(CrError::new(E2BIG, "too many objects in one image"))?;
+                self.entries.reserve(1, GFP_KERNEL)?;
+                let _ = self.entries.insert_within_capacity(i, (key, id));
                 Ok((id, true))
             }
         }
@@ -66,17 +62,18 @@ pub(crate) enum Object {
     /// recreated by `restart`'s clone flags, so nothing is kept.
     Shared,
     /// An open file.
-    File(FileRef),
+    File(ARef<File>),
     /// A pipe: both of its ends, and whether a FILE record took each already (any other
     /// open file of the same end is a new one, as a reopen through /proc makes).
     Pipe {
-        read: FileRef,
-        write: FileRef,
+        read: ARef<File>,
+        write: ARef<File>,
         read_taken: bool,
         write_taken: bool,
     },
-    /// A shared-memory object, and the seals it gets once every mapping exists.
-    Shmem { file: FileRef, seals: u32 },
+    /// A shared-memory object, with the owner, mode, times and seals it gets once the whole
+    /// image is read.
+    Shmem { file: ARef<File>, info: ShmemInfo },
 }
 
 /// The restart's objhash, shared by every task of the tree.
@@ -84,27 +81,21 @@ pub(crate) enum Object {
 pub(crate) struct LoadObjects {
     space: ObjrefSpace,
     table: KVec<Object>,
-    /// A dry run: objects are created to check that they can be, but not filled.
-    pub(crate) dry_run: bool,
 }
 
 impl LoadObjects {
     /// Defines the next id as `obj`.
-    pub(crate) fn define(&mut self, id: u32, obj: Object) -> core::result::Result<(), Failed> {
-        self.space.define(id).map_err(Failed::Format)?;
-        self.table
-            .push(obj, GFP_KERNEL)
-            .map_err(|_| Failed::Alloc)?;
+    pub(crate) fn define(&mut self, id: u32, obj: Object) -> CrResult {
+        self.space.define(id)?;
+        self.table.push(obj, GFP_KERNEL)?;
         Ok(())
     }
 
     /// For a TREE objref: defines it if it is the next id; `true` when it was defined now.
-    pub(crate) fn define_or_ref_shared(&mut self, id: u32) -> core::result::Result<bool, Failed> {
-        let now = self.space.define_or_ref(id).map_err(Failed::Format)?;
+    pub(crate) fn define_or_ref_shared(&mut self, id: u32) -> CrResult<bool> {
+        let now = self.space.define_or_ref(id)?;
         if now {
-            self.table
-                .push(Object::Shared, GFP_KERNEL)
-                .map_err(|_| Failed::Alloc)?;
+            self.table.push(Object::Shared, GFP_KERNEL)?;
         }
         Ok(now)
     }
@@ -130,12 +121,15 @@ impl LoadObjects {
             .ok_or(ErrorKind::BadObjref(id))
     }
 
-    /// Seals the memfds, once every mapping of them exists (a write seal forbids new writable
-    /// ones).
-    pub(crate) fn seal_all(&self) -> Result {
+    /// Gives every shared-memory object its owner, mode and times (after its content, whose
+    /// writes move the times) and a memfd its seals (after every mapping, since a write seal
+    /// forbids writable ones).
+    pub(crate) fn finish_shmem(&self) -> CrResult {
         for obj in self.table.iter() {
-            if let Object::Shmem { file, seals } = obj {
-                file.seal(*seals)?;
+            if let Object::Shmem { file, info } = obj {
+                file.set_shmem_attrs(info)
+                    .why("restoring the owner, mode or times of shared memory failed")?;
+                file.seal(info.seals).why("sealing a memfd failed")?;
             }
         }
         Ok(())
@@ -145,23 +139,5 @@ impl LoadObjects {
     /// (a pipe end nobody kept) must go, so that readers see EOF as before.
     pub(crate) fn release(&mut self) {
         self.table.clear();
-    }
-}
-
-/// Why defining an object failed.
-pub(crate) enum Failed {
-    /// The id breaks the stream's rules.
-    Format(ErrorKind),
-    /// Out of memory.
-    Alloc,
-}
-
-impl Failed {
-    /// The failure at the record `input` returned last.
-    pub(crate) fn at(self, input: &ImageIn) -> Failure {
-        match self {
-            Failed::Format(k) => input.malformed(k),
-            Failed::Alloc => input.fail(ENOMEM, "out of memory"),
-        }
     }
 }

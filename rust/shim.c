@@ -56,6 +56,10 @@
 
 MODULE_IMPORT_NS("CR");
 
+static_assert(CR_VM_GROWSDOWN == VM_GROWSDOWN);
+static_assert(CR_VM_STACK_INCOMPLETE_SETUP == VM_STACK_INCOMPLETE_SETUP);
+static_assert(CR_TT_NONE == TT_NONE && CR_TT_NATIVE == TT_NATIVE);
+static_assert(CR_TASK_NO_NEW_PRIVS == 1);
 static_assert(sizeof(struct cr_task_info) == 112);
 static_assert(sizeof(struct cr_creds_info) == 80);
 static_assert(sizeof(struct cr_mm_info) == 12 * 8 + CR_AUXV_WORDS * 8 + 8);
@@ -63,7 +67,7 @@ static_assert(AT_VECTOR_SIZE <= CR_AUXV_WORDS);
 static_assert(sizeof(kernel_siginfo_t) == CR_SIGINFO_LEN);
 static_assert(sizeof(struct user_regs_struct) == CR_USER_REGS_LEN);
 static_assert(sizeof(struct cr_vma_info) == 48);
-static_assert(sizeof(struct cr_file_info) == 48);
+static_assert(sizeof(struct cr_file_facts) == 64 + CR_NAME_LEN);
 static_assert(sizeof(struct cr_pending_signal) == 56);
 static_assert(sizeof(struct cr_restart_info) == 32);
 static_assert(sizeof(struct cr_tree_info) == 88);
@@ -90,26 +94,10 @@ struct task_struct *cr_get_task(pid_t vpid)
 	return t;
 }
 
-void cr_put_task(struct task_struct *t)
+/* Whether the caller may attach to @t as ptrace would (which refuses non-dumpable targets). */
+bool cr_may_attach(struct task_struct *t)
 {
-	put_task_struct(t);
-}
-
-bool cr_capable_sys_admin(void)
-{
-	return capable(CAP_SYS_ADMIN);
-}
-
-/*
- * Whether the caller may checkpoint @t: CAP_SYS_ADMIN, or the same uid together with the
- * ptrace attach rules (which also refuse non-dumpable targets).
- */
-bool cr_may_checkpoint(struct task_struct *t)
-{
-	if (capable(CAP_SYS_ADMIN))
-		return ptrace_may_access(t, PTRACE_MODE_ATTACH_REALCREDS);
-	return uid_eq(current_uid(), task_uid(t)) &&
-	       ptrace_may_access(t, PTRACE_MODE_ATTACH_REALCREDS);
+	return ptrace_may_access(t, PTRACE_MODE_ATTACH_REALCREDS);
 }
 
 /* Whether @t's IPC namespace has semaphore sets. */
@@ -126,54 +114,48 @@ static bool cr_sem_in_use(struct task_struct *t)
 	return used;
 }
 
-/* The state of a live task that a checkpoint can take; the first problem found, or NULL. */
-const char *cr_task_refusal(struct task_struct *t, int *err)
+/* What decides whether a live task can be checkpointed, as CR_TF_* bits; task.rs decides. */
+u32 cr_task_facts(struct task_struct *t)
 {
-	*err = -EBUSY;
-	if (t->flags & PF_KTHREAD) {
-		*err = -EPERM;
-		return "kernel threads cannot be checkpointed";
-	}
+	u32 f = 0;
+
+	if (t->flags & PF_KTHREAD)
+		f |= CR_TF_KTHREAD;
 	if (t->exit_state || (t->flags & PF_EXITING))
-		return "task is exiting";
-	if (!t->frozen)
-		return "task is not frozen (freeze its cgroup v2 first)";
+		f |= CR_TF_EXITING;
+	if (t->frozen)
+		f |= CR_TF_FROZEN;
 	if (t->ptrace)
-		return "task is being traced";
-	*err = -EOPNOTSUPP;
+		f |= CR_TF_TRACED;
 	if (test_tsk_thread_flag(t, TIF_ADDR32))
-		return "32-bit tasks are not supported";
+		f |= CR_TF_32BIT;
 #ifdef CONFIG_SECCOMP
 	if (t->seccomp.mode != SECCOMP_MODE_DISABLED)
-		return "seccomp filters are not supported yet";
+		f |= CR_TF_SECCOMP;
 #endif
 	if (task_cred_xxx(t, user_ns) != current_user_ns())
-		return "task is in another user namespace";
-	/* Paths are written as the caller sees them, and reopened so at restart. */
+		f |= CR_TF_OTHER_USERNS;
 	task_lock(t);
-	if (!t->nsproxy || t->nsproxy->mnt_ns != current->nsproxy->mnt_ns) {
-		task_unlock(t);
-		return "task is in another mount namespace";
-	}
+	if (!t->nsproxy || t->nsproxy->mnt_ns != current->nsproxy->mnt_ns)
+		f |= CR_TF_OTHER_MNTNS;
 	task_unlock(t);
 	if (!hlist_empty(&t->signal->posix_timers) || !hlist_empty(&t->signal->ignored_posix_timers))
-		return "POSIX timers are not supported yet";
+		f |= CR_TF_POSIX_TIMERS;
 	if (t->signal->it[0].expires || t->signal->it[1].expires)
-		return "ITIMER_PROF and ITIMER_VIRTUAL are not supported yet";
+		f |= CR_TF_CPU_ITIMERS;
 	if (test_tsk_restore_sigmask(t))
-		return "sigsuspend, ppoll, pselect or epoll_pwait in progress (temporary signal mask)";
+		f |= CR_TF_SAVED_SIGMASK;
 	/*
 	 * Threads share an undo list (CLONE_SYSVSEM) that stays empty while no semaphore exists:
 	 * only a list in a namespace with semaphores may hold undo entries.
 	 */
 	if (t->sysvsem.undo_list && cr_sem_in_use(t))
-		return "SysV semaphore undo lists are not supported yet";
+		f |= CR_TF_SEM_UNDO;
 	if (!t->mm)
-		return "task has no address space";
-	if (t->mm->ioctx_table)
-		return "AIO contexts are not supported";
-	*err = 0;
-	return NULL;
+		f |= CR_TF_NO_MM;
+	else if (t->mm->ioctx_table)
+		f |= CR_TF_AIO;
+	return f;
 }
 
 /* The ids of @t (0 where @ns does not see them), in cr_task_info's and cr_tree_info's order. */
@@ -494,11 +476,6 @@ int cr_queue_signal(u32 signo, const u8 *info_bytes, bool shared)
 	return do_send_sig_info(signo, &info, current, shared ? PIDTYPE_TGID : PIDTYPE_PID);
 }
 
-void cr_kill_self(void)
-{
-	force_sig(SIGKILL);
-}
-
 /* --- Registers, FPU, restart blocks ----------------------------------------------------------- */
 
 static const struct user_regset *cr_regset(struct task_struct *t, unsigned int note)
@@ -605,16 +582,6 @@ static void cr_set_restart(const struct cr_restart_info *in)
 	rb->fn = hrtimer_nanosleep_restart;
 }
 
-int cr_check_restart(const struct cr_restart_info *in)
-{
-	if (in->kind == 0)
-		return 0;
-	if (in->kind != 1 || cr_clock_now(in->clockid) < 0 ||
-	    (in->type != TT_NONE && in->type != TT_NATIVE))
-		return -EINVAL;
-	return 0;
-}
-
 struct cr_regs_work {
 	struct callback_head head;
 	struct cr_restart_info restart;
@@ -627,22 +594,12 @@ struct cr_regs_work {
 	 X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_OF | X86_EFLAGS_RF | X86_EFLAGS_AC |  \
 	 X86_EFLAGS_NT)
 
-/*
- * The segment state a 64-bit task restored by cr may have: the flat user selectors and no
- * GS base, which is all a 64-bit program has unless it uses arch_prctl(ARCH_SET_GS) or
- * set_thread_area().
- */
-int cr_check_user_regs(const void *buf)
+/* What user segment state looks like here: the flat selectors, and where user space ends. */
+void cr_user_segments(u64 *cs, u64 *ss, u64 *user_top)
 {
-	const struct user_regs_struct *u = buf;
-
-	if (u->cs != __USER_CS || u->ss != __USER_DS)
-		return -EINVAL;
-	if (u->ds || u->es || u->fs || u->gs || u->gs_base)
-		return -EOPNOTSUPP;
-	if (u->fs_base >= TASK_SIZE_MAX)
-		return -EINVAL;
-	return 0;
+	*cs = __USER_CS;
+	*ss = __USER_DS;
+	*user_top = TASK_SIZE_MAX;
 }
 
 /*
@@ -698,21 +655,15 @@ static void cr_regs_work_fn(struct callback_head *head)
 }
 
 /*
- * Checks @regs and allocates the task work that installs them on the way out, so that the
- * installation itself (cr_install_regs) cannot fail for lack of memory.
+ * Allocates the task work that installs @regs (which regs.rs checked) on the way out, so that
+ * the installation itself (cr_install_regs) cannot fail for lack of memory.
  */
-void *cr_prepare_regs(const void *regs, const struct cr_restart_info *restart, int *err)
+void *cr_prepare_regs(const void *regs, const struct cr_restart_info *restart)
 {
-	struct cr_regs_work *w;
+	struct cr_regs_work *w = kmalloc(sizeof(*w), GFP_KERNEL);
 
-	*err = cr_check_user_regs(regs);
-	if (*err)
+	if (!w)
 		return NULL;
-	w = kmalloc(sizeof(*w), GFP_KERNEL);
-	if (!w) {
-		*err = -ENOMEM;
-		return NULL;
-	}
 	memcpy(&w->regs, regs, CR_USER_REGS_LEN);
 	w->restart = *restart;
 	init_task_work(&w->head, cr_regs_work_fn);
@@ -740,16 +691,6 @@ int cr_install_regs(void *work)
 }
 
 /* --- Memory ---------------------------------------------------------------------------------- */
-
-struct mm_struct *cr_get_task_mm(struct task_struct *t)
-{
-	return get_task_mm(t);
-}
-
-void cr_mmput(struct mm_struct *mm)
-{
-	mmput(mm);
-}
 
 void cr_mm_info(struct mm_struct *mm, struct cr_mm_info *out)
 {
@@ -785,63 +726,14 @@ struct file *cr_mm_exe_file(struct mm_struct *mm)
 	return exe;
 }
 
-/* vm_flags that a restart recreates; a VMA with any other flag is refused. */
-#define CR_VMA_FLAGS_SUPPORTED                                                              \
-	(VM_READ | VM_WRITE | VM_EXEC | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | \
-	 VM_ACCOUNT | VM_NORESERVE | VM_SOFTDIRTY | VM_STACK_INCOMPLETE_SETUP | VM_MAYSHARE)
-
 /*
- * What shmem object @f is: CR_SHMEM_* (a memfd or MAP_SHARED anonymous memory on the kernel's
- * internal mount, told apart by the names the kernel gives them, or an unlinked file of a tmpfs),
- * 0 for anything else (a file that has a path), or -EOPNOTSUPP with @reason.
+ * Describes the first VMA of @mm at or after @addr: 1 with @out filled (and its file referenced),
+ * 0 when there is none. mm.rs decides what it is and whether it can be recreated.
  */
-static int cr_shmem_kind(struct file *f, const char **reason)
-{
-	struct inode *inode = file_inode(f);
-	const char *name = f->f_path.dentry->d_name.name;
-
-	if (!S_ISREG(inode->i_mode) || !shmem_mapping(f->f_mapping))
-		return 0;
-	if (inode->i_sb->s_flags & SB_KERNMOUNT) {
-		if (!strncmp(name, "memfd:", 6))
-			return CR_SHMEM_MEMFD;
-		if (!strcmp(name, "dev/zero"))
-			return CR_SHMEM_ANON;
-		*reason = strncmp(name, "SYSV", 4) ? "kernel-internal shared memory not supported" :
-						      "SysV shared memory is not supported yet";
-		return -EOPNOTSUPP;
-	}
-	return inode->i_nlink == 0 ? CR_SHMEM_UNLINKED : 0;
-}
-
-static int cr_shared_vma_kind(struct vm_area_struct *vma, struct cr_vma_info *out,
-			      const char **reason)
-{
-	struct file *f = vma->vm_file;
-
-	int shmem;
-
-	if (!f || !S_ISREG(file_inode(f)->i_mode)) {
-		*reason = "shared mapping of a device or special file";
-		return -EOPNOTSUPP;
-	}
-	shmem = cr_shmem_kind(f, reason);
-	if (shmem < 0)
-		return shmem;
-	out->kind = shmem ? CR_VMA_SHMEM : CR_VMA_FILE_SHARED;
-	out->file = get_file(f);
-	return 1;
-}
-
-/*
- * Describes the first VMA of @mm at or after @addr. Returns 1 with @out filled, 0 when there
- * is none, or -EOPNOTSUPP with @reason for a mapping cr cannot recreate.
- */
-int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const char **reason)
+int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out)
 {
 	struct vm_area_struct *vma;
 	const char *name = NULL;
-	int ret = 1;
 
 	memset(out, 0, sizeof(*out));
 	mmap_read_lock(mm);
@@ -856,31 +748,16 @@ int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const c
 	out->pgoff = vma->vm_pgoff;
 	if (vma->vm_ops && vma->vm_ops->name)
 		name = vma->vm_ops->name(vma);
-	if (vma->vm_start == (unsigned long)mm->context.vdso) {
-		out->kind = CR_VMA_VDSO;
-	} else if (name && (!strcmp(name, "[vvar]") || !strcmp(name, "[vvar_vclock]"))) {
-		out->kind = CR_VMA_VVAR;
-	} else if (vma->vm_flags & ~(CR_VMA_FLAGS_SUPPORTED | VM_SHARED)) {
-		*reason = "mapping with locked, I/O, huge-page or madvise flags";
-		ret = -EOPNOTSUPP;
-	} else if (vma->vm_flags & VM_MAYSHARE) {
-		ret = cr_shared_vma_kind(vma, out, reason);
-	} else if (vma->vm_file) {
-		if (!S_ISREG(file_inode(vma->vm_file)->i_mode)) {
-			*reason = "mapping of a non-regular file";
-			ret = -EOPNOTSUPP;
-		} else {
-			out->kind = CR_VMA_FILE_PRIVATE;
-			out->file = get_file(vma->vm_file);
-		}
-	} else if (vma_is_anonymous(vma)) {
-		out->kind = CR_VMA_ANON;
-	} else {
-		*reason = name ? name : "special mapping";
-		ret = -EOPNOTSUPP;
-	}
+	if (vma->vm_start == (unsigned long)mm->context.vdso)
+		out->facts |= CR_VF_VDSO;
+	if (name && (!strcmp(name, "[vvar]") || !strcmp(name, "[vvar_vclock]")))
+		out->facts |= CR_VF_VVAR;
+	if (vma_is_anonymous(vma))
+		out->facts |= CR_VF_ANON;
+	if (vma->vm_file)
+		out->file = get_file(vma->vm_file);
 	mmap_read_unlock(mm);
-	return ret;
+	return 1;
 }
 
 /* Pages pinned per get_user_pages_remote() call while dumping. */
@@ -1065,147 +942,66 @@ struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec)
 	return f;
 }
 
-/* A terminal a restart can stand in for with its own: not /dev/ptmx or a pty master. */
-static bool cr_is_tty_rdev(dev_t rdev)
-{
-	unsigned int major = MAJOR(rdev);
-
-	if (major == TTYAUX_MAJOR && MINOR(rdev) == 2)
-		return false;
-	return major == TTY_MAJOR || major == TTYAUX_MAJOR ||
-	       (major >= UNIX98_PTY_SLAVE_MAJOR &&
-		major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT);
-}
-
-/* Classifies @f; -EOPNOTSUPP with @reason for a file cr cannot reopen. */
-int cr_file_info(struct file *f, struct cr_file_info *out, const char **reason)
+/*
+ * What @f is, for files.rs to classify: the inode's identity and type, the filesystem, whether
+ * it is a pipe or shmem and of which mount, and its name. Also the open file's flags and position.
+ */
+void cr_file_facts(struct file *f, struct cr_file_facts *out)
 {
 	struct inode *inode = file_inode(f);
-	umode_t mode = inode->i_mode;
 
 	memset(out, 0, sizeof(*out));
 	out->flags = f->f_flags;
 	out->pos = f->f_pos;
 	out->dev = new_encode_dev(inode->i_sb->s_dev);
 	out->ino = inode->i_ino;
-	out->mode = mode;
+	out->mode = inode->i_mode;
 	out->rdev = new_encode_dev(inode->i_rdev);
-	int shmem = cr_shmem_kind(f, reason);
-
-	if (shmem < 0)
-		return shmem;
-	if (shmem) {
-		out->kind = CR_FILE_SHMEM;
-		out->size = i_size_read(inode);
-	} else if (S_ISREG(mode)) {
-		out->kind = CR_FILE_REGULAR;
-		out->size = i_size_read(inode);
-	} else if (S_ISFIFO(mode) && inode->i_sb->s_magic == PIPEFS_MAGIC) {
-		out->kind = CR_FILE_PIPE;
-		if (f->f_flags & O_DIRECT) {
-			*reason = "packet-mode pipe (O_DIRECT) not supported";
-			return -EOPNOTSUPP;
-		}
-	} else if (S_ISDIR(mode)) {
-		out->kind = CR_FILE_DIRECTORY;
-	} else if (S_ISCHR(mode) && MAJOR(inode->i_rdev) == MEM_MAJOR &&
-		   (MINOR(inode->i_rdev) == 3 || MINOR(inode->i_rdev) == 5 ||
-		    MINOR(inode->i_rdev) == 8 || MINOR(inode->i_rdev) == 9)) {
-		out->kind = CR_FILE_MEMORY_DEVICE;
-	} else if (S_ISCHR(mode) && cr_is_tty_rdev(inode->i_rdev)) {
-		out->kind = CR_FILE_TTY;
-	} else if (S_ISFIFO(mode)) {
-		*reason = "FIFO (named pipe) not supported yet";
-		return -EOPNOTSUPP;
-	} else if (S_ISSOCK(mode)) {
-		*reason = "socket not supported";
-		return -EOPNOTSUPP;
-	} else if (S_ISCHR(mode) || S_ISBLK(mode)) {
-		*reason = "device not supported";
-		return -EOPNOTSUPP;
-	} else {
-		*reason = "anonymous-inode file (eventfd, epoll, timerfd, ...) not supported";
-		return -EOPNOTSUPP;
-	}
-	if (f->f_flags & O_PATH) {
-		*reason = "O_PATH descriptors not supported";
-		return -EOPNOTSUPP;
-	}
-	return 0;
+	out->rdev_major = MAJOR(inode->i_rdev);
+	out->rdev_minor = MINOR(inode->i_rdev);
+	out->size = i_size_read(inode);
+	out->sb_magic = inode->i_sb->s_magic;
+	out->nlink = inode->i_nlink;
+	if (S_ISFIFO(inode->i_mode) && inode->i_pipe && f->private_data == inode->i_pipe)
+		out->facts |= CR_FF_PIPE;
+	if (shmem_mapping(f->f_mapping))
+		out->facts |= CR_FF_SHMEM;
+	if (inode->i_sb->s_flags & SB_KERNMOUNT)
+		out->facts |= CR_FF_KERNMOUNT;
+	if (d_unlinked(f->f_path.dentry))
+		out->facts |= CR_FF_UNLINKED;
+	strscpy(out->name, f->f_path.dentry->d_name.name, sizeof(out->name));
 }
 
 /*
- * Writes @f's path to @buf (NUL-terminated) and returns its length, or -ENOENT with @reason
- * when the file was unlinked, since reopening by path would then find another file or none.
+ * Writes @f's path to @buf (NUL-terminated) and returns its length; @dir asks for the directory
+ * it is in instead. *@unlinked says whether that path no longer leads to it.
  */
-int cr_file_path(struct file *f, char *buf, int len, const char **reason)
+int cr_file_path(struct file *f, bool dir, char *buf, int len, bool *unlinked)
 {
-	char *p = d_path(&f->f_path, buf, len);
+	struct path path = { .mnt = f->f_path.mnt, .dentry = f->f_path.dentry };
+	char *p;
 	int n;
 
-	if (IS_ERR(p)) {
-		*reason = "path too long";
+	if (dir)
+		path.dentry = dget_parent(path.dentry);
+	p = d_path(&path, buf, len);
+	*unlinked = d_unlinked(path.dentry);
+	if (dir)
+		dput(path.dentry);
+	if (IS_ERR(p))
 		return PTR_ERR(p);
-	}
-	if (d_unlinked(f->f_path.dentry)) {
-		*reason = "an unlinked file on a filesystem other than tmpfs (not supported)";
-		return -EOPNOTSUPP;
-	}
 	n = strlen(p);
 	memmove(buf, p, n + 1);
 	return n;
 }
 
-/*
- * Opens @path as checkpointed and checks that it is the same inode; for a regular file, the
- * position is restored too.
- */
-struct file *cr_reopen(const char *path, const struct cr_file_info *info)
+/* Opens @path with @flags, as the checkpointed open file had them (less the creating ones). */
+struct file *cr_open_path(const char *path, u32 flags)
 {
-	int flags = (info->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_LARGEFILE;
-	struct file *f = filp_open(path, flags, 0);
-	struct inode *inode;
+	int open_flags = (flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY)) | O_LARGEFILE;
 
-	if (IS_ERR(f))
-		return f;
-	inode = file_inode(f);
-	if (info->kind == CR_FILE_MEMORY_DEVICE || info->kind == CR_FILE_TTY) {
-		if (new_encode_dev(inode->i_rdev) != info->rdev)
-			goto changed;
-		return f;
-	}
-	if (new_encode_dev(inode->i_sb->s_dev) != info->dev || inode->i_ino != info->ino ||
-	    (inode->i_mode & S_IFMT) != (info->mode & S_IFMT))
-		goto changed;
-	if (info->pos) {
-		loff_t pos = vfs_llseek(f, info->pos, SEEK_SET);
-
-		if (pos != info->pos) {
-			fput(f);
-			return ERR_PTR(pos < 0 ? pos : -EIO);
-		}
-	}
-	return f;
-changed:
-	fput(f);
-	return ERR_PTR(-ESTALE);
-}
-
-/* A terminal among the calling task's descriptors 0-2, referenced, or NULL. */
-struct file *cr_caller_tty(void)
-{
-	unsigned int fd;
-
-	for (fd = 0; fd < 3; fd++) {
-		struct file *f = fget(fd);
-
-		if (!f)
-			continue;
-		if (S_ISCHR(file_inode(f)->i_mode) && cr_is_tty_rdev(file_inode(f)->i_rdev))
-			return f;
-		fput(f);
-	}
-	return NULL;
+	return filp_open(path, open_flags, 0);
 }
 
 void cr_close_all_fds(void)
@@ -1327,40 +1123,14 @@ int cr_read_full(struct file *f, void *buf, size_t len)
 
 /* --- Misc ------------------------------------------------------------------------------------- */
 
-/*
- * A task may only restore itself when nothing else shares what restart replaces: its address
- * space, descriptor table, fs_struct and signal handlers.
- */
-const char *cr_restart_refusal(void)
-{
-	struct task_struct *t = current;
-
-	if (t->ptrace)
-		return "the restarting task is traced";
-	if (!t->mm)
-		return "the restarting task has no address space";
-	return NULL;
-}
-
 u32 cr_current_threads(void)
 {
 	return get_nr_threads(current);
 }
 
-/* Drops the signals the restarting task itself had pending: the image brings its own. */
-void cr_flush_signals(void)
-{
-	flush_signals(current);
-}
-
 pid_t cr_current_vpid(void)
 {
 	return task_pid_vnr(current);
-}
-
-u64 cr_time_ns(void)
-{
-	return ktime_get_real_ns();
 }
 
 /* The running kernel's release, NUL-terminated, into @buf of @len bytes. */
@@ -1370,22 +1140,6 @@ void cr_release(char *buf, int len)
 }
 
 /* --- Trees ------------------------------------------------------------------------------------ */
-
-/* The pid namespace @t lives in, referenced. */
-struct pid_namespace *cr_task_pid_ns(struct task_struct *t)
-{
-	return get_pid_ns(task_active_pid_ns(t));
-}
-
-void cr_put_pid_ns(struct pid_namespace *ns)
-{
-	put_pid_ns(ns);
-}
-
-bool cr_pid_ns_is_callers(struct pid_namespace *ns)
-{
-	return ns == task_active_pid_ns(current);
-}
 
 /*
  * Under RCU: whether @t's thread group is @root's or descends from it. A process's parent is
@@ -1572,11 +1326,6 @@ int cr_set_uts(const char *node, const char *domain)
 	return 0;
 }
 
-struct task_struct *cr_get_current(void)
-{
-	return get_task_struct(current);
-}
-
 bool cr_task_exited(struct task_struct *t)
 {
 	return READ_ONCE(t->exit_state) != 0;
@@ -1590,35 +1339,31 @@ bool cr_fatal_signal_pending(void)
 /* --- Pipes and shared memory ------------------------------------------------------------------ */
 
 /* The pipe behind an anonymous pipe end, as an identity, and what a checkpoint needs of it. */
-int cr_pipe_info(struct file *f, struct cr_pipe_info *out, const char **reason)
+/*
+ * The pipe behind @f, which cr_file_facts() found to be a pipe end (CR_FF_PIPE): its identity,
+ * ends, capacity and buffered length.
+ */
+void cr_pipe_info(struct file *f, struct cr_pipe_info *out)
 {
 	struct pipe_inode_info *pipe = f->private_data;
 
 	memset(out, 0, sizeof(*out));
-	if (!S_ISFIFO(file_inode(f)->i_mode) || !pipe || file_inode(f)->i_pipe != pipe)
-		return -EINVAL;
 	pipe_lock(pipe);
 	out->pipe = (unsigned long)pipe;
 	out->readers = pipe->readers;
 	out->writers = pipe->writers;
 	out->capacity = pipe->max_usage * PAGE_SIZE;
-	out->len = 0;
 	for (unsigned int i = pipe->tail; i != pipe->head; i++)
 		out->len += pipe_buf(pipe, i)->len;
 #ifdef CONFIG_WATCH_QUEUE
-	if (pipe->watch_queue) {
-		*reason = "notification pipe not supported";
-		pipe_unlock(pipe);
-		return -EOPNOTSUPP;
-	}
+	out->watch_queue = !!pipe->watch_queue;
 #endif
 	pipe_unlock(pipe);
 	out->readable = !!(f->f_mode & FMODE_READ);
 	out->writable = !!(f->f_mode & FMODE_WRITE);
-	return 0;
 }
 
-/* Copies up to @max bytes that @f's pipe holds, without consuming them. Returns the count. */
+/* Copies up to @max bytes that pipe end @f holds, without consuming them. Returns the count. */
 long cr_pipe_peek(struct file *f, void *buf, long max)
 {
 	struct pipe_inode_info *pipe = f->private_data;
@@ -1661,26 +1406,15 @@ void cr_set_status_flags(struct file *f, u32 flags)
 	spin_unlock(&f->f_lock);
 }
 
-/*
- * What a checkpoint keeps of a shmem object: identity, kind, size, seals, owner, mode and times,
- * and into @name its name (a memfd, MAP_SHARED anonymous memory) or, for an unlinked tmpfs
- * file, the path of the directory it was in, NUL-terminated. Returns the name's length.
- */
-int cr_shmem_info(struct file *f, struct cr_shmem_info *out, char *name, int len,
-		  const char **reason)
+/* What a checkpoint keeps of a shmem object: identity, size, seals, owner, mode and times. */
+void cr_shmem_attrs(struct file *f, struct cr_shmem_info *out)
 {
 	struct inode *inode = file_inode(f);
 	struct user_namespace *ns = current_user_ns();
-	int kind = cr_shmem_kind(f, reason);
-	struct timespec64 atime, mtime;
+	struct timespec64 atime = inode_get_atime(inode), mtime = inode_get_mtime(inode);
 
-	if (kind <= 0)
-		return kind ?: -EINVAL;
-	atime = inode_get_atime(inode);
-	mtime = inode_get_mtime(inode);
 	memset(out, 0, sizeof(*out));
 	out->id = (unsigned long)inode;
-	out->kind = kind;
 	out->size = i_size_read(inode);
 	out->seals = SHMEM_I(inode)->seals;
 	out->mode = inode->i_mode;
@@ -1688,25 +1422,6 @@ int cr_shmem_info(struct file *f, struct cr_shmem_info *out, char *name, int len
 	out->gid = from_kgid_munged(ns, inode->i_gid);
 	out->atime_ns = timespec64_to_ns(&atime);
 	out->mtime_ns = timespec64_to_ns(&mtime);
-	if (kind == CR_SHMEM_UNLINKED) {
-		struct path dir = { .mnt = f->f_path.mnt, .dentry = dget_parent(f->f_path.dentry) };
-		char *p = d_path(&dir, name, len);
-		bool gone = d_unlinked(dir.dentry);
-
-		dput(dir.dentry);
-		if (IS_ERR(p)) {
-			*reason = "path too long";
-			return PTR_ERR(p);
-		}
-		if (gone) {
-			*reason = "an unlinked file's directory was removed too";
-			return -EOPNOTSUPP;
-		}
-		memmove(name, p, strlen(p) + 1);
-	} else {
-		strscpy(name, f->f_path.dentry->d_name.name, len);
-	}
-	return strlen(name);
 }
 
 /*

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The C side of cr.ko: typed access to kernel state that is reachable only through static
- * inlines, macros or headers the Rust bindings do not carry. Every struct here is mirrored
- * field for field in shim.rs; both sides assert the sizes.
+ * inlines, macros or headers the Rust bindings do not carry. Each function reads or applies one
+ * piece of state, or reports facts; what to refuse, and why, is decided in Rust.
+ *
+ * rust/shim/ffi.rs mirrors every struct, constant and prototype here; a host test
+ * (tools/crimage/tests/shim.rs) checks that the two agree, and both sides assert the sizes.
  */
 #ifndef CR_SHIM_H
 #define CR_SHIM_H
@@ -18,9 +21,7 @@ struct pid_namespace;
 #define CR_AUXV_WORDS 54
 #define CR_SIGINFO_LEN 48
 #define CR_USER_REGS_LEN 216
-
-/* cr_task_info.flags, as in format.rs's task_flags */
-#define CR_TASK_NO_NEW_PRIVS 1
+#define CR_NAME_LEN 256
 
 struct cr_task_info {
 	u32 pid, tgid, ppid, pgid, sid;
@@ -29,6 +30,25 @@ struct cr_task_info {
 	u64 clear_child_tid, robust_list, robust_list_len, sas_ss_sp, sas_ss_size, blocked;
 	char comm[CR_COMM_LEN];
 };
+
+/* cr_task_info.flags, as in format.rs's task_flags */
+#define CR_TASK_NO_NEW_PRIVS 1
+
+/* cr_task_facts(): what decides whether a live task can be checkpointed */
+#define CR_TF_KTHREAD 0x1
+#define CR_TF_EXITING 0x2
+#define CR_TF_FROZEN 0x4
+#define CR_TF_TRACED 0x8
+#define CR_TF_32BIT 0x10
+#define CR_TF_SECCOMP 0x20
+#define CR_TF_OTHER_USERNS 0x40
+#define CR_TF_OTHER_MNTNS 0x80
+#define CR_TF_POSIX_TIMERS 0x100
+#define CR_TF_CPU_ITIMERS 0x200
+#define CR_TF_SAVED_SIGMASK 0x400
+#define CR_TF_SEM_UNDO 0x800
+#define CR_TF_NO_MM 0x1000
+#define CR_TF_AIO 0x2000
 
 /* Laid out exactly as format.rs's CredsRecord, which shim.rs fills through it. */
 struct cr_creds_info {
@@ -43,27 +63,41 @@ struct cr_mm_info {
 	u32 auxv_words, reserved;
 };
 
-/* Values of cr_vma_info.kind, as in format.rs's vma_kind. */
-#define CR_VMA_ANON 1
-#define CR_VMA_FILE_PRIVATE 2
-#define CR_VMA_VDSO 3
-#define CR_VMA_VVAR 4
-#define CR_VMA_SHMEM 5
-#define CR_VMA_FILE_SHARED 6
+/* Kernel constants the Rust bindings do not carry (shim.c asserts them). */
+#define CR_VM_GROWSDOWN 0x100
+#define CR_VM_STACK_INCOMPLETE_SETUP 0x18000
+#define CR_TT_NONE 0
+#define CR_TT_NATIVE 1
+
+/* cr_vma_info.facts */
+#define CR_VF_VDSO 0x1
+#define CR_VF_VVAR 0x2
+#define CR_VF_ANON 0x4
 
 struct cr_vma_info {
 	u64 start, end, vm_flags, pgoff;
-	struct file *file; /* referenced, for the kinds with a file; the caller puts it */
-	u32 kind, reserved;
+	struct file *file; /* referenced, or NULL; the caller puts it */
+	u32 facts, reserved;
 };
 
-/* Values of cr_file_info.kind, as in format.rs's file_kind. */
-#define CR_FILE_REGULAR 1
-#define CR_FILE_DIRECTORY 2
-#define CR_FILE_MEMORY_DEVICE 3
-#define CR_FILE_TTY 4
-#define CR_FILE_PIPE 5
-#define CR_FILE_SHMEM 6
+/* cr_file_facts.facts */
+#define CR_FF_PIPE 0x1 /* a pipe end: a FIFO whose private data is its inode's pipe */
+#define CR_FF_SHMEM 0x2 /* its mapping is shmem's */
+#define CR_FF_KERNMOUNT 0x4 /* on a kernel-internal mount (memfd, MAP_SHARED anonymous) */
+#define CR_FF_UNLINKED 0x8 /* its path no longer leads to it */
+
+struct cr_file_facts {
+	u64 pos, dev, ino, size;
+	u32 flags, mode, rdev, rdev_major, rdev_minor, sb_magic, nlink, facts;
+	char name[CR_NAME_LEN]; /* the dentry's name, NUL-terminated */
+};
+
+/* Identities (never dereferenced) of what a task shares. */
+struct cr_tree_info {
+	u32 pid, tgid, ppid, pgid, sid, exit_signal, exit_status, flags;
+	u32 pdeath_signal, reserved;
+	u64 mm, files, fs, sighand, uts_ns, ipc_ns;
+};
 
 /* cr_tree_info.flags */
 #define CR_TREE_EXITED 1 /* a zombie (or dead) task: only the ids and exit_status are set */
@@ -71,13 +105,6 @@ struct cr_vma_info {
 #define CR_TREE_OTHER_PIDNS 4 /* the task lives in a pid namespace below the tree's */
 #define CR_TREE_LEADER_EXITED 8 /* a thread-group leader that exited before its threads */
 #define CR_TREE_FORKED_BY_THREAD 16 /* a process whose parent is not its parent's main thread */
-
-/* Identities (never dereferenced) and user counts of what a task shares. */
-struct cr_tree_info {
-	u32 pid, tgid, ppid, pgid, sid, exit_signal, exit_status, flags;
-	u32 pdeath_signal, reserved;
-	u64 mm, files, fs, sighand, uts_ns, ipc_ns;
-};
 
 /* A task as a process identity, and its parent's (never dereferenced). */
 struct cr_kin {
@@ -88,7 +115,7 @@ struct cr_kin {
 struct cr_pipe_info {
 	u64 pipe;
 	u32 readers, writers, capacity, len;
-	u8 readable, writable, reserved[6];
+	u8 readable, writable, watch_queue, reserved[5];
 };
 
 /* Values of cr_shmem_info.kind, as in format.rs's shmem_kind. */
@@ -103,13 +130,6 @@ struct cr_shmem_info {
 	s64 atime_ns, mtime_ns;
 };
 
-struct cr_file_info {
-	u32 kind, flags;
-	u64 pos, dev, ino;
-	u32 rdev, mode;
-	u64 size;
-};
-
 struct cr_pending_signal {
 	u32 signo, reserved;
 	u8 info[CR_SIGINFO_LEN];
@@ -120,12 +140,10 @@ struct cr_restart_info {
 	u64 rmtp, remaining_ns;
 };
 
-/* The functions of shim.c, declared in shim.rs for Rust. */
+/* Tasks */
 struct task_struct *cr_get_task(pid_t vpid);
-void cr_put_task(struct task_struct *t);
-bool cr_capable_sys_admin(void);
-bool cr_may_checkpoint(struct task_struct *t);
-const char *cr_task_refusal(struct task_struct *t, int *err);
+bool cr_may_attach(struct task_struct *t);
+u32 cr_task_facts(struct task_struct *t);
 void cr_task_info(struct task_struct *t, struct pid_namespace *ns, struct cr_task_info *out);
 void cr_set_task_info(const struct cr_task_info *in);
 void cr_set_after_creds(const struct cr_task_info *in);
@@ -136,77 +154,79 @@ void cr_get_rlimits(struct task_struct *t, u64 *out, u32 count);
 int cr_set_rlimit(u32 resource, u64 cur, u64 max);
 void cr_get_itimer_real(struct task_struct *t, u64 *value_ns, u64 *interval_ns);
 int cr_set_itimer_real(u64 value_ns, u64 interval_ns);
+u32 cr_current_threads(void);
+pid_t cr_current_vpid(void);
+void cr_release(char *buf, int len);
+bool cr_task_exited(struct task_struct *t);
+bool cr_fatal_signal_pending(void);
+
+/* Signals */
 void cr_get_sigactions(struct task_struct *t, u64 *out);
 int cr_set_sigaction(int sig, const u64 *in);
 u32 cr_get_pending(struct task_struct *t, bool shared, struct cr_pending_signal *out, u32 max);
 int cr_queue_signal(u32 signo, const u8 *info_bytes, bool shared);
-void cr_kill_self(void);
+
+/* Registers, FPU, restart blocks */
 int cr_get_regs(struct task_struct *t, void *out);
 u32 cr_xstate_size(void);
 u64 cr_xfeatures(void);
 int cr_get_xstate(struct task_struct *t, void *out, u32 size);
 int cr_set_xstate(const void *in, u32 size);
 int cr_get_restart(struct task_struct *t, struct cr_restart_info *out);
-int cr_check_restart(const struct cr_restart_info *in);
-int cr_check_user_regs(const void *buf);
-void *cr_prepare_regs(const void *regs, const struct cr_restart_info *restart, int *err);
+void cr_user_segments(u64 *cs, u64 *ss, u64 *user_top);
+void *cr_prepare_regs(const void *regs, const struct cr_restart_info *restart);
 void cr_free_regs(void *work);
 int cr_install_regs(void *work);
-struct mm_struct *cr_get_task_mm(struct task_struct *t);
-void cr_mmput(struct mm_struct *mm);
+
+/* Memory */
 void cr_mm_info(struct mm_struct *mm, struct cr_mm_info *out);
 struct file *cr_mm_exe_file(struct mm_struct *mm);
-int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out, const char **reason);
-long cr_dump_pages(struct mm_struct *mm, u64 *cursor, u64 end, bool anon_only, u64 *addrs, void *buf, long max);
+int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out);
+long cr_dump_pages(struct mm_struct *mm, u64 *cursor, u64 end, bool anon_only, u64 *addrs,
+		   void *buf, long max);
 int cr_unmap_all(void);
 int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff);
 int cr_map_vdso(u64 text_start);
 int cr_write_memory(u64 addr, const void *buf, u32 len);
 int cr_set_mm(const struct cr_mm_info *in, struct file *exe);
+
+/* Files */
 struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec);
-int cr_file_info(struct file *f, struct cr_file_info *out, const char **reason);
-int cr_file_path(struct file *f, char *buf, int len, const char **reason);
-struct file *cr_reopen(const char *path, const struct cr_file_info *info);
-struct file *cr_caller_tty(void);
+void cr_file_facts(struct file *f, struct cr_file_facts *out);
+int cr_file_path(struct file *f, bool dir, char *buf, int len, bool *unlinked);
+struct file *cr_open_path(const char *path, u32 flags);
 void cr_close_all_fds(void);
 int cr_install_fd(u32 fd, struct file *f, bool cloexec);
-int cr_fs_info(struct task_struct *t, char *root, char *cwd, int len, u32 *umask);
-int cr_set_fs(const char *root, const char *cwd, u32 umask);
 int cr_write_all(struct file *f, const void *buf, size_t len);
 int cr_read_full(struct file *f, void *buf, size_t len);
-const char *cr_restart_refusal(void);
-u32 cr_current_threads(void);
-struct pid_namespace *cr_task_pid_ns(struct task_struct *t);
-void cr_put_pid_ns(struct pid_namespace *ns);
-bool cr_pid_ns_is_callers(struct pid_namespace *ns);
+struct file *cr_reopen_same(struct file *f, u32 flags);
+int cr_set_pos(struct file *f, u64 pos);
+void cr_set_status_flags(struct file *f, u32 flags);
+int cr_read_at(struct file *f, void *buf, u32 len, u64 pos);
+int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos);
+
+/* Root, cwd, umask */
+int cr_fs_info(struct task_struct *t, char *root, char *cwd, int len, u32 *umask);
+int cr_set_fs(const char *root, const char *cwd, u32 umask);
+
+/* Trees and namespaces */
 long cr_collect_tree(struct task_struct *root, struct pid_namespace *ns, struct task_struct **out,
 		     long max, long *strangers);
-void cr_tree_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tree_info *out);
 long cr_ns_kin(struct pid_namespace *ns, struct cr_kin *out, long max);
 long cr_collect_all(struct task_struct **out, long max);
+void cr_tree_info(struct task_struct *t, struct pid_namespace *ns, struct cr_tree_info *out);
 bool cr_ipc_ns_in_use(struct task_struct *t);
 void cr_get_uts(struct task_struct *t, char *node, char *domain);
 int cr_set_uts(const char *node, const char *domain);
-struct task_struct *cr_get_current(void);
-bool cr_task_exited(struct task_struct *t);
-bool cr_fatal_signal_pending(void);
-int cr_pipe_info(struct file *f, struct cr_pipe_info *out, const char **reason);
+
+/* Pipes and shared memory */
+void cr_pipe_info(struct file *f, struct cr_pipe_info *out);
 long cr_pipe_peek(struct file *f, void *buf, long max);
 int cr_pipe_create(struct file **read_end, struct file **write_end);
-void cr_set_status_flags(struct file *f, u32 flags);
-int cr_shmem_info(struct file *f, struct cr_shmem_info *out, char *name, int len,
-		  const char **reason);
+void cr_shmem_attrs(struct file *f, struct cr_shmem_info *out);
 struct file *cr_shmem_create(const struct cr_shmem_info *in, const char *name);
 int cr_shmem_set_attrs(struct file *f, const struct cr_shmem_info *in);
 int cr_shmem_seal(struct file *f, u32 seals);
-struct file *cr_reopen_same(struct file *f, u32 flags);
-int cr_set_pos(struct file *f, u64 pos);
 long cr_mapping_mms(struct file *f, u64 *out, long max);
-int cr_read_at(struct file *f, void *buf, u32 len, u64 pos);
-int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos);
-void cr_flush_signals(void);
-pid_t cr_current_vpid(void);
-u64 cr_time_ns(void);
-void cr_release(char *buf, int len);
 
 #endif

@@ -1,38 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Signal handlers and pending signals. The blocked mask and the alternate stack are task
-//! scalars (`task.rs`).
+//! Signal handlers (SIGHAND) and pending signals (SIGPENDING, the task's queue and, in a
+//! process's first thread, the thread group's). The blocked mask and the alternate stack are
+//! task scalars (`task.rs`).
 
 use kernel::prelude::*;
 
-use crate::checkpoint::{SaveCx, Stop};
+use crate::cx::{LoadCx, SaveCx};
+use crate::error::{Context, CrError, CrResult};
 use crate::format::{
-    self, ErrorKind, PendingHeader, PendingSignal as WirePending, RecordKind, SigAction,
-    SIGINFO_LEN, SIGNAL_COUNT,
+    ErrorKind, PendingHeader, PendingSignal as WirePending, RecordKind, SigAction, SIGINFO_LEN,
+    SIGNAL_COUNT,
 };
-use crate::image::{Failure, ImageIn};
-use crate::shim::{self, PendingSignal};
-
-const SIGKILL: u32 = 9;
-const SIGSTOP: u32 = 19;
+use crate::records::{self, SIGKILL, SIGSTOP};
+use crate::shim::{current, ffi::PendingSignal, TaskExt};
 
 /// Dispositions and the two pending queues.
+#[derive(Default)]
 pub(crate) struct KeptSignals {
-    actions: [SigAction; SIGNAL_COUNT],
+    actions: Option<[SigAction; SIGNAL_COUNT]>,
     pending: KVec<(bool, PendingSignal)>,
 }
 
-impl Default for KeptSignals {
-    fn default() -> Self {
-        Self {
-            actions: [SigAction::default(); SIGNAL_COUNT],
-            pending: KVec::new(),
-        }
-    }
-}
-
 /// SIGHAND: the dispositions, written by the first task that uses them.
-pub(crate) fn save_handlers(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
+pub(crate) fn save_handlers(cx: &mut SaveCx<'_>) -> CrResult {
     let actions = cx.task.sigactions()?;
     let mut bytes = KVec::from_elem(0u8, SIGNAL_COUNT * SigAction::LEN, GFP_KERNEL)?;
     for (i, chunk) in bytes.chunks_exact_mut(SigAction::LEN).enumerate() {
@@ -48,7 +39,7 @@ pub(crate) fn save_handlers(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
 }
 
 /// SIGPENDING for the task's own queue or, from a process's first thread, the thread group's.
-pub(crate) fn save_pending(cx: &mut SaveCx<'_>, shared: bool) -> Result<(), Stop> {
+pub(crate) fn save_pending(cx: &mut SaveCx<'_>, shared: bool) -> CrResult {
     let queue = cx.task.pending(shared)?;
     let head = PendingHeader {
         shared: u32::from(shared),
@@ -67,80 +58,56 @@ pub(crate) fn save_pending(cx: &mut SaveCx<'_>, shared: bool) -> Result<(), Stop
     cx.record(RecordKind::SigPending, &[&head.encode(), &bytes])
 }
 
-/// Reads SIGHAND.
-pub(crate) fn load_handlers(input: &mut ImageIn, kept: &mut KeptSignals) -> Result<(), Failure> {
-    input.expect(RecordKind::Sighand)?;
-    let p = input.payload();
-    if p.len() != SIGNAL_COUNT * SigAction::LEN {
-        return Err(input.malformed(ErrorKind::BadPayloadLength {
-            kind: RecordKind::Sighand as u32,
-            len: p.len() as u32,
-        }));
+/// SIGHAND.
+pub(crate) fn load_handlers(cx: &mut LoadCx<'_>, kept: &mut KeptSignals) -> CrResult {
+    kept.actions = Some(LoadCx::decode(cx.input, records::Sighand::decode)?.actions);
+    Ok(())
+}
+
+/// One SIGPENDING record, of the private or the shared queue.
+pub(crate) fn load_pending(cx: &mut LoadCx<'_>, kept: &mut KeptSignals, shared: bool) -> CrResult {
+    let p = LoadCx::decode(cx.input, records::SigPending::decode)?;
+    if p.shared() != shared {
+        return Err(cx.malformed(ErrorKind::BadField("pending signals")));
     }
-    for (i, chunk) in p.chunks_exact(SigAction::LEN).enumerate() {
-        kept.actions[i] = SigAction::decode(chunk).unwrap_or_default();
+    for s in p.signals() {
+        let (signo, info) = s.map_err(|k| cx.malformed(k))?;
+        let mut signal = PendingSignal {
+            signo,
+            ..PendingSignal::default()
+        };
+        signal.info.copy_from_slice(info);
+        kept.pending.push((shared, signal), GFP_KERNEL)?;
     }
     Ok(())
 }
 
-/// Reads one SIGPENDING record, of the private or the shared queue.
-pub(crate) fn load_pending(
-    input: &mut ImageIn,
-    kept: &mut KeptSignals,
-    shared: bool,
-) -> Result<(), Failure> {
-    input.expect(RecordKind::SigPending)?;
-    let p = input.payload();
-    let (head, mut rest) = format::split_fixed(
-        RecordKind::SigPending,
-        p,
-        PendingHeader::LEN,
-        PendingHeader::decode,
-    )
-    .map_err(|k| input.malformed(k))?;
-    let entry = WirePending::LEN + SIGINFO_LEN;
-    if head.shared != u32::from(shared) || rest.len() != head.count as usize * entry {
-        return Err(input.malformed(ErrorKind::BadField("pending signals")));
-    }
-    while !rest.is_empty() {
-        let w = WirePending::decode(rest).unwrap_or_default();
-        if w.signo == 0
-            || w.signo as usize > SIGNAL_COUNT
-            || w.signo == SIGKILL
-            || w.signo == SIGSTOP
-        {
-            return Err(input.malformed(ErrorKind::BadField("signo")));
+/// Installs the handlers (when this task defines them).
+pub(crate) fn apply_handlers(kept: &KeptSignals) -> CrResult {
+    for (i, a) in kept.actions.iter().flatten().enumerate() {
+        let sig = i as u32 + 1;
+        if sig == SIGKILL || sig == SIGSTOP {
+            continue;
         }
-        let mut s = PendingSignal::default();
-        s.signo = w.signo;
-        s.info.copy_from_slice(&rest[WirePending::LEN..entry]);
-        kept.pending
-            .push((shared, s), GFP_KERNEL)
-            .map_err(|e| input.fail(e.into(), "out of memory"))?;
-        rest = &rest[entry..];
+        current::set_sigaction(sig, &[a.handler, a.flags, a.restorer, a.mask])
+            .why("restoring a signal handler failed")?;
     }
     Ok(())
 }
 
-/// Installs the handlers (when this task defines them) and re-queues the pending signals. They
-/// are acted on only when the task returns to user space, with the checkpointed registers and
-/// blocked mask in place. A process's first thread clears what the thread group collected while
-/// it was being restored (a zombie child's SIGCHLD), before anything is queued.
-pub(crate) fn apply(kept: &KeptSignals, handlers: bool, leader: bool) -> Result {
+/// Sets the blocked mask, then re-queues the pending signals: they are acted on only when the
+/// task returns to user space, with the checkpointed registers in place, and the mask must be
+/// there first, so that re-queueing a blocked fatal signal does not kill the task on the spot.
+/// A process's first thread clears what the thread group collected while it was being restored
+/// (a zombie child's SIGCHLD) before anything is queued.
+pub(crate) fn apply_pending(kept: &KeptSignals, blocked: u64, leader: bool) -> CrResult {
+    current::set_blocked(blocked).why("restoring the blocked signal mask failed")?;
     if leader {
-        shim::current::flush_signals();
-    }
-    if handlers {
-        for (i, a) in kept.actions.iter().enumerate() {
-            let sig = i as u32 + 1;
-            if sig == SIGKILL || sig == SIGSTOP {
-                continue;
-            }
-            shim::current::set_sigaction(sig, &[a.handler, a.flags, a.restorer, a.mask])?;
-        }
+        current::flush_signals();
     }
     for (shared, s) in kept.pending.iter() {
-        shim::current::queue_signal(s.signo, &s.info, *shared)?;
+        current::queue_signal(s.signo, &s.info, *shared)
+            .map_err(|e| CrError::new(e, "re-queueing a pending signal failed"))?;
     }
     Ok(())
 }

@@ -1,34 +1,117 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-task state: task scalars and credentials; per process (in the section of its first
-//! thread): rlimits and interval timers.
+//! Per-task state: task scalars (TASK) and credentials (CREDS); per process, in the section of
+//! its first thread: resource limits (RLIMITS) and interval timers (ITIMERS). Also what makes a
+//! task one cr cannot checkpoint at all.
 
 use kernel::prelude::*;
 
-use crate::checkpoint::{SaveCx, Stop};
-use crate::format::{
-    self, task_flags, CredsRecord, ErrorKind, ItimersRecord, RecordKind, Rlimit, TaskRecord,
-    TreeEntry, COMM_LEN, GROUPS_MAX, RLIMIT_COUNT,
-};
+use crate::cx::{LoadCx, SaveCx};
+use crate::error::{Context, CrError, CrResult};
+use crate::format::{CredsRecord, ItimersRecord, RecordKind, Rlimit, TaskRecord, RLIMIT_COUNT};
+use crate::records;
+use crate::shim::ffi::{self, CredsInfo, TaskInfo};
+use crate::shim::{current, TaskExt};
 
-/// `TASK_DUMPABLE_ROOT`, the highest dumpable mode.
-const DUMPABLE_MAX: u32 = 2;
-use crate::image::{Failure, ImageIn};
-use crate::shim::{self, CredsInfo, TaskInfo};
+/// What makes a live task one cr cannot checkpoint, checked in this order: each `CR_TF_*` fact
+/// that refuses it when present (or, for `CR_TF_FROZEN`, absent), with errno and reason.
+const REFUSALS: [(u32, bool, CrError); 14] = [
+    (
+        ffi::CR_TF_KTHREAD,
+        true,
+        CrError::new(EPERM, "kernel threads cannot be checkpointed"),
+    ),
+    (
+        ffi::CR_TF_EXITING,
+        true,
+        CrError::new(EBUSY, "task is exiting"),
+    ),
+    (
+        ffi::CR_TF_FROZEN,
+        false,
+        CrError::new(EBUSY, "task is not frozen (freeze its cgroup v2 first)"),
+    ),
+    (
+        ffi::CR_TF_TRACED,
+        true,
+        CrError::new(EBUSY, "task is being traced"),
+    ),
+    (
+        ffi::CR_TF_32BIT,
+        true,
+        CrError::unsupported("32-bit tasks are not supported"),
+    ),
+    (
+        ffi::CR_TF_SECCOMP,
+        true,
+        CrError::unsupported("seccomp filters are not supported yet"),
+    ),
+    (
+        ffi::CR_TF_OTHER_USERNS,
+        true,
+        CrError::unsupported("task is in another user namespace"),
+    ),
+    (
+        ffi::CR_TF_OTHER_MNTNS,
+        true,
+        // Paths are written as the caller sees them, and reopened so at restart.
+        CrError::unsupported("task is in another mount namespace"),
+    ),
+    (
+        ffi::CR_TF_POSIX_TIMERS,
+        true,
+        CrError::unsupported("POSIX timers are not supported yet"),
+    ),
+    (
+        ffi::CR_TF_CPU_ITIMERS,
+        true,
+        CrError::unsupported("ITIMER_PROF and ITIMER_VIRTUAL are not supported yet"),
+    ),
+    (
+        ffi::CR_TF_SAVED_SIGMASK,
+        true,
+        CrError::unsupported(
+            "sigsuspend, ppoll, pselect or epoll_pwait in progress (temporary signal mask)",
+        ),
+    ),
+    (
+        ffi::CR_TF_SEM_UNDO,
+        true,
+        CrError::unsupported("SysV semaphore undo lists are not supported yet"),
+    ),
+    (
+        ffi::CR_TF_NO_MM,
+        true,
+        CrError::unsupported("task has no address space"),
+    ),
+    (
+        ffi::CR_TF_AIO,
+        true,
+        CrError::unsupported("AIO contexts are not supported"),
+    ),
+];
+
+/// Why a live task with `CR_TF_*` facts cannot be checkpointed, if it cannot.
+pub(crate) fn refusal(facts: u32) -> Option<CrError> {
+    REFUSALS
+        .iter()
+        .find(|(bit, refuses_when_set, _)| (facts & bit != 0) == *refuses_when_set)
+        .map(|r| r.2)
+}
 
 /// What restart keeps of this file's records until the trailer.
 #[derive(Default)]
 pub(crate) struct KeptTask {
-    info: TaskInfo,
+    pub(crate) info: TaskInfo,
     creds: CredsInfo,
     groups: KVec<u32>,
-    rlimits: [Rlimit; RLIMIT_COUNT],
-    itimer_real: ItimersRecord,
+    rlimits: Option<[Rlimit; RLIMIT_COUNT]>,
+    itimer_real: Option<ItimersRecord>,
 }
 
-/// TASK, CREDS, and for a process's first thread RLIMITS.
-pub(crate) fn save(cx: &mut SaveCx<'_>, leader: bool) -> Result<(), Stop> {
-    let i = cx.task.info(cx.ns);
+/// TASK.
+pub(crate) fn save(cx: &mut SaveCx<'_>) -> CrResult {
+    let i = cx.task.scalars(cx.ns);
     let rec = TaskRecord {
         pid: i.pid,
         tgid: i.tgid,
@@ -45,19 +128,25 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, leader: bool) -> Result<(), Stop> {
         sas_ss_size: i.sas_ss_size,
         blocked: i.blocked,
     };
-    cx.record(RecordKind::Task, &[&rec.encode(), &i.comm])?;
+    cx.record(RecordKind::Task, &[&rec.encode(), &i.comm])
+}
 
+/// CREDS.
+pub(crate) fn save_creds(cx: &mut SaveCx<'_>) -> CrResult {
     let mut groups = KVec::new();
-    let rec = cx.task.creds(&mut groups)?;
+    let rec = cx
+        .task
+        .creds(&mut groups)
+        .why("reading the credentials failed")?;
     let mut group_bytes = KVec::with_capacity(groups.len() * 4, GFP_KERNEL)?;
     for g in groups.iter() {
         group_bytes.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
     }
-    cx.record(RecordKind::Creds, &[&rec.encode(), &group_bytes])?;
-    if !leader {
-        return Ok(());
-    }
+    cx.record(RecordKind::Creds, &[&rec.encode(), &group_bytes])
+}
 
+/// RLIMITS.
+pub(crate) fn save_rlimits(cx: &mut SaveCx<'_>) -> CrResult {
     let limits = cx.task.rlimits();
     let mut bytes = [0u8; RLIMIT_COUNT * Rlimit::LEN];
     for (i, chunk) in bytes.chunks_exact_mut(Rlimit::LEN).enumerate() {
@@ -71,7 +160,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, leader: bool) -> Result<(), Stop> {
 }
 
 /// ITIMERS.
-pub(crate) fn save_itimers(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
+pub(crate) fn save_itimers(cx: &mut SaveCx<'_>) -> CrResult {
     let (value, interval) = cx.task.itimer_real();
     let rec = ItimersRecord {
         real_value_ns: value,
@@ -80,129 +169,89 @@ pub(crate) fn save_itimers(cx: &mut SaveCx<'_>) -> Result<(), Stop> {
     cx.record(RecordKind::Itimers, &[&rec.encode()])
 }
 
-/// Reads TASK, CREDS and, for a process's first thread, RLIMITS.
-pub(crate) fn load(
-    input: &mut ImageIn,
-    kept: &mut KeptTask,
-    entry: &TreeEntry,
-    leader: bool,
-) -> Result<(), Failure> {
-    input.expect(RecordKind::Task)?;
-    let p = input.payload();
-    let (t, comm) = format::split_fixed(RecordKind::Task, p, TaskRecord::LEN, TaskRecord::decode)
-        .map_err(|k| input.malformed(k))?;
-    if comm.len() != COMM_LEN {
-        return Err(input.malformed(ErrorKind::BadString));
+/// TASK, which must be the task's own (`pid`, `tgid` of its TREE entry).
+pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptTask, pid: u32, tgid: u32) -> CrResult {
+    let t = LoadCx::decode(cx.input, records::Task::decode)?;
+    if t.rec.pid != pid || t.rec.tgid != tgid {
+        return Err(cx.fail(EINVAL, "TASK record names another task"));
     }
-    if t.pid != entry.pid || t.tgid != entry.tgid {
-        return Err(input.fail(EINVAL, "TASK record names another task"));
-    }
-    // A thread's exit_signal is -1.
-    if (t.exit_signal > 64 && t.exit_signal != u32::MAX)
-        || t.pdeath_signal > 64
-        || t.robust_list_len > 4096
-        || t.flags & !task_flags::KNOWN != 0
-        || t.dumpable > DUMPABLE_MAX
-    {
-        return Err(input.malformed(ErrorKind::BadField("task")));
-    }
+    let r = &t.rec;
     kept.info = TaskInfo {
-        pid: t.pid,
-        tgid: t.tgid,
-        personality: t.personality,
-        exit_signal: t.exit_signal,
-        pdeath_signal: t.pdeath_signal,
-        sas_ss_flags: t.sas_ss_flags,
-        flags: t.flags,
-        dumpable: t.dumpable,
-        clear_child_tid: t.clear_child_tid,
-        robust_list: t.robust_list,
-        robust_list_len: t.robust_list_len,
-        sas_ss_sp: t.sas_ss_sp,
-        sas_ss_size: t.sas_ss_size,
-        blocked: t.blocked,
+        pid: r.pid,
+        tgid: r.tgid,
+        personality: r.personality,
+        exit_signal: r.exit_signal,
+        pdeath_signal: r.pdeath_signal,
+        sas_ss_flags: r.sas_ss_flags,
+        flags: r.flags,
+        dumpable: r.dumpable,
+        clear_child_tid: r.clear_child_tid,
+        robust_list: r.robust_list,
+        robust_list_len: r.robust_list_len,
+        sas_ss_sp: r.sas_ss_sp,
+        sas_ss_size: r.sas_ss_size,
+        blocked: r.blocked,
         ..TaskInfo::default()
     };
-    kept.info.comm.copy_from_slice(comm);
+    kept.info.comm[..t.comm.len()].copy_from_slice(t.comm);
+    Ok(())
+}
 
-    input.expect(RecordKind::Creds)?;
-
-    let p = input.payload();
-    let (c, groups) =
-        format::split_fixed(RecordKind::Creds, p, CredsRecord::LEN, CredsRecord::decode)
-            .map_err(|k| input.malformed(k))?;
-    if c.ngroups as usize > GROUPS_MAX || groups.len() != c.ngroups as usize * 4 {
-        return Err(input.malformed(ErrorKind::BadField("ngroups")));
-    }
-    kept.creds = c;
-    let groups_copy: KVec<u32> = {
-        let mut v = KVec::with_capacity(c.ngroups as usize, GFP_KERNEL)
-            .map_err(|_| input.fail(ENOMEM, "out of memory"))?;
-        for i in 0..c.ngroups as usize {
-            v.push(format::u32_at(groups, i), GFP_KERNEL)
-                .map_err(|_| input.fail(ENOMEM, "out of memory"))?;
-        }
-        v
-    };
-    kept.groups = groups_copy;
-    if !leader {
-        return Ok(());
-    }
-
-    input.expect(RecordKind::Rlimits)?;
-
-    let p = input.payload();
-    if p.len() != RLIMIT_COUNT * Rlimit::LEN {
-        return Err(input.malformed(ErrorKind::BadPayloadLength {
-            kind: RecordKind::Rlimits as u32,
-            len: p.len() as u32,
-        }));
-    }
-    for (i, chunk) in p.chunks_exact(Rlimit::LEN).enumerate() {
-        let r = Rlimit::decode(chunk).unwrap_or_default();
-        if r.cur > r.max {
-            return Err(input.malformed(ErrorKind::BadField("rlimit")));
-        }
-        kept.rlimits[i] = r;
+/// CREDS.
+pub(crate) fn load_creds(cx: &mut LoadCx<'_>, kept: &mut KeptTask) -> CrResult {
+    let c = LoadCx::decode(cx.input, records::Creds::decode)?;
+    kept.creds = c.rec;
+    kept.groups = KVec::with_capacity(c.rec.ngroups as usize, GFP_KERNEL)?;
+    for g in c.groups() {
+        kept.groups.push(g, GFP_KERNEL)?;
     }
     Ok(())
 }
 
-/// Reads ITIMERS.
-pub(crate) fn load_itimers(input: &mut ImageIn, kept: &mut KeptTask) -> Result<(), Failure> {
-    input.expect(RecordKind::Itimers)?;
-    let p = input.payload();
-    kept.itimer_real = format::exact_fixed(
-        RecordKind::Itimers,
-        p,
-        ItimersRecord::LEN,
-        ItimersRecord::decode,
-    )
-    .map_err(|k| input.malformed(k))?;
+/// RLIMITS.
+pub(crate) fn load_rlimits(cx: &mut LoadCx<'_>, kept: &mut KeptTask) -> CrResult {
+    kept.rlimits = Some(LoadCx::decode(cx.input, records::Rlimits::decode)?.limits);
     Ok(())
 }
 
-/// Applies TASK and, for a process's first thread, RLIMITS and ITIMERS.
-pub(crate) fn apply(kept: &KeptTask, leader: bool) -> Result {
-    shim::current::set_task_info(&kept.info);
-    if leader {
-        for (i, r) in kept.rlimits.iter().enumerate() {
-            shim::current::set_rlimit(i as u32, r.cur, r.max)?;
-        }
-        let t = &kept.itimer_real;
-        if t.real_value_ns != 0 || t.real_interval_ns != 0 {
-            shim::current::set_itimer_real(t.real_value_ns, t.real_interval_ns)?;
-        }
+/// ITIMERS.
+pub(crate) fn load_itimers(cx: &mut LoadCx<'_>, kept: &mut KeptTask) -> CrResult {
+    kept.itimer_real = Some(LoadCx::decode(cx.input, records::itimers)?);
+    Ok(())
+}
+
+/// Applies TASK (all but the blocked mask, which goes in with the pending signals).
+pub(crate) fn apply(kept: &KeptTask) -> CrResult {
+    current::set_task_info(&kept.info);
+    Ok(())
+}
+
+/// Applies RLIMITS: before the descriptors, which the file limit lets in.
+pub(crate) fn apply_rlimits(kept: &KeptTask) -> CrResult {
+    for (i, r) in kept.rlimits.iter().flatten().enumerate() {
+        current::set_rlimit(i as u32, r.cur, r.max).why("restoring a resource limit failed")?;
     }
-    // The blocked mask last, so that nothing above runs with the restored mask half set.
-    shim::current::set_blocked(kept.info.blocked)
+    Ok(())
+}
+
+/// Applies ITIMERS.
+pub(crate) fn apply_itimers(kept: &KeptTask) -> CrResult {
+    match kept.itimer_real {
+        Some(t) if t.real_value_ns != 0 || t.real_interval_ns != 0 => {
+            current::set_itimer_real(t.real_value_ns, t.real_interval_ns)
+                .why("restoring ITIMER_REAL failed")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Applies CREDS, then what a change of credentials resets: the parent-death signal and the
 /// dumpable mode (`commit_creds` clears and lowers them when the euid changes), and
-/// no_new_privs.
-pub(crate) fn apply_creds(kept: &KeptTask) -> Result {
-    shim::current::set_creds(&kept.creds, &kept.groups)?;
-    shim::current::set_after_creds(&kept.info);
+/// no_new_privs. Last of all, since everything before may need the restarter's privileges.
+pub(crate) fn apply_creds(kept: &KeptTask) -> CrResult {
+    current::set_creds(&kept.creds, &kept.groups).why("restoring credentials failed")?;
+    current::set_after_creds(&kept.info);
     Ok(())
 }
+
+const _: () = assert!(core::mem::size_of::<CredsRecord>() == core::mem::size_of::<CredsInfo>());

@@ -18,17 +18,23 @@ tap_check "pipe: crinfo shows the pipe and the two processes sharing it" \
 	sh -c "grep -q 'PIPE.*buffered=' $T/info && grep -q 'pipe: ' $T/info"
 cr_cleanup
 
-# The pipeline: checkpointed while data flows, twice; the hash must be the one of the data.
+# The pipeline: checkpointed in mid-stream, twice, with its pipes full; the hash must be the one
+# of the data. The consumer stops at a gate after each block it passes on, so that each
+# checkpoint finds data in flight however fast the machine is; a gate opens after each cycle.
 T=$(mktemp -d /tmp/cr-test.XXXXXX)
 RESTARTER=
 BYTES=$(scale 104857600 10485760)
 want=$(yes | head -c $BYTES | sha256sum | cut -d' ' -f1)
-running() { [ ! -s $T/sum ] && [ -n "$(tree_snapshot $PID | sed -n 4p)" ]; }
-cr_start sh -c "yes | head -c $BYTES | sha256sum >$T/sum.tmp && mv $T/sum.tmp $T/sum"
-tap_check "pipeline: yes | head -c $BYTES | sha256sum runs" wait_for running
+at_gate() { tree_snapshot $PID >$T/snap && [ "$(wc -l <$T/snap)" -ge 5 ] && [ ! -s $T/sum ]; }
+block='dd bs=65536 count=1 2>/dev/null'
+gate() { echo "while [ ! -e $T/gate.$1 ]; do sleep 0.05; done"; }
+cr_start sh -c "yes | head -c $BYTES | { $block; $(gate 1); $block; $(gate 2); cat; } |
+	sha256sum >$T/sum.tmp && mv $T/sum.tmp $T/sum"
+tap_check "pipeline: yes | head -c $BYTES | sha256sum runs" wait_for at_gate
 for n in 1 2; do
-	tap_check "pipeline, cycle $n: checkpointed in mid-flight" running
+	tap_check "pipeline, cycle $n: checkpointed in mid-flight" at_gate
 	tap_check "pipeline, cycle $n: checkpoint, kill and restart" cr_cycle $n
+	touch $T/gate.$n
 done
 tap_check "pipeline: it finishes" wait_for test -s $T/sum
 tap_check "pipeline: the hash is right" test "$(cut -d' ' -f1 $T/sum)" = "$want"

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Open files, through `ARef<File>`, and pipe ends, through [`PipeRef`].
+
+use core::ffi::{c_int, c_long};
+
+use kernel::{fs::File, prelude::*, sync::aref::ARef};
+
+use super::ffi::{self, FileFacts, PipeInfo, ShmemInfo, CR_FF_PIPE};
+use super::{check, file_or_err};
+
+/// What this module reads of, and does to, an open file.
+pub(crate) trait FileExt {
+    /// Identity, type, filesystem and `CR_FF_*` facts; flags and position.
+    fn facts(&self) -> FileFacts;
+    /// Its path (or, with `dir`, its directory's) into `buf`, and whether that path no longer
+    /// leads to it.
+    fn path_into<'a>(&self, dir: bool, buf: &'a mut [u8]) -> Result<(&'a [u8], bool)>;
+    /// The pipe behind a pipe end; `None` for any other file.
+    fn pipe(&self) -> Option<PipeRef<'_>>;
+    /// A shmem object's size, seals, owner, mode and times.
+    fn shmem_attrs(&self) -> ShmemInfo;
+    /// Gives a shmem object restart created the owner, mode and times of `info`.
+    fn set_shmem_attrs(&self, info: &ShmemInfo) -> Result;
+    /// Seals a shmem object restart created.
+    fn seal(&self, seals: u32) -> Result;
+    /// The address spaces that map the file's inode, as identities (one per mapping).
+    fn mapping_mms(&self) -> Result<KVec<u64>>;
+    /// Another open file of what this one opens (a pipe end, a memfd), with `flags`.
+    fn reopen_same(&self, flags: u32) -> Result<ARef<File>>;
+    /// Sets the position.
+    fn set_pos(&self, pos: u64) -> Result;
+    /// Sets O_APPEND, O_NONBLOCK and O_NOATIME as in `flags`.
+    fn set_status_flags(&self, flags: u32);
+    /// Reads `buf.len()` bytes at `pos`, leaving the position alone; `ENODATA` at the end.
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> Result;
+    /// Writes all of `buf` at `pos`, leaving the position alone.
+    fn write_at(&self, buf: &[u8], pos: u64) -> Result;
+    /// Writes all of `buf` at the position (appending where the file says so).
+    fn write_all(&self, buf: &[u8]) -> Result;
+    /// Reads exactly `buf.len()` bytes; `ENODATA` at a premature end.
+    fn read_full(&self, buf: &mut [u8]) -> Result;
+}
+
+impl FileExt for File {
+    fn facts(&self) -> FileFacts {
+        let mut facts = FileFacts::default();
+        // SAFETY: the file is referenced; `facts` is a valid out-parameter.
+        unsafe { ffi::cr_file_facts(self.as_ptr(), &mut facts) };
+        facts
+    }
+
+    fn path_into<'a>(&self, dir: bool, buf: &'a mut [u8]) -> Result<(&'a [u8], bool)> {
+        let mut unlinked = false;
+        // SAFETY: the file is referenced; `buf` holds `buf.len()` bytes.
+        let n = unsafe {
+            ffi::cr_file_path(
+                self.as_ptr(),
+                dir,
+                buf.as_mut_ptr().cast(),
+                buf.len() as c_int,
+                &mut unlinked,
+            )
+        };
+        check(n)?;
+        Ok((&buf[..n as usize], unlinked))
+    }
+
+    fn pipe(&self) -> Option<PipeRef<'_>> {
+        (self.facts().facts & CR_FF_PIPE != 0).then_some(PipeRef(self))
+    }
+
+    fn shmem_attrs(&self) -> ShmemInfo {
+        let mut info = ShmemInfo::default();
+        // SAFETY: the file is referenced; `info` is a valid out-parameter.
+        unsafe { ffi::cr_shmem_attrs(self.as_ptr(), &mut info) };
+        info
+    }
+
+    fn set_shmem_attrs(&self, info: &ShmemInfo) -> Result {
+        // SAFETY: the file is referenced; `info` is valid.
+        check(unsafe { ffi::cr_shmem_set_attrs(self.as_ptr(), info) })
+    }
+
+    fn seal(&self, seals: u32) -> Result {
+        // SAFETY: the file is referenced.
+        check(unsafe { ffi::cr_shmem_seal(self.as_ptr(), seals) })
+    }
+
+    fn mapping_mms(&self) -> Result<KVec<u64>> {
+        let mut out: KVec<u64> = KVec::with_capacity(16, GFP_KERNEL)?;
+        loop {
+            let max = out.capacity();
+            // SAFETY: the file is referenced; `out` has room for `max` entries.
+            let n = unsafe { ffi::cr_mapping_mms(self.as_ptr(), out.as_mut_ptr(), max as c_long) }
+                as usize;
+            if n <= max {
+                // SAFETY: the shim wrote the first `n` entries, within capacity.
+                unsafe { out.inc_len(n) };
+                return Ok(out);
+            }
+            out.reserve(n + 16, GFP_KERNEL)?;
+        }
+    }
+
+    fn reopen_same(&self, flags: u32) -> Result<ARef<File>> {
+        // SAFETY: the file is referenced; the shim returns a file or an ERR_PTR.
+        file_or_err(unsafe { ffi::cr_reopen_same(self.as_ptr(), flags) })
+    }
+
+    fn set_pos(&self, pos: u64) -> Result {
+        // SAFETY: the file is referenced.
+        check(unsafe { ffi::cr_set_pos(self.as_ptr(), pos) })
+    }
+
+    fn set_status_flags(&self, flags: u32) {
+        // SAFETY: the file is referenced.
+        unsafe { ffi::cr_set_status_flags(self.as_ptr(), flags) };
+    }
+
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe {
+            ffi::cr_read_at(
+                self.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len() as u32,
+                pos,
+            )
+        })
+    }
+
+    fn write_at(&self, buf: &[u8], pos: u64) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe {
+            ffi::cr_write_at(self.as_ptr(), buf.as_ptr().cast(), buf.len() as u32, pos)
+        })
+    }
+
+    fn write_all(&self, buf: &[u8]) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe { ffi::cr_write_all(self.as_ptr(), buf.as_ptr().cast(), buf.len()) })
+    }
+
+    fn read_full(&self, buf: &mut [u8]) -> Result {
+        // SAFETY: the file is referenced; `buf` is valid for its length.
+        check(unsafe { ffi::cr_read_full(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+    }
+}
+
+/// A pipe end: only a file the shim found to be one becomes a `PipeRef` ([`FileExt::pipe`]),
+/// so the pipe accessors never read another file's private data as a pipe.
+#[derive(Clone, Copy)]
+pub(crate) struct PipeRef<'a>(&'a File);
+
+impl PipeRef<'_> {
+    /// Identity, ends, capacity and buffered length of the pipe.
+    pub(crate) fn info(&self) -> PipeInfo {
+        let mut info = PipeInfo::default();
+        // SAFETY: the file is a referenced pipe end (the type's invariant); `info` is valid.
+        unsafe { ffi::cr_pipe_info(self.0.as_ptr(), &mut info) };
+        info
+    }
+
+    /// Copies the bytes the pipe holds into `buf` without consuming them; returns how many.
+    pub(crate) fn peek(&self, buf: &mut [u8]) -> usize {
+        // SAFETY: the file is a referenced pipe end (the type's invariant); `buf` is valid for
+        // its length, which bounds the copy.
+        let n = unsafe {
+            ffi::cr_pipe_peek(
+                self.0.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len() as c_long,
+            )
+        };
+        n.max(0) as usize
+    }
+}
+
+/// A new anonymous pipe: (read end, write end).
+pub(crate) fn new_pipe() -> Result<(ARef<File>, ARef<File>)> {
+    let (mut r, mut w) = (core::ptr::null_mut(), core::ptr::null_mut());
+    // SAFETY: both out-parameters are valid; on success each holds a new reference.
+    check(unsafe { ffi::cr_pipe_create(&mut r, &mut w) })?;
+    Ok((file_or_err(r)?, file_or_err(w)?))
+}
+
+/// Opens `path` (NUL-terminated) with `flags`.
+pub(crate) fn open_path(path: &[u8], flags: u32) -> Result<ARef<File>> {
+    if path.last() != Some(&0) {
+        return Err(EINVAL);
+    }
+    // SAFETY: `path` is NUL-terminated; the shim returns a file or an ERR_PTR.
+    file_or_err(unsafe { ffi::cr_open_path(path.as_ptr().cast(), flags) })
+}
+
+/// A new shmem object as `info` says, named (or, unlinked, created in) `name`
+/// (NUL-terminated).
+pub(crate) fn new_shmem(info: &ShmemInfo, name: &[u8]) -> Result<ARef<File>> {
+    if name.last() != Some(&0) {
+        return Err(EINVAL);
+    }
+    // SAFETY: `info` is valid; `name` is NUL-terminated; the shim returns a file or an ERR_PTR.
+    file_or_err(unsafe { ffi::cr_shmem_create(info, name.as_ptr().cast()) })
+}

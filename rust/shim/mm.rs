@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Another task's address space, through `ARef<MmWithUser>`.
+
+use core::ffi::c_long;
+
+use kernel::{fs::File, mm::MmWithUser, sync::aref::ARef};
+
+use super::ffi::{self, MmInfo, VmaInfo};
+use super::file_or_none;
+
+/// One memory area, as a checkpoint reads it.
+pub(crate) struct Vma {
+    /// Range, flags, offset and `CR_VF_*` facts.
+    pub(crate) info: VmaInfo,
+    /// The mapped file.
+    pub(crate) file: Option<ARef<File>>,
+}
+
+/// What this module reads of an address space.
+pub(crate) trait MmExt {
+    /// Layout fields and auxv.
+    fn layout(&self) -> MmInfo;
+    /// The executable file.
+    fn exe_file(&self) -> Option<ARef<File>>;
+    /// The first area at or after `addr`.
+    fn vma_from(&self, addr: u64) -> Option<Vma>;
+    /// Copies up to `addrs.len()` non-zero pages of `[*cursor, end)` into `pages`, advancing
+    /// `*cursor`; with `anon_only`, only pages the task made its own (copied on write).
+    fn dump_pages(
+        &self,
+        cursor: &mut u64,
+        end: u64,
+        anon_only: bool,
+        addrs: &mut [u64],
+        pages: &mut [u8],
+    ) -> usize;
+}
+
+impl MmExt for MmWithUser {
+    fn layout(&self) -> MmInfo {
+        let mut info = MmInfo::default();
+        // SAFETY: the mm has a user count; `info` is a valid out-parameter.
+        unsafe { ffi::cr_mm_info(self.as_raw(), &mut info) };
+        info
+    }
+
+    fn exe_file(&self) -> Option<ARef<File>> {
+        // SAFETY: the mm has a user count; the shim returns a referenced file or NULL.
+        file_or_none(unsafe { ffi::cr_mm_exe_file(self.as_raw()) })
+    }
+
+    fn vma_from(&self, addr: u64) -> Option<Vma> {
+        let mut info = VmaInfo {
+            start: 0,
+            end: 0,
+            vm_flags: 0,
+            pgoff: 0,
+            file: core::ptr::null_mut(),
+            facts: 0,
+            reserved: 0,
+        };
+        // SAFETY: the mm has a user count; `info` is a valid out-parameter.
+        if unsafe { ffi::cr_vma_next(self.as_raw(), addr, &mut info) } <= 0 {
+            return None;
+        }
+        let file = file_or_none(info.file);
+        info.file = core::ptr::null_mut();
+        Some(Vma { info, file })
+    }
+
+    fn dump_pages(
+        &self,
+        cursor: &mut u64,
+        end: u64,
+        anon_only: bool,
+        addrs: &mut [u64],
+        pages: &mut [u8],
+    ) -> usize {
+        let max = addrs.len().min(pages.len() / kernel::page::PAGE_SIZE);
+        // SAFETY: the mm has a user count; `addrs` and `pages` hold at least `max` entries and
+        // pages.
+        let n = unsafe {
+            ffi::cr_dump_pages(
+                self.as_raw(),
+                cursor,
+                end,
+                anon_only,
+                addrs.as_mut_ptr(),
+                pages.as_mut_ptr().cast(),
+                max as c_long,
+            )
+        };
+        n.max(0) as usize
+    }
+}
