@@ -42,7 +42,7 @@ help:
 	@echo "make check        host tests, fuzz smoke run, KUnit and kselftests in the VM (both kernels)"
 	@echo "make check T=GLOB just the matching selftests, on KERNEL (default normal)"
 	@echo "make demo         show what cr does today, in the VM"
-	@echo "make fuzz         fuzz the image parser for FUZZ_SECONDS ($(FUZZ_SECONDS))"
+	@echo "make fuzz         fuzz the image parser and the record decoders, FUZZ_SECONDS each"
 	@echo "make fmt          rustfmt the module and the tools"
 	@echo "tools/vm-run -- CMD   run CMD in the VM with cr loaded"
 
@@ -98,6 +98,7 @@ fuzz-smoke:
 
 fuzz:
 	@cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run image_parser -- -max_total_time=$(FUZZ_SECONDS)
+	@cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run records -- -max_total_time=$(FUZZ_SECONDS)
 
 demo:
 	@selftests/setup-host.sh demo

@@ -670,6 +670,7 @@ macro_rules! wire_struct {
         // size); the wire encoding itself never depends on the layout.
         #[repr(C)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         pub struct $name {
             $( $(#[$fm])* pub $field: $ty, )*
         }

@@ -66,7 +66,7 @@ module_lint() {
 }
 
 fuzz_smoke() {
-	note "host: fuzz the image parser for $FUZZ_RUNS runs"
+	note "host: fuzz the image parser and the record decoders, $FUZZ_RUNS runs each"
 	if ! command -v cargo-fuzz >/dev/null; then
 		fail "cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
 		return
@@ -76,6 +76,8 @@ fuzz_smoke() {
 	tools/target/x86_64-unknown-linux-gnu/release/examples/write-sample \
 		tools/fuzz/corpus/image_parser/sample
 	step fuzz-image-parser sh -c "cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run image_parser -- -runs=$FUZZ_RUNS"
+	mkdir -p tools/fuzz/corpus/records
+	step fuzz-records sh -c "cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run records -- -runs=$FUZZ_RUNS"
 }
 
 # vm_tests VARIANT [GLOB...]: builds what the VM needs and runs the selftests in it; counts the

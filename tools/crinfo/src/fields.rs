@@ -1,19 +1,19 @@
-//! Decoding of each state record's fields, for text and JSON output.
+//! Each state record's fields, decoded by the module's own decoders (`crimage::records`) into
+//! typed values, named as `crinfo` shows them.
 
 use crimage::format::{
-    self, entry_flags, file_kind, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind,
-    CredsRecord, ErrorKind, FileRecord, FsRecord, ItimersRecord, MmRecord, PagesHeader,
-    PendingHeader, PipeRecord, RecordKind, RegsRecord, Rlimit, ShmemRecord, SigAction, TaskRecord,
-    TreeEntry, TreeHeader, UtsRecord, VmaRecord, COMM_LEN, SIGINFO_LEN, USER_REGS_LEN,
+    file_kind, restart_kind, shmem_kind, task_flags, vma_kind, ErrorKind, ItimersRecord,
+    RecordKind, TreeEntry,
 };
-use serde_json::{json, Value};
-
-fn path_str(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
-}
+use crimage::records::{self, Text};
+use serde::Serialize;
 
 fn hex(v: u64) -> String {
     format!("{v:#x}")
+}
+
+fn text(b: &[u8]) -> String {
+    Text(b).to_string()
 }
 
 /// Order of `struct user_regs_struct` on x86_64.
@@ -34,203 +34,419 @@ fn vma_flags(f: u64) -> String {
     )
 }
 
-/// The fields of a record of `kind`, or `Value::Null` for kinds without any.
-pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Value, ErrorKind> {
-    Ok(match kind {
-        RecordKind::Header | RecordKind::Trailer | RecordKind::Error => Value::Null,
+/// One task of the TREE.
+#[derive(Clone, Serialize)]
+pub struct Task {
+    pub pid: u32,
+    pub tgid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    pub sid: u32,
+    pub thread: bool,
+    pub zombie: bool,
+    pub subreaper: bool,
+    pub exit_signal: i32,
+    pub exit_status: u32,
+    pub mm: u32,
+    pub files: u32,
+    pub fs: u32,
+    pub sighand: u32,
+}
+
+impl From<&TreeEntry> for Task {
+    fn from(e: &TreeEntry) -> Self {
+        Self {
+            pid: e.pid,
+            tgid: e.tgid,
+            ppid: e.ppid,
+            pgid: e.pgid,
+            sid: e.sid,
+            thread: e.is_thread(),
+            zombie: e.is_zombie(),
+            subreaper: e.flags & crimage::format::entry_flags::SUBREAPER != 0,
+            exit_signal: e.exit_signal as i32,
+            exit_status: e.exit_status,
+            mm: e.mm_ref,
+            files: e.files_ref,
+            fs: e.fs_ref,
+            sighand: e.sighand_ref,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Tree {
+    pub tasks: u32,
+    pub container: bool,
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    pub sid: u32,
+    pub entries: Vec<Task>,
+}
+
+#[derive(Serialize)]
+pub struct Uts {
+    nodename: String,
+    domainname: String,
+}
+
+#[derive(Serialize)]
+pub struct Pipe {
+    objref: u32,
+    capacity: u32,
+    buffered: u32,
+}
+
+#[derive(Serialize)]
+pub struct Shmem {
+    objref: u32,
+    kind: &'static str,
+    size: u64,
+    name: String,
+    mode: String,
+    uid: u32,
+    gid: u32,
+    seals: String,
+    mtime_ns: i64,
+}
+
+#[derive(Serialize)]
+pub struct TaskScalars {
+    pub pid: u32,
+    tgid: u32,
+    comm: String,
+    personality: String,
+    blocked: String,
+    sigaltstack: String,
+    sigaltstack_size: u64,
+    robust_list: String,
+    clear_child_tid: String,
+    pdeath_signal: u32,
+    dumpable: u32,
+    no_new_privs: bool,
+}
+
+#[derive(Serialize)]
+pub struct Creds {
+    uid: u32,
+    euid: u32,
+    gid: u32,
+    egid: u32,
+    ngroups: u32,
+    cap_effective: String,
+    cap_permitted: String,
+    groups: Vec<u32>,
+}
+
+#[derive(Serialize)]
+pub struct Rlimits {
+    count: usize,
+    limits: Vec<[u64; 2]>,
+}
+
+#[derive(Serialize)]
+pub struct Sighand {
+    non_default: usize,
+    signals: Vec<usize>,
+}
+
+#[derive(Serialize)]
+pub struct Pending {
+    queue: &'static str,
+    count: u32,
+    signals: Vec<u32>,
+}
+
+#[derive(Serialize)]
+pub struct Fs {
+    umask: String,
+    root: String,
+    cwd: String,
+}
+
+#[derive(Serialize)]
+pub struct File {
+    pub fd: u32,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    path: String,
+    pos: u64,
+    flags: String,
+    cloexec: bool,
+    ino: u64,
+    pub objref: u32,
+    pub object: u32,
+}
+
+#[derive(Serialize)]
+pub struct Mm {
+    exe: String,
+    start_code: String,
+    start_brk: String,
+    brk: String,
+    start_stack: String,
+    vdso: String,
+    auxv_words: u32,
+}
+
+#[derive(Serialize)]
+pub struct Vma {
+    range: String,
+    prot: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pgoff: u64,
+    path: String,
+    pub object: u32,
+}
+
+#[derive(Serialize)]
+pub struct Pages {
+    pages: u32,
+    first: String,
+}
+
+#[derive(Serialize)]
+pub struct Regs {
+    restart: &'static str,
+    #[serde(flatten)]
+    registers: std::collections::BTreeMap<&'static str, String>,
+}
+
+#[derive(Serialize)]
+pub struct Xstate {
+    bytes: usize,
+}
+
+/// A state record's fields.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Fields {
+    Tree(Tree),
+    Uts(Uts),
+    Pipe(Pipe),
+    Shmem(Shmem),
+    Task(TaskScalars),
+    Creds(Creds),
+    Rlimits(Rlimits),
+    Sighand(Sighand),
+    Pending(Pending),
+    Itimers(ItimersRecord),
+    Fs(Fs),
+    File(File),
+    Mm(Mm),
+    Vma(Vma),
+    Pages(Pages),
+    Regs(Regs),
+    Xstate(Xstate),
+}
+
+/// The fields of a record of `kind`, `None` for kinds without any, or why it does not decode.
+pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
+    Ok(Some(match kind {
+        RecordKind::Header | RecordKind::Trailer | RecordKind::Error => return Ok(None),
         RecordKind::Tree => {
-            let (h, rest) = format::split_fixed(kind, p, TreeHeader::LEN, TreeHeader::decode)?;
-            let tasks: Vec<Value> = rest
-                .chunks(TreeEntry::LEN)
-                .take(h.count as usize)
-                .filter_map(TreeEntry::decode)
-                .map(|e| {
-                    json!({
-                        "pid": e.pid, "tgid": e.tgid, "ppid": e.ppid, "pgid": e.pgid,
-                        "sid": e.sid, "thread": e.is_thread(), "zombie": e.is_zombie(),
-                        "subreaper": e.flags & entry_flags::SUBREAPER != 0,
-                        "exit_signal": e.exit_signal as i32, "exit_status": e.exit_status,
-                        "mm": e.mm_ref, "files": e.files_ref, "fs": e.fs_ref,
-                        "sighand": e.sighand_ref,
-                    })
-                })
-                .collect();
-            let first = tasks.first().cloned().unwrap_or(Value::Null);
-            json!({
-                "tasks": h.count, "container": h.flags & tree_flags::CONTAINER != 0,
-                "pid": first["pid"], "ppid": first["ppid"], "pgid": first["pgid"],
-                "sid": first["sid"], "entries": tasks,
+            let t = records::Tree::decode(p)?;
+            let entries = t
+                .entries()
+                .map(|e| e.map(|e| Task::from(&e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let root = entries.first();
+            Fields::Tree(Tree {
+                tasks: t.head.count,
+                container: t.container(),
+                pid: root.map_or(0, |r| r.pid),
+                ppid: root.map_or(0, |r| r.ppid),
+                pgid: root.map_or(0, |r| r.pgid),
+                sid: root.map_or(0, |r| r.sid),
+                entries,
             })
         }
         RecordKind::Uts => {
-            let (u, rest) = format::split_fixed(kind, p, UtsRecord::LEN, UtsRecord::decode)?;
-            let n = (u.nodename_len as usize).min(rest.len());
-            let d = (u.domainname_len as usize).min(rest.len() - n);
-            json!({"nodename": path_str(&rest[..n]), "domainname": path_str(&rest[n..n + d])})
+            let u = records::Uts::decode(p)?;
+            Fields::Uts(Uts {
+                nodename: text(u.nodename),
+                domainname: text(u.domainname),
+            })
         }
         RecordKind::Pipe => {
-            let (r, _) = format::split_fixed(kind, p, PipeRecord::LEN, PipeRecord::decode)?;
-            json!({"objref": r.objref, "capacity": r.capacity, "buffered": r.data_len})
+            let r = records::Pipe::decode(p)?.rec;
+            Fields::Pipe(Pipe {
+                objref: r.objref,
+                capacity: r.capacity,
+                buffered: r.data_len,
+            })
         }
         RecordKind::Shmem => {
-            let (r, name) = format::split_fixed(kind, p, ShmemRecord::LEN, ShmemRecord::decode)?;
-            let what = match r.kind {
-                shmem_kind::MEMFD => "memfd",
-                shmem_kind::ANON => "shared anonymous",
-                shmem_kind::UNLINKED => "unlinked tmpfs file",
-                _ => "?",
-            };
-            json!({
-                "objref": r.objref, "kind": what, "size": r.size, "name": path_str(name),
-                "mode": format!("{:o}", r.mode), "uid": r.uid, "gid": r.gid,
-                "seals": hex(r.seals.into()), "mtime_ns": r.mtime_ns,
+            let s = records::Shmem::decode(p)?;
+            let r = s.rec;
+            Fields::Shmem(Shmem {
+                objref: r.objref,
+                kind: match r.kind {
+                    shmem_kind::MEMFD => "memfd",
+                    shmem_kind::ANON => "shared anonymous",
+                    _ => "unlinked tmpfs file",
+                },
+                size: r.size,
+                name: text(s.name),
+                mode: format!("{:o}", r.mode),
+                uid: r.uid,
+                gid: r.gid,
+                seals: hex(r.seals.into()),
+                mtime_ns: r.mtime_ns,
             })
         }
         RecordKind::Task => {
-            let (t, comm) = format::split_fixed(kind, p, TaskRecord::LEN, TaskRecord::decode)?;
-            let comm = &comm[..comm.len().min(COMM_LEN)];
-            let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-            json!({
-                "pid": t.pid, "tgid": t.tgid, "comm": path_str(&comm[..end]), "personality": hex(t.personality.into()),
-                "blocked": hex(t.blocked), "sigaltstack": hex(t.sas_ss_sp),
-                "sigaltstack_size": t.sas_ss_size, "robust_list": hex(t.robust_list),
-                "clear_child_tid": hex(t.clear_child_tid), "pdeath_signal": t.pdeath_signal,
-                "dumpable": t.dumpable,
-                "no_new_privs": t.flags & task_flags::NO_NEW_PRIVS != 0,
+            let t = records::Task::decode(p)?;
+            let r = t.rec;
+            Fields::Task(TaskScalars {
+                pid: r.pid,
+                tgid: r.tgid,
+                comm: text(t.comm),
+                personality: hex(r.personality.into()),
+                blocked: hex(r.blocked),
+                sigaltstack: hex(r.sas_ss_sp),
+                sigaltstack_size: r.sas_ss_size,
+                robust_list: hex(r.robust_list),
+                clear_child_tid: hex(r.clear_child_tid),
+                pdeath_signal: r.pdeath_signal,
+                dumpable: r.dumpable,
+                no_new_privs: r.flags & task_flags::NO_NEW_PRIVS != 0,
             })
         }
         RecordKind::Creds => {
-            let (c, groups) = format::split_fixed(kind, p, CredsRecord::LEN, CredsRecord::decode)?;
-            let groups: Vec<u32> = (0..c.ngroups as usize)
-                .filter(|i| (i + 1) * 4 <= groups.len())
-                .map(|i| format::u32_at(groups, i))
-                .collect();
-            json!({
-                "uid": c.uid, "euid": c.euid, "gid": c.gid, "egid": c.egid,
-                "ngroups": c.ngroups, "cap_effective": hex(c.cap_effective),
-                "cap_permitted": hex(c.cap_permitted), "groups": groups,
+            let c = records::Creds::decode(p)?;
+            let r = c.rec;
+            Fields::Creds(Creds {
+                uid: r.uid,
+                euid: r.euid,
+                gid: r.gid,
+                egid: r.egid,
+                ngroups: r.ngroups,
+                cap_effective: hex(r.cap_effective),
+                cap_permitted: hex(r.cap_permitted),
+                groups: c.groups().collect(),
             })
         }
         RecordKind::Rlimits => {
-            let limits: Vec<Value> = p
-                .chunks_exact(Rlimit::LEN)
-                .filter_map(Rlimit::decode)
-                .map(|r| json!([r.cur, r.max]))
-                .collect();
-            json!({"count": limits.len(), "limits": limits})
+            let r = records::Rlimits::decode(p)?;
+            Fields::Rlimits(Rlimits {
+                count: r.limits.len(),
+                limits: r.limits.iter().map(|l| [l.cur, l.max]).collect(),
+            })
         }
         RecordKind::Sighand => {
-            let actions: Vec<SigAction> = p
-                .chunks_exact(SigAction::LEN)
-                .filter_map(SigAction::decode)
-                .collect();
-            let handled: Vec<usize> = actions
+            let h = records::Sighand::decode(p)?;
+            let signals: Vec<usize> = h
+                .actions
                 .iter()
                 .enumerate()
                 .filter(|(_, a)| a.handler != 0)
                 .map(|(i, _)| i + 1)
                 .collect();
-            json!({"non_default": handled.len(), "signals": handled})
+            Fields::Sighand(Sighand {
+                non_default: signals.len(),
+                signals,
+            })
         }
         RecordKind::SigPending => {
-            let (h, rest) =
-                format::split_fixed(kind, p, PendingHeader::LEN, PendingHeader::decode)?;
-            let signals: Vec<u32> = rest
-                .chunks(8 + SIGINFO_LEN)
-                .map(|c| format::u32_at(c, 0))
-                .collect();
-            json!({"queue": if h.shared == 1 { "shared" } else { "task" }, "count": h.count, "signals": signals})
+            let q = records::SigPending::decode(p)?;
+            Fields::Pending(Pending {
+                queue: if q.shared() { "shared" } else { "task" },
+                count: q.head.count,
+                signals: q
+                    .signals()
+                    .map(|s| s.map(|(signo, _)| signo))
+                    .collect::<Result<_, _>>()?,
+            })
         }
-        RecordKind::Itimers => {
-            let t = format::exact_fixed(kind, p, ItimersRecord::LEN, ItimersRecord::decode)?;
-            json!({"real_value_ns": t.real_value_ns, "real_interval_ns": t.real_interval_ns})
-        }
+        RecordKind::Itimers => Fields::Itimers(records::itimers(p)?),
         RecordKind::Fs => {
-            let (f, rest) = format::split_fixed(kind, p, FsRecord::LEN, FsRecord::decode)?;
-            let (root, rest) = format::take_path(rest, f.root_len)?;
-            let (cwd, _) = format::take_path(rest, f.cwd_len)?;
-            json!({"umask": format!("{:04o}", f.umask), "root": path_str(root), "cwd": path_str(cwd)})
+            let f = records::Fs::decode(p)?;
+            Fields::Fs(Fs {
+                umask: format!("{:04o}", f.umask),
+                root: text(f.root),
+                cwd: text(f.cwd),
+            })
         }
         RecordKind::File => {
-            let (f, rest) = format::split_fixed(kind, p, FileRecord::LEN, FileRecord::decode)?;
-            let path = match f.path_len {
-                0 => &[][..],
-                n => format::take_path(rest, n)?.0,
-            };
-            let kind = match f.kind {
-                file_kind::REGULAR => "regular",
-                file_kind::DIRECTORY => "directory",
-                file_kind::MEMORY_DEVICE => "memdev",
-                file_kind::TTY => "tty",
-                file_kind::PIPE => "pipe",
-                file_kind::SHMEM => "shmem",
-                _ => "unknown",
-            };
-            json!({
-                "fd": f.fd, "type": kind, "path": path_str(path), "pos": f.pos,
-                "flags": format!("{:#o}", f.flags), "cloexec": f.cloexec == 1, "ino": f.ino,
-                "objref": f.objref, "object": f.object,
+            let f = records::File::decode(p)?;
+            let r = f.rec;
+            Fields::File(File {
+                fd: r.fd,
+                kind: match r.kind {
+                    file_kind::REGULAR => "regular",
+                    file_kind::DIRECTORY => "directory",
+                    file_kind::MEMORY_DEVICE => "memdev",
+                    file_kind::TTY => "tty",
+                    file_kind::PIPE => "pipe",
+                    _ => "shmem",
+                },
+                path: text(f.path),
+                pos: r.pos,
+                flags: format!("{:#o}", r.flags),
+                cloexec: r.cloexec == 1,
+                ino: r.ino,
+                objref: r.objref,
+                object: r.object,
             })
         }
         RecordKind::Mm => {
-            let (m, rest) = format::split_fixed(kind, p, MmRecord::LEN, MmRecord::decode)?;
-            let (_, rest) = format::take_u64s(rest, m.auxv_words as usize)?;
-            let (exe, _) = format::take_path(rest, m.exe_len)?;
-            json!({
-                "exe": path_str(exe), "start_code": hex(m.start_code), "start_brk": hex(m.start_brk),
-                "brk": hex(m.brk), "start_stack": hex(m.start_stack), "vdso": hex(m.vdso),
-                "auxv_words": m.auxv_words,
+            let m = records::Mm::decode(p)?;
+            let r = m.rec;
+            Fields::Mm(Mm {
+                exe: text(m.exe),
+                start_code: hex(r.start_code),
+                start_brk: hex(r.start_brk),
+                brk: hex(r.brk),
+                start_stack: hex(r.start_stack),
+                vdso: hex(r.vdso),
+                auxv_words: r.auxv_words,
             })
         }
         RecordKind::Vma => {
-            let (v, rest) = format::split_fixed(kind, p, VmaRecord::LEN, VmaRecord::decode)?;
-            let path = if v.path_len > 0 {
-                path_str(format::take_path(rest, v.path_len)?.0)
-            } else {
-                String::new()
-            };
-            let kind = match v.kind {
-                vma_kind::ANON => "anon",
-                vma_kind::FILE_PRIVATE => "file",
-                vma_kind::VDSO => "vdso",
-                vma_kind::VVAR => "vvar",
-                vma_kind::SHMEM => "shmem",
-                vma_kind::FILE_SHARED => "file-shared",
-                _ => "unknown",
-            };
-            json!({
-                "range": format!("{:x}-{:x}", v.start, v.end), "prot": vma_flags(v.vm_flags),
-                "type": kind, "pgoff": v.pgoff, "path": path, "object": v.object,
+            let v = records::Vma::decode(p)?;
+            let r = v.rec;
+            Fields::Vma(Vma {
+                range: format!("{:x}-{:x}", r.start, r.end),
+                prot: vma_flags(r.vm_flags),
+                kind: match r.kind {
+                    vma_kind::ANON => "anon",
+                    vma_kind::FILE_PRIVATE => "file",
+                    vma_kind::VDSO => "vdso",
+                    vma_kind::VVAR => "vvar",
+                    vma_kind::SHMEM => "shmem",
+                    _ => "file-shared",
+                },
+                pgoff: r.pgoff,
+                path: text(v.path),
+                object: r.object,
             })
         }
         RecordKind::Pages => {
-            let (h, rest) = format::split_fixed(kind, p, PagesHeader::LEN, PagesHeader::decode)?;
-            let (addrs, _) = format::take_u64s(rest, h.count as usize)?;
-            let first = if h.count > 0 {
-                format::u64_at(addrs, 0)
-            } else {
-                0
-            };
-            json!({"pages": h.count, "first": hex(first)})
+            let pages = records::Pages::decode(p)?;
+            Fields::Pages(Pages {
+                pages: pages.count,
+                first: hex(pages.span().0),
+            })
         }
         RecordKind::Regs => {
-            let (r, regs) = format::split_fixed(kind, p, RegsRecord::LEN, RegsRecord::decode)?;
-            let mut v = json!({
-                "restart": match r.restart_kind {
+            let r = records::Regs::decode(p)?;
+            let registers = REG_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| matches!(**n, "rip" | "rsp" | "rax" | "orig_rax" | "fs_base"))
+                .map(|(i, n)| (*n, hex(r.reg(i))))
+                .collect();
+            Fields::Regs(Regs {
+                restart: match r.rec.restart_kind {
                     restart_kind::NONE => "none",
-                    restart_kind::NANOSLEEP => "nanosleep",
-                    _ => "unknown",
+                    _ => "nanosleep",
                 },
-            });
-            if regs.len() == USER_REGS_LEN {
-                for (i, name) in REG_NAMES.iter().enumerate() {
-                    if matches!(*name, "rip" | "rsp" | "rax" | "orig_rax" | "fs_base") {
-                        v[*name] = json!(hex(format::u64_at(regs, i)));
-                    }
-                }
-            }
-            v
+                registers,
+            })
         }
-        RecordKind::Xstate => json!({"bytes": p.len()}),
-    })
+        RecordKind::Xstate => Fields::Xstate(Xstate { bytes: p.len() }),
+    }))
 }

@@ -1,165 +1,167 @@
 //! The process tree and the objref graph of an image: who is whose parent, and which tasks
-//! share which object.
+//! share which object. Built as the records stream by.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
-/// One objref: what it is, where it was defined, which tasks use it.
-struct Object {
+use crate::fields::{Fields, Task};
+
+/// One objref: what it is and which tasks use it.
+#[derive(Serialize)]
+pub struct Object {
+    objref: u32,
     kind: &'static str,
-    users: Vec<u64>,
+    users: Vec<u32>,
 }
 
-fn push_user(o: &mut Object, pid: u64) {
-    if !o.users.contains(&pid) {
-        o.users.push(pid);
-    }
+/// The tree and the objects, in JSON as `{"tree": [...], "objects": [...]}`.
+#[derive(Default, Serialize)]
+pub struct Graph {
+    tree: Vec<Task>,
+    objects: Vec<Object>,
 }
 
-/// Builds `{"tree": [...], "objects": [...]}` from the decoded records.
-pub fn build(records: &[Value]) -> Value {
-    let mut tasks: Vec<Value> = Vec::new();
-    let mut objects: BTreeMap<u64, Object> = BTreeMap::new();
-    let mut note = |id: u64, kind: &'static str, pid: u64| {
+/// Collects the graph from the records, one at a time.
+#[derive(Default)]
+pub struct Builder {
+    tasks: Vec<Task>,
+    objects: BTreeMap<u32, (&'static str, Vec<u32>)>,
+    /// The tasks that share each TREE object: they all use what its section defines.
+    sharers: BTreeMap<(&'static str, u32), Vec<u32>>,
+    current: Option<u32>,
+}
+
+impl Builder {
+    fn note(&mut self, id: u32, kind: &'static str, pid: u32) {
         if id == 0 {
             return;
         }
-        let o = objects.entry(id).or_insert(Object {
-            kind,
-            users: Vec::new(),
-        });
-        push_user(o, pid);
-    };
-    // The tasks that share a descriptor table or address space use what its section defines.
-    let mut sharers: BTreeMap<(&'static str, u64), Vec<u64>> = BTreeMap::new();
-    let mut current: Option<Value> = None;
-    for r in records {
-        let f = &r["fields"];
-        match r["kind"].as_str() {
-            Some("TREE") => {
-                for e in f["entries"].as_array().into_iter().flatten() {
-                    let pid = e["pid"].as_u64().unwrap_or(0);
-                    for (key, kind) in [
-                        ("mm", "mm"),
-                        ("files", "files"),
-                        ("fs", "fs"),
-                        ("sighand", "sighand"),
+        let users = &mut self.objects.entry(id).or_insert((kind, Vec::new())).1;
+        if !users.contains(&pid) {
+            users.push(pid);
+        }
+    }
+
+    /// Takes one record's fields into account.
+    pub fn add(&mut self, fields: &Fields) {
+        match fields {
+            Fields::Tree(t) => {
+                for e in &t.entries {
+                    for (kind, id) in [
+                        ("mm", e.mm),
+                        ("files", e.files),
+                        ("fs", e.fs),
+                        ("sighand", e.sighand),
                     ] {
-                        let id = e[key].as_u64().unwrap_or(0);
-                        note(id, kind, pid);
-                        sharers.entry((kind, id)).or_default().push(pid);
+                        self.note(id, kind, e.pid);
+                        self.sharers.entry((kind, id)).or_default().push(e.pid);
                     }
-                    tasks.push(e.clone());
+                    self.tasks.push(e.clone());
                 }
             }
-            Some("TASK") => current = Some(f.clone()),
-            Some(kind @ ("FILE" | "VMA")) => {
-                let Some(task) = &current else { continue };
-                let pid = task["pid"].as_u64().unwrap_or(0);
-                let owner = tasks.iter().find(|t| t["pid"].as_u64() == Some(pid));
-                let (share_kind, share_key) = if kind == "FILE" {
-                    ("files", "files")
-                } else {
-                    ("mm", "mm")
-                };
-                let users = owner
-                    .and_then(|t| t[share_key].as_u64())
-                    .and_then(|id| sharers.get(&(share_kind, id)).cloned())
-                    .unwrap_or_else(|| vec![pid]);
-                let object_kind = match f["type"].as_str() {
-                    Some("pipe") => "pipe",
-                    Some("shmem") => "shmem",
-                    _ => "",
-                };
-                for u in users {
-                    if kind == "FILE" {
-                        note(f["objref"].as_u64().unwrap_or(0), "file", u);
-                    }
-                    if !object_kind.is_empty() {
-                        note(f["object"].as_u64().unwrap_or(0), object_kind, u);
-                    }
-                }
-            }
+            Fields::Task(t) => self.current = Some(t.pid),
+            Fields::File(f) => self.add_use("files", f.objref, f.kind, f.object),
+            Fields::Vma(v) => self.add_use("mm", 0, v.kind, v.object),
             _ => {}
         }
     }
-    let objects: Vec<Value> = objects
-        .into_iter()
-        .map(|(id, o)| json!({"objref": id, "kind": o.kind, "users": o.users}))
-        .collect();
-    json!({"tree": tasks, "objects": objects})
+
+    /// A FILE or VMA of the current section: its open file (`objref`) and the object it opens
+    /// or maps, used by every task that shares the section's descriptor table or address space.
+    fn add_use(&mut self, shared: &'static str, objref: u32, kind: &'static str, object: u32) {
+        let Some(pid) = self.current else { return };
+        let table = self.tasks.iter().find(|t| t.pid == pid).map(|t| {
+            if shared == "files" {
+                t.files
+            } else {
+                t.mm
+            }
+        });
+        let users = table
+            .and_then(|id| self.sharers.get(&(shared, id)).cloned())
+            .unwrap_or_else(|| vec![pid]);
+        let object_kind = match kind {
+            "pipe" => "pipe",
+            "shmem" => "shmem",
+            _ => "",
+        };
+        for u in users {
+            if shared == "files" {
+                self.note(objref, "file", u);
+            }
+            if !object_kind.is_empty() {
+                self.note(object, object_kind, u);
+            }
+        }
+    }
+
+    /// The graph.
+    pub fn finish(self) -> Graph {
+        Graph {
+            tree: self.tasks,
+            objects: self
+                .objects
+                .into_iter()
+                .map(|(objref, (kind, users))| Object {
+                    objref,
+                    kind,
+                    users,
+                })
+                .collect(),
+        }
+    }
 }
 
-/// The tree, indented by depth, then every object used by more than one task.
-pub fn write_text(graph: &Value, out: &mut impl Write) -> io::Result<()> {
-    let tasks = graph["tree"].as_array().cloned().unwrap_or_default();
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "tree:")?;
-    let depth_of = |mut pid: u64| {
-        let mut depth = 0;
-        while let Some(t) = tasks.iter().find(|t| t["pid"].as_u64() == Some(pid)) {
-            let parent = if t["thread"].as_bool() == Some(true) {
-                t["tgid"].as_u64().unwrap_or(0)
-            } else {
-                t["ppid"].as_u64().unwrap_or(0)
-            };
-            if parent == 0 || depth > tasks.len() {
-                break;
-            }
-            depth += 1;
-            pid = parent;
+impl Graph {
+    /// The tree, indented by depth, then every object used by more than one task.
+    pub fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
+        let tasks = &self.tree;
+        if tasks.is_empty() {
+            return Ok(());
         }
-        depth
-    };
-    for t in &tasks {
-        let pid = t["pid"].as_u64().unwrap_or(0);
-        let what = if t["zombie"].as_bool() == Some(true) {
-            format!(
-                "zombie (status {:#x})",
-                t["exit_status"].as_u64().unwrap_or(0)
-            )
-        } else if t["thread"].as_bool() == Some(true) {
-            "thread".to_string()
-        } else {
-            "process".to_string()
+        writeln!(out, "tree:")?;
+        let by_pid: BTreeMap<u32, &Task> = tasks.iter().map(|t| (t.pid, t)).collect();
+        let depth_of = |mut pid: u32| {
+            let mut depth = 0;
+            while let Some(t) = by_pid.get(&pid) {
+                let parent = if t.thread { t.tgid } else { t.ppid };
+                if parent == 0 || depth > tasks.len() {
+                    break;
+                }
+                depth += 1;
+                pid = parent;
+            }
+            depth
         };
-        writeln!(
-            out,
-            "  {:indent$}{pid} {what} ppid={} pgid={} sid={}",
-            "",
-            t["ppid"],
-            t["pgid"],
-            t["sid"],
-            indent = 2 * depth_of(pid)
-        )?;
-    }
-    let shared: Vec<&Value> = graph["objects"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|o| o["users"].as_array().is_some_and(|u| u.len() > 1))
-        .collect();
-    if !shared.is_empty() {
-        writeln!(out, "shared objects:")?;
-        for o in shared {
-            let users: Vec<String> = o["users"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|u| u.to_string())
-                .collect();
+        for t in tasks {
+            let what = if t.zombie {
+                format!("zombie (status {:#x})", t.exit_status)
+            } else if t.thread {
+                "thread".to_string()
+            } else {
+                "process".to_string()
+            };
             writeln!(
                 out,
-                "  objref {} {}: {}",
-                o["objref"],
-                o["kind"].as_str().unwrap_or("?"),
-                users.join(" ")
+                "  {:indent$}{} {what} ppid={} pgid={} sid={}",
+                "",
+                t.pid,
+                t.ppid,
+                t.pgid,
+                t.sid,
+                indent = 2 * depth_of(t.pid)
             )?;
         }
+        let shared: Vec<&Object> = self.objects.iter().filter(|o| o.users.len() > 1).collect();
+        if !shared.is_empty() {
+            writeln!(out, "shared objects:")?;
+            for o in shared {
+                let users: Vec<String> = o.users.iter().map(u32::to_string).collect();
+                writeln!(out, "  objref {} {}: {}", o.objref, o.kind, users.join(" "))?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }

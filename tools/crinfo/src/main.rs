@@ -3,61 +3,88 @@
 //! Prints the header, every record and the trailer check. Exit status: 0 for a complete, valid
 //! image; 1 when the image is malformed, truncated or records a failed checkpoint (what could be
 //! decoded is still printed, followed by the reason and its offset); 2 for usage errors.
+//!
+//! The image is read as a stream, record by record, with the module's own validator and
+//! decoders: a text listing is printed as it goes, and nothing but the current record is held.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
-use crimage::format::{self, FormatError, ImageReader, Record, RecordKind, KIND_OPTIONAL};
+use clap::Parser;
+use crimage::format::{
+    self, ErrorKind, FormatError, Header, RecordKind, StreamValidator, Trailer, KIND_OPTIONAL,
+    MAGIC, RECORD_HEADER_LEN,
+};
 use crimage::uapi;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 mod fields;
 mod graph;
 
-const USAGE: &str = "usage: crinfo [--json] [IMAGE|-]
-       crinfo --module [--json]
+use fields::Fields;
 
-Decodes a cr checkpoint image: header, records, and the trailer's checksum.
-With no IMAGE, or '-', reads standard input.
-
-  --json    one JSON document instead of text
-  --module  show what the loaded cr module supports (CR_IOC_VERSION on /dev/cr)
-  -h, --help
-
-Exit status: 0 valid image, 1 malformed or incomplete image, 2 usage or I/O error.";
-
-struct Options {
+/// Decodes a cr checkpoint image: header, records, and the trailer's checksum. With no IMAGE,
+/// or '-', reads standard input.
+///
+/// Exit status: 0 valid image, 1 malformed or incomplete image, 2 usage or I/O error.
+#[derive(Parser)]
+#[command(
+    name = "crinfo",
+    override_usage = "crinfo [--json] [IMAGE|-]\n       crinfo --module [--json]",
+    help_template = "usage: {usage}\n\n{about}\n\n{all-args}"
+)]
+struct Args {
+    /// One JSON document instead of text.
+    #[arg(long)]
     json: bool,
+    /// Show what the loaded cr module supports (CR_IOC_VERSION on /dev/cr).
+    #[arg(long)]
     module: bool,
-    path: Option<String>,
+    /// The image; '-' or none for standard input.
+    image: Option<String>,
 }
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut o = Options {
-        json: false,
-        module: false,
-        path: None,
-    };
-    for a in args {
-        match a.as_str() {
-            "--json" => o.json = true,
-            "--module" => o.module = true,
-            "-h" | "--help" => return Err(String::new()),
-            "-" => o.path = None,
-            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
-            s if o.path.is_none() => o.path = Some(s.to_string()),
-            _ => return Err("more than one image".into()),
+/// Why crinfo stops: an image that is not valid, or a problem before any image is read.
+enum Failure {
+    /// Exit 1: the image is malformed or incomplete.
+    Invalid(FormatError),
+    /// Exit 2: the image (or /dev/cr) cannot be read, or the output written.
+    Io(String),
+}
+
+impl Failure {
+    fn exit(&self, name: &str) -> ExitCode {
+        match self {
+            Failure::Invalid(e) => {
+                eprintln!("crinfo: {name}: invalid image: {e}");
+                ExitCode::from(1)
+            }
+            Failure::Io(msg) => {
+                eprintln!("crinfo: {msg}");
+                ExitCode::from(2)
+            }
         }
     }
-    Ok(o)
 }
 
-/// What crinfo learned from an image.
-struct Decoded {
-    header: Option<format::Header>,
-    records: Vec<Value>,
-    trailer: Option<format::Trailer>,
-    error: Option<FormatError>,
+/// What a record's `fields` show: its decoded fields, or why they do not decode.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Shown {
+    Fields(Fields),
+    Malformed { malformed: String },
+}
+
+/// One record, as listed.
+#[derive(Serialize)]
+struct Listed {
+    offset: u64,
+    kind: String,
+    len: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<Shown>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
 }
 
 fn kind_name(kind: u32) -> String {
@@ -68,83 +95,6 @@ fn kind_name(kind: u32) -> String {
     }
 }
 
-fn describe(rec: &Record<'_>) -> Value {
-    let mut v = json!({
-        "offset": rec.offset,
-        "kind": kind_name(rec.kind),
-        "len": rec.payload.len(),
-    });
-    if let Some(kind) = rec.known_kind() {
-        match fields::decode(kind, rec.payload) {
-            Ok(Value::Null) => {}
-            Ok(f) => v["fields"] = f,
-            Err(e) => v["fields"] = json!({ "malformed": e.to_string() }),
-        }
-    }
-    if rec.known_kind() == Some(RecordKind::Error) {
-        v["message"] = json!(format::decode_error_message(rec.payload).unwrap_or("?"));
-    }
-    v
-}
-
-/// One line of text for a record's decoded fields.
-fn fields_text(f: &Value) -> String {
-    match f {
-        Value::Object(m) => m
-            .iter()
-            .filter(|(_, v)| !v.is_array() && !v.is_object())
-            .map(|(k, v)| match v {
-                Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    }
-}
-
-fn decode(bytes: &[u8]) -> Decoded {
-    let mut d = Decoded {
-        header: None,
-        records: Vec::new(),
-        trailer: None,
-        error: None,
-    };
-    let mut reader = match ImageReader::new(bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            d.error = Some(e);
-            return d;
-        }
-    };
-    d.header = Some(reader.header());
-    for rec in &mut reader {
-        match rec {
-            Ok(rec) => {
-                if rec.known_kind() == Some(RecordKind::Error) && d.error.is_none() {
-                    d.error = Some(FormatError {
-                        offset: rec.offset,
-                        kind: format::ErrorKind::CheckpointFailed,
-                    });
-                }
-                d.records.push(describe(&rec));
-            }
-            Err(e) => {
-                d.error = Some(e);
-                return d;
-            }
-        }
-    }
-    d.trailer = reader.trailer();
-    if d.trailer.is_none() && d.error.is_none() {
-        d.error = Some(FormatError {
-            offset: bytes.len() as u64,
-            kind: format::ErrorKind::Truncated,
-        });
-    }
-    d
-}
-
 fn arch_name(arch: u32) -> &'static str {
     match arch {
         format::ARCH_X86_64 => "x86_64",
@@ -152,38 +102,24 @@ fn arch_name(arch: u32) -> &'static str {
     }
 }
 
-fn header_json(h: &format::Header) -> Value {
-    json!({
-        "format_version": h.format_version,
-        "arch": arch_name(h.arch),
-        "flags": h.flags,
-        "page_size": h.page_size,
-        "xstate_size": h.xstate_size,
-        "xfeatures": format!("{:#x}", h.xfeatures),
-        "time_ns": h.time_ns,
-        "kernel_release": h.release_str(),
-    })
+/// Where the listing goes: text as it is decoded, or JSON at the end.
+trait Listing {
+    fn header(&mut self, h: &Header) -> io::Result<()>;
+    fn record(&mut self, r: Listed) -> io::Result<()>;
+    fn end(
+        &mut self,
+        graph: graph::Graph,
+        trailer: Option<&Trailer>,
+        error: Option<&FormatError>,
+    ) -> io::Result<()>;
 }
 
-fn to_json(d: &Decoded) -> Value {
-    json!({
-        "valid": d.error.is_none(),
-        "header": d.header.as_ref().map(header_json),
-        "records": d.records,
-        "graph": graph::build(&d.records),
-        "trailer": d.trailer.map(|t| json!({
-            "records": t.records,
-            "stream_len": t.stream_len,
-            "crc32c": format!("{:#010x}", t.crc32c),
-        })),
-        "error": d.error.map(|e| json!({ "offset": e.offset, "message": e.kind.to_string() })),
-    })
-}
+struct TextListing<W: Write>(W);
 
-fn to_text(d: &Decoded, out: &mut impl Write) -> io::Result<()> {
-    if let Some(h) = &d.header {
+impl<W: Write> Listing for TextListing<W> {
+    fn header(&mut self, h: &Header) -> io::Result<()> {
         writeln!(
-            out,
+            self.0,
             "header: format {} arch {} page {} xstate {} bytes (xfeatures {:#x}) kernel {} time {}",
             h.format_version,
             arch_name(h.arch),
@@ -192,79 +128,316 @@ fn to_text(d: &Decoded, out: &mut impl Write) -> io::Result<()> {
             h.xfeatures,
             h.release_str(),
             h.time_ns
-        )?;
+        )
     }
-    for r in &d.records {
+
+    fn record(&mut self, r: Listed) -> io::Result<()> {
         write!(
-            out,
+            self.0,
             "  @{:<10} {:<20} {:>9} bytes",
-            r["offset"],
-            r["kind"].as_str().unwrap_or(""),
-            r["len"]
+            r.offset, r.kind, r.len
         )?;
-        if let Some(m) = r.get("message").and_then(Value::as_str) {
-            write!(out, "  {m:?}")?;
-        } else if let Some(f) = r.get("fields") {
-            write!(out, "  {}", fields_text(f))?;
+        if let Some(m) = &r.message {
+            write!(self.0, "  {m:?}")?;
+        } else if let Some(f) = &r.fields {
+            // The scalar fields, by name, as `name=value`.
+            if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(f) {
+                let pairs: Vec<String> = m
+                    .iter()
+                    .filter(|(_, v)| !v.is_array() && !v.is_object())
+                    .map(|(k, v)| match v {
+                        serde_json::Value::String(s) => format!("{k}={s}"),
+                        other => format!("{k}={other}"),
+                    })
+                    .collect();
+                write!(self.0, "  {}", pairs.join(" "))?;
+            }
         }
-        writeln!(out)?;
+        writeln!(self.0)
     }
-    graph::write_text(&graph::build(&d.records), out)?;
-    if let Some(t) = &d.trailer {
-        writeln!(
-            out,
-            "trailer: {} records, {} bytes, crc32c {:#010x}: ok",
-            t.records, t.stream_len, t.crc32c
-        )?;
+
+    fn end(
+        &mut self,
+        graph: graph::Graph,
+        trailer: Option<&Trailer>,
+        _error: Option<&FormatError>,
+    ) -> io::Result<()> {
+        graph.write_text(&mut self.0)?;
+        if let Some(t) = trailer {
+            writeln!(
+                self.0,
+                "trailer: {} records, {} bytes, crc32c {:#010x}: ok",
+                t.records, t.stream_len, t.crc32c
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole image as one JSON document.
+#[derive(Serialize)]
+struct JsonImage {
+    valid: bool,
+    header: Option<JsonHeader>,
+    records: Vec<Listed>,
+    graph: graph::Graph,
+    trailer: Option<JsonTrailer>,
+    error: Option<JsonError>,
+}
+
+#[derive(Serialize)]
+struct JsonHeader {
+    format_version: u32,
+    arch: &'static str,
+    flags: u32,
+    page_size: u32,
+    xstate_size: u32,
+    xfeatures: String,
+    time_ns: u64,
+    kernel_release: String,
+}
+
+#[derive(Serialize)]
+struct JsonTrailer {
+    records: u32,
+    stream_len: u64,
+    crc32c: String,
+}
+
+#[derive(Serialize)]
+struct JsonError {
+    offset: u64,
+    message: String,
+}
+
+struct JsonListing<W: Write> {
+    out: W,
+    header: Option<JsonHeader>,
+    records: Vec<Listed>,
+}
+
+impl<W: Write> Listing for JsonListing<W> {
+    fn header(&mut self, h: &Header) -> io::Result<()> {
+        self.header = Some(JsonHeader {
+            format_version: h.format_version,
+            arch: arch_name(h.arch),
+            flags: h.flags,
+            page_size: h.page_size,
+            xstate_size: h.xstate_size,
+            xfeatures: format!("{:#x}", h.xfeatures),
+            time_ns: h.time_ns,
+            kernel_release: h.release_str().to_string(),
+        });
+        Ok(())
+    }
+
+    fn record(&mut self, r: Listed) -> io::Result<()> {
+        self.records.push(r);
+        Ok(())
+    }
+
+    fn end(
+        &mut self,
+        graph: graph::Graph,
+        trailer: Option<&Trailer>,
+        error: Option<&FormatError>,
+    ) -> io::Result<()> {
+        let doc = JsonImage {
+            valid: error.is_none(),
+            header: self.header.take(),
+            records: std::mem::take(&mut self.records),
+            graph,
+            trailer: trailer.map(|t| JsonTrailer {
+                records: t.records,
+                stream_len: t.stream_len,
+                crc32c: format!("{:#010x}", t.crc32c),
+            }),
+            error: error.map(|e| JsonError {
+                offset: e.offset,
+                message: e.kind.to_string(),
+            }),
+        };
+        serde_json::to_writer_pretty(&mut self.out, &doc)?;
+        writeln!(self.out)
+    }
+}
+
+/// Reads up to `buf.len()` bytes, stopping only at the end of the stream; returns how many.
+fn fill_count(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` at a premature end of the stream.
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    Ok(fill_count(input, buf)? == buf.len())
+}
+
+/// Streams the image from `input` into `listing`. Returns the first problem of the image, or
+/// an I/O error of the input or the output.
+fn decode(input: &mut impl Read, listing: &mut impl Listing) -> io::Result<Option<FormatError>> {
+    let mut v = StreamValidator::new();
+    let mut graph = graph::Builder::default();
+    let mut first_error: Option<FormatError> = None;
+    let result = stream(input, &mut v, listing, &mut graph, &mut first_error);
+    let error = match result {
+        Ok(()) => first_error,
+        Err(Stop::Image(e)) => first_error.or(Some(e)),
+        Err(Stop::Io(e)) => return Err(e),
+    };
+    listing.end(graph.finish(), v.trailer(), error.as_ref())?;
+    Ok(error)
+}
+
+enum Stop {
+    Image(FormatError),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Self {
+        Stop::Io(e)
+    }
+}
+
+impl From<FormatError> for Stop {
+    fn from(e: FormatError) -> Self {
+        Stop::Image(e)
+    }
+}
+
+fn stream(
+    input: &mut impl Read,
+    v: &mut StreamValidator,
+    listing: &mut impl Listing,
+    graph: &mut graph::Builder,
+    first_error: &mut Option<FormatError>,
+) -> Result<(), Stop> {
+    let truncated = |v: &StreamValidator| {
+        Stop::Image(FormatError {
+            offset: v.offset(),
+            kind: ErrorKind::Truncated,
+        })
+    };
+    let mut magic = [0u8; 8];
+    let n = fill_count(input, &mut magic)?;
+    if n < magic.len() {
+        // A stream that ends inside the magic is a truncated image; one that differs from it,
+        // no image at all.
+        let kind = if MAGIC.starts_with(&magic[..n]) {
+            ErrorKind::Truncated
+        } else {
+            ErrorKind::BadMagic
+        };
+        return Err(Stop::Image(FormatError { offset: 0, kind }));
+    }
+    v.magic(&magic)?;
+    let mut payload = Vec::new();
+    while !v.is_complete() {
+        let offset = v.offset();
+        let mut hdr = [0u8; RECORD_HEADER_LEN];
+        if !fill(input, &mut hdr)? {
+            return Err(truncated(v));
+        }
+        let hdr = v.record_header(&hdr)?;
+        payload.resize(hdr.payload_len() + hdr.padding_len(), 0);
+        if !fill(input, &mut payload)? {
+            return Err(truncated(v));
+        }
+        let (p, pad) = payload.split_at(hdr.payload_len());
+        v.record_body(&hdr, p, pad)?;
+        match RecordKind::from_u32(hdr.kind) {
+            Some(RecordKind::Header) => {
+                if let Some(h) = v.header() {
+                    listing.header(h)?;
+                }
+                continue;
+            }
+            Some(RecordKind::Trailer) => continue,
+            _ => {}
+        }
+        let mut listed = Listed {
+            offset,
+            kind: kind_name(hdr.kind),
+            len: p.len(),
+            fields: None,
+            message: None,
+        };
+        match RecordKind::from_u32(hdr.kind) {
+            Some(RecordKind::Error) => {
+                listed.message = Some(format::decode_error_message(p).unwrap_or("?").to_string());
+                first_error.get_or_insert(FormatError {
+                    offset,
+                    kind: ErrorKind::CheckpointFailed,
+                });
+            }
+            Some(kind) => match fields::decode(kind, p) {
+                Ok(Some(f)) => {
+                    graph.add(&f);
+                    listed.fields = Some(Shown::Fields(f));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    listed.fields = Some(Shown::Malformed {
+                        malformed: e.to_string(),
+                    });
+                    first_error.get_or_insert(FormatError { offset, kind: e });
+                }
+            },
+            None => {}
+        }
+        listing.record(listed)?;
+    }
+    // Nothing may follow the trailer.
+    let mut extra = [0u8; 1];
+    if input.read(&mut extra)? != 0 {
+        return Err(Stop::Image(FormatError {
+            offset: v.offset(),
+            kind: ErrorKind::TrailingData,
+        }));
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args(std::env::args().skip(1)) {
-        Ok(o) => o,
-        Err(msg) => {
-            if msg.is_empty() {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("crinfo: {msg}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if opts.module {
-        return show_module(opts.json);
+    let args = Args::parse();
+    if args.module {
+        return match show_module(args.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => f.exit("/dev/cr"),
+        };
     }
-    let name = opts.path.clone().unwrap_or_else(|| "-".into());
-    let mut bytes = Vec::new();
-    let read = match &opts.path {
-        Some(p) => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes)),
-        None => io::stdin().read_to_end(&mut bytes),
+    let name = args.image.clone().unwrap_or_else(|| "-".into());
+    let mut input: Box<dyn Read> = match args.image.as_deref() {
+        None | Some("-") => Box::new(io::stdin().lock()),
+        Some(p) => match std::fs::File::open(p) {
+            Ok(f) => Box::new(io::BufReader::with_capacity(1 << 20, f)),
+            Err(e) => return Failure::Io(format!("{name}: {e}")).exit(&name),
+        },
     };
-    if let Err(e) = read {
-        eprintln!("crinfo: {name}: {e}");
-        return ExitCode::from(2);
-    }
-    let d = decode(&bytes);
-    let stdout = &mut io::stdout().lock();
-    let written = if opts.json {
-        writeln!(
-            stdout,
-            "{}",
-            serde_json::to_string_pretty(&to_json(&d)).unwrap_or_default()
+    let stdout = io::stdout().lock();
+    let decoded = if args.json {
+        decode(
+            &mut input,
+            &mut JsonListing {
+                out: stdout,
+                header: None,
+                records: Vec::new(),
+            },
         )
     } else {
-        to_text(&d, stdout)
+        decode(&mut input, &mut TextListing(io::BufWriter::new(stdout)))
     };
-    if written.is_err() {
-        return ExitCode::from(2);
-    }
-    match d.error {
-        None => ExitCode::SUCCESS,
-        Some(e) => {
-            eprintln!("crinfo: {name}: invalid image: {e}");
-            ExitCode::from(1)
-        }
+    match decoded {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(e)) => Failure::Invalid(e).exit(&name),
+        Err(e) => Failure::Io(format!("{name}: {e}")).exit(&name),
     }
 }
 
@@ -282,22 +455,25 @@ fn query_module() -> io::Result<uapi::Version> {
     Ok(uapi::Version::from_bytes(&buf))
 }
 
-fn show_module(json: bool) -> ExitCode {
-    let v = match query_module() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("crinfo: /dev/cr: {e} (is cr.ko loaded?)");
-            return ExitCode::from(2);
-        }
-    };
+#[derive(Serialize)]
+struct ModuleInfo {
+    abi_version: u32,
+    image_version: u32,
+    image_version_min: u32,
+    arch: &'static str,
+    features: String,
+}
+
+fn show_module(json: bool) -> Result<(), Failure> {
+    let v = query_module().map_err(|e| Failure::Io(format!("/dev/cr: {e} (is cr.ko loaded?)")))?;
     if json {
-        let doc = json!({
-            "abi_version": v.abi_version,
-            "image_version": v.image_version,
-            "image_version_min": v.image_version_min,
-            "arch": arch_name(v.arch),
-            "features": format!("{:#x}", v.features),
-        });
+        let doc = ModuleInfo {
+            abi_version: v.abi_version,
+            image_version: v.image_version,
+            image_version_min: v.image_version_min,
+            arch: arch_name(v.arch),
+            features: format!("{:#x}", v.features),
+        };
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         println!(
@@ -309,5 +485,5 @@ fn show_module(json: bool) -> ExitCode {
             v.features
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -11,48 +11,73 @@ use crimage::uapi;
 /// Where cgroup v2 is mounted.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// An error for the user: one line, and the exit status to use.
+/// Why a tool stops, with the exit status that says so.
 #[derive(Debug)]
-pub struct Fail(pub String);
+pub enum Fail {
+    /// The operation failed: exit 1, with a one-line reason.
+    Failed(String),
+    /// The command line is wrong: exit 2.
+    Usage(String),
+}
 
-impl<E: std::fmt::Display> From<E> for Fail {
-    fn from(e: E) -> Self {
-        Fail(e.to_string())
+impl Fail {
+    /// The exit status this failure means.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Fail::Failed(_) => 1,
+            Fail::Usage(_) => 2,
+        }
+    }
+
+    /// The reason, for stderr.
+    pub fn message(&self) -> &str {
+        match self {
+            Fail::Failed(m) | Fail::Usage(m) => m,
+        }
     }
 }
 
-/// Shorthand for a failure with a formatted message.
-#[macro_export]
-macro_rules! fail {
-    ($($t:tt)*) => { return Err($crate::Fail(format!($($t)*))) };
+impl From<io::Error> for Fail {
+    fn from(e: io::Error) -> Self {
+        Fail::Failed(e.to_string())
+    }
 }
 
-/// The value after option `args[*i]`, advancing `*i` past both.
-pub fn option_value(args: &[String], i: &mut usize, what: &str) -> Result<String, Fail> {
-    let value = args
-        .get(*i + 1)
-        .ok_or_else(|| Fail(format!("{} needs {what}", args[*i])))?;
-    *i += 2;
-    Ok(value.clone())
+/// Shorthand for returning a failure with a formatted message.
+#[macro_export]
+macro_rules! fail {
+    ($($t:tt)*) => { return Err($crate::Fail::Failed(format!($($t)*))) };
+}
+
+/// `Fail::Failed` with a formatted message, as a value.
+#[macro_export]
+macro_rules! failed {
+    ($($t:tt)*) => { $crate::Fail::Failed(format!($($t)*)) };
+}
+
+/// Ends the program: prints the failure, prefixed with `prog`, and exits with its status.
+pub fn exit_with(prog: &str, f: &Fail) -> std::process::ExitCode {
+    warn(prog, f.message());
+    std::process::ExitCode::from(f.exit_code())
 }
 
 pub mod forest;
 
 /// The cgroup v2 directory that holds `pid`.
 pub fn cgroup_of(pid: i32) -> Result<PathBuf, Fail> {
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map_err(|e| Fail(format!("pid {pid}: {e}")))?;
+    let text =
+        fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|e| failed!("pid {pid}: {e}"))?;
     let rel = text
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
-        .ok_or_else(|| Fail(format!("pid {pid} is not in a cgroup v2 hierarchy")))?;
+        .ok_or_else(|| failed!("pid {pid} is not in a cgroup v2 hierarchy"))?;
     Ok(Path::new(CGROUP_ROOT).join(rel.trim_start_matches('/')))
 }
 
 /// The pids in a cgroup (`cgroup.procs`).
 pub fn cgroup_procs(dir: &Path) -> Result<Vec<i32>, Fail> {
     let text = fs::read_to_string(dir.join("cgroup.procs"))
-        .map_err(|e| Fail(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| failed!("{}: {e}", dir.display()))?;
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
@@ -79,7 +104,7 @@ pub fn in_subtree(root: i32, mut pid: i32) -> bool {
 }
 
 fn write_file(path: &Path, value: &str) -> Result<(), Fail> {
-    fs::write(path, value).map_err(|e| Fail(format!("{}: {e}", path.display())))
+    fs::write(path, value).map_err(|e| failed!("{}: {e}", path.display()))
 }
 
 /// Freezes a cgroup and waits until all of its tasks are frozen.
@@ -114,12 +139,12 @@ pub fn hold_cgroup(dir: &Path) -> Result<std::os::unix::net::UnixListener, Fail>
     let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
     UnixListener::bind_addr(&addr).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
-            Fail(format!(
+            failed!(
                 "{}: another checkpoint of this cgroup is in progress (EBUSY)",
                 dir.display()
-            ))
+            )
         } else {
-            Fail(format!("{}: {e}", dir.display()))
+            failed!("{}: {e}", dir.display())
         }
     })
 }
@@ -145,7 +170,7 @@ pub fn make_cgroup(name: &str) -> Result<PathBuf, Fail> {
             thaw(&dir)?;
             Ok(dir)
         }
-        Err(e) => Err(Fail(format!("{}: {e}", dir.display()))),
+        Err(e) => Err(failed!("{}: {e}", dir.display())),
     }
 }
 
@@ -155,7 +180,7 @@ pub fn open_device() -> Result<fs::File, Fail> {
         .read(true)
         .write(true)
         .open("/dev/cr")
-        .map_err(|e| Fail(format!("/dev/cr: {e} (is cr.ko loaded?)")))
+        .map_err(|e| failed!("/dev/cr: {e} (is cr.ko loaded?)"))
 }
 
 /// `CR_IOC_CHECKPOINT`.
@@ -227,7 +252,11 @@ mod tests {
         let dir = Path::new("/sys/fs/cgroup/cr-test-hold");
         let first = hold_cgroup(dir).unwrap();
         let second = hold_cgroup(dir).unwrap_err();
-        assert!(second.0.contains("in progress (EBUSY)"), "{}", second.0);
+        assert!(
+            second.message().contains("in progress (EBUSY)"),
+            "{}",
+            second.message()
+        );
         assert!(hold_cgroup(Path::new("/sys/fs/cgroup/cr-test-other")).is_ok());
         drop(first);
         assert!(hold_cgroup(dir).is_ok());

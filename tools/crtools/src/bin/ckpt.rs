@@ -7,40 +7,75 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
 use crimage::uapi;
-use crtools::{fail, Fail};
+use crtools::{fail, failed, Fail};
 
-const USAGE: &str = "usage: ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE]
-       ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE]
-       ckpt run [--cgroup NAME] -- COMMAND [ARGS...]
+/// Checkpoint a process tree or a container, or start a program so that it can be.
+///
+/// ckpt PID freezes the cgroup v2 that holds PID, writes the state of PID and of its whole
+/// subtree (threads, children, zombies) to FILE (or standard output with -), then thaws the
+/// cgroup, or kills it with --kill. It refuses when the cgroup holds tasks outside PID's subtree.
+///
+/// ckpt --cgroup PATH checkpoints a container: every task of the cgroup v2 at PATH, whose root
+/// process must be the init of a pid namespace. The image restores into a new pid namespace.
+///
+/// A checkpoint fails when a task outside the tree shares an object with it (a pipe end, shared
+/// memory, a descriptor table): restart could not keep that sharing. --allow-leaks checkpoints
+/// anyway. Reasons for a refusal come from the kernel, on standard error or in the --log FILE.
+///
+/// Exit status: 0 once the whole image is written (and then it restores), 1 when the
+/// checkpoint failed, 2 for usage errors.
+#[derive(Parser)]
+#[command(
+    name = "ckpt",
+    override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE]\n       \
+                      ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE]\n       \
+                      ckpt run [--cgroup NAME] -- COMMAND [ARGS...]",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    run: Option<Run>,
+    #[command(flatten)]
+    checkpoint: Checkpoint,
+}
 
-ckpt PID freezes the cgroup v2 that holds PID, writes the state of PID and of its whole
-subtree (threads, children, zombies) to FILE (or standard output with -), then thaws the
-cgroup, or kills it with --kill. It refuses when the cgroup holds tasks outside PID's subtree.
-
-ckpt --cgroup PATH checkpoints a container: every task of the cgroup v2 at PATH, whose root
-process must be the init of a pid namespace. The image restores into a new pid namespace.
-
-A checkpoint fails when a task outside the tree shares an object with it (a pipe end, shared
-memory, a descriptor table): restart could not keep that sharing. --allow-leaks checkpoints
-anyway. Reasons for a refusal come from the kernel, on standard error or in the --log FILE.
-Exit status: 0 once the whole image is written, 1 otherwise.
-
-ckpt run starts COMMAND in a fresh cgroup (default cr-PID under /sys/fs/cgroup), so that it
-can be checkpointed; it replaces itself with COMMAND, which keeps ckpt's PID.";
-
-enum Mode {
-    Checkpoint {
-        target: Target,
-        output: String,
-        kill: bool,
-        allow_leaks: bool,
-        log: Option<String>,
-    },
+#[derive(Subcommand)]
+enum Run {
+    /// Start COMMAND in a fresh cgroup (default cr-PID under /sys/fs/cgroup), so that it can be
+    /// checkpointed; ckpt replaces itself with COMMAND, which keeps ckpt's pid.
     Run {
+        /// The cgroup's name.
+        #[arg(long)]
         cgroup: Option<String>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+}
+
+#[derive(Args)]
+struct Checkpoint {
+    /// The root of the tree to checkpoint.
+    #[arg(required_unless_present = "cgroup", conflicts_with = "cgroup")]
+    pid: Option<i32>,
+    /// Checkpoint the container in this cgroup v2 instead.
+    #[arg(long, value_name = "PATH")]
+    cgroup: Option<String>,
+    /// Where the image goes: a file, or - for standard output.
+    #[arg(short = 'o', value_name = "FILE|-", required = true)]
+    output: Option<String>,
+    /// Kill the tree once the image is written, instead of thawing it.
+    #[arg(long)]
+    kill: bool,
+    /// Checkpoint even when a task outside the tree shares an object with it.
+    #[arg(long)]
+    allow_leaks: bool,
+    /// Append the kernel's reasons to FILE instead of standard error.
+    #[arg(long, value_name = "FILE")]
+    log: Option<String>,
 }
 
 /// What to checkpoint.
@@ -51,74 +86,12 @@ enum Target {
     Cgroup(String),
 }
 
-fn parse(args: &[String]) -> Result<Mode, Fail> {
-    let Some(first) = args.first() else {
-        fail!("missing PID or 'run'");
-    };
-    if first == "run" {
-        let mut cgroup = None;
-        let mut i = 1;
-        while i < args.len() {
-            match args[i].as_str() {
-                "--cgroup" => cgroup = Some(crtools::option_value(args, &mut i, "a name")?),
-                "--" => {
-                    i += 1;
-                    break;
-                }
-                s => fail!("unknown option {s}"),
-            }
-        }
-        let command = args[i..].to_vec();
-        if command.is_empty() {
-            fail!("run needs a command after --");
-        }
-        return Ok(Mode::Run { cgroup, command });
-    }
-    let (mut target, mut i) = if first == "--cgroup" {
-        let mut i = 0;
-        (
-            Target::Cgroup(crtools::option_value(args, &mut i, "a path")?),
-            i,
-        )
-    } else {
-        let pid = first
-            .parse()
-            .map_err(|_| Fail(format!("bad pid {first}")))?;
-        (Target::Pid(pid), 1)
-    };
-    let (mut output, mut kill, mut allow_leaks, mut log) = (None, false, false, None);
-    while i < args.len() {
-        match args[i].as_str() {
-            "-o" => output = Some(crtools::option_value(args, &mut i, "a file")?),
-            "--log" => log = Some(crtools::option_value(args, &mut i, "a file")?),
-            "--cgroup" => target = Target::Cgroup(crtools::option_value(args, &mut i, "a path")?),
-            flag @ ("--kill" | "--allow-leaks") => {
-                if flag == "--kill" {
-                    kill = true;
-                } else {
-                    allow_leaks = true;
-                }
-                i += 1;
-            }
-            s => fail!("unknown option {s}"),
-        }
-    }
-    let output = output.ok_or(Fail("missing -o FILE|-".into()))?;
-    Ok(Mode::Checkpoint {
-        target,
-        output,
-        kill,
-        allow_leaks,
-        log,
-    })
-}
-
 fn run(cgroup: Option<String>, command: &[String]) -> Result<(), Fail> {
     let me = std::process::id();
     let name = cgroup.unwrap_or_else(|| format!("cr-{me}"));
     let dir = crtools::make_cgroup(&name)?;
     std::fs::write(dir.join("cgroup.procs"), me.to_string())
-        .map_err(|e| Fail(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| failed!("{}: {e}", dir.display()))?;
     let err = Command::new(&command[0]).args(&command[1..]).exec();
     fail!("{}: {err}", command[0])
 }
@@ -172,7 +145,7 @@ fn checkpoint(
     let out: Box<dyn AsRawFd> = if output == "-" {
         Box::new(std::io::stdout())
     } else {
-        Box::new(File::create(output).map_err(|e| Fail(format!("{output}: {e}")))?)
+        Box::new(File::create(output).map_err(|e| failed!("{output}: {e}"))?)
     };
     let log_file = match log {
         Some(l) => Some(
@@ -180,7 +153,7 @@ fn checkpoint(
                 .create(true)
                 .append(true)
                 .open(l)
-                .map_err(|e| Fail(format!("{l}: {e}")))?,
+                .map_err(|e| failed!("{l}: {e}"))?,
         ),
         None => None,
     };
@@ -198,41 +171,39 @@ fn checkpoint(
     } else {
         crtools::thaw(&dir)
     };
-    result.map_err(|e| Fail(format!("checkpoint of pid {pid} failed: {e}")))?;
+    result.map_err(|e| failed!("checkpoint of pid {pid} failed: {e}"))?;
     after
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help")
-        && args.first().map(String::as_str) != Some("run")
-    {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let result = parse(&args).and_then(|mode| match mode {
-        Mode::Run { cgroup, command } => run(cgroup, &command),
-        Mode::Checkpoint {
-            target,
-            output,
-            kill,
-            allow_leaks,
-            log,
-        } => checkpoint(&target, &output, kill, allow_leaks, log.as_deref()),
-    });
+    let cli = Cli::parse();
+    let result = match cli.run {
+        Some(Run::Run { cgroup, command }) => run(cgroup, &command),
+        None => {
+            let c = cli.checkpoint;
+            match (c.pid, c.cgroup, c.output) {
+                (Some(pid), None, Some(output)) => checkpoint(
+                    &Target::Pid(pid),
+                    &output,
+                    c.kill,
+                    c.allow_leaks,
+                    c.log.as_deref(),
+                ),
+                (None, Some(path), Some(output)) => checkpoint(
+                    &Target::Cgroup(path),
+                    &output,
+                    c.kill,
+                    c.allow_leaks,
+                    c.log.as_deref(),
+                ),
+                _ => Err(Fail::Usage(
+                    "give a PID or --cgroup PATH, and -o FILE|-".into(),
+                )),
+            }
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fail(msg)) => {
-            crtools::warn("ckpt", &msg);
-            if msg.starts_with("missing")
-                || msg.starts_with("unknown")
-                || msg.starts_with("bad pid")
-                || msg.contains(" needs ")
-            {
-                eprintln!("{USAGE}");
-                return ExitCode::from(2);
-            }
-            ExitCode::FAILURE
-        }
+        Err(f) => crtools::exit_with("ckpt", &f),
     }
 }

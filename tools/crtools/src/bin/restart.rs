@@ -14,80 +14,77 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use clap::Parser;
 use crimage::format::{
     self, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC, RECORD_HEADER_LEN,
 };
 use crimage::uapi;
 use crtools::forest::{Birth, Plan};
-use crtools::{fail, Fail};
+use crtools::{fail, failed, Fail};
 
 /// How long restart waits for the checkpointed pids to be freed.
 const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-const USAGE: &str =
-    "usage: restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE]
-
-Restarts the process tree checkpointed in FILE (or standard input with -) with its original
-pids, in a fresh cgroup v2 (cr-restart-PID), so that it can be checkpointed again.
-
-With --pidns, the tree is restored into a new pid namespace (and new UTS and IPC namespaces),
-so its pids never collide with running ones; that is the default for a container image, whose
-root is the namespace's init. Otherwise the pids must be free, or become free within 10 s (as
-when the image is piped straight from ckpt --kill). Terminals in the image are re-attached to
-restart's own terminal.
-
-Without --detach, restart waits for the root process and exits with its status (128+N when it
-was killed by signal N). With --detach, it prints the root's pid once the tree runs and exits 0.
-Exit status 1: the image could not be restarted (the kernel's reason is printed, or written to
-the --log FILE); no task of the tree is left running.
-
-With --dry-run, restart creates nothing: it reads the whole image and makes every check a
-restart would make before changing anything (the process tree, each record, the files by path
-and inode, this CPU's state), in its own process and in the kernel, and exits 0 when they all
-pass. Whether the pids will be free then is not one of them.";
-
+/// Restart a process tree checkpointed by ckpt, with its original pids.
+///
+/// The tree goes into a fresh cgroup v2 (cr-restart-PID), so that it can be checkpointed again.
+///
+/// With --pidns, the tree is restored into a new pid namespace (and new UTS and IPC namespaces),
+/// so its pids never collide with running ones; that is the default for a container image, whose
+/// root is the namespace's init. Otherwise the pids must be free, or become free within 10 s (as
+/// when the image is piped straight from ckpt --kill). Terminals in the image are re-attached to
+/// restart's own terminal.
+///
+/// Without --detach, restart waits for the root process and exits with its status (128+N when it
+/// was killed by signal N). With --detach, it prints the root's pid once the tree runs and exits
+/// 0. Exit status 1: the image could not be restarted (the kernel's reason is printed, or written
+/// to the --log FILE); no task of the tree is left running. Exit status 2: usage errors.
+///
+/// With --dry-run, restart creates nothing: it reads the whole image and makes every check a
+/// restart would make before changing anything (the process tree, each record, the files by path
+/// and inode, this CPU's state), in its own process and in the kernel, and exits 0 when they all
+/// pass. Whether the pids will be free then is not one of them.
+#[derive(Parser)]
+#[command(
+    name = "restart",
+    override_usage = "restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE]"
+)]
 struct Options {
+    /// The image: a file, or - for standard input.
+    #[arg(short = 'i', value_name = "FILE|-")]
     input: String,
+    /// Print the root's pid once the tree runs, and exit.
+    #[arg(long)]
     detach: bool,
+    /// Check the image without creating anything.
+    #[arg(long)]
     dry_run: bool,
+    /// Append the kernel's reasons to FILE instead of standard error.
+    #[arg(long, value_name = "FILE")]
     log: Option<String>,
-    pidns: Option<bool>,
+    /// Restore into a new pid namespace (the default for a container image).
+    #[arg(long, overrides_with = "no_pidns")]
+    pidns: bool,
+    /// Restore with the pids of the restarter's namespace.
+    #[arg(long, overrides_with = "pidns")]
+    no_pidns: bool,
 }
 
-fn parse(args: &[String]) -> Result<Options, Fail> {
-    let mut o = Options {
-        input: String::new(),
-        detach: false,
-        dry_run: false,
-        log: None,
-        pidns: None,
-    };
-    let mut input = None;
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "-i" => input = Some(crtools::option_value(args, &mut i, "a file")?),
-            "--log" => o.log = Some(crtools::option_value(args, &mut i, "a file")?),
-            flag @ ("--detach" | "--pidns" | "--no-pidns" | "--dry-run") => {
-                match flag {
-                    "--detach" => o.detach = true,
-                    "--dry-run" => o.dry_run = true,
-                    "--pidns" => o.pidns = Some(true),
-                    _ => o.pidns = Some(false),
-                }
-                i += 1;
-            }
-            s => fail!("unknown option {s}"),
+impl Options {
+    /// `--pidns`, `--no-pidns`, or neither (the image decides).
+    fn pidns(&self) -> Option<bool> {
+        match (self.pidns, self.no_pidns) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
         }
     }
-    o.input = input.ok_or(Fail("missing -i FILE|-".into()))?;
-    Ok(o)
 }
 
 /// Reads the magic, the header and the tree, keeping every byte for the kernel.
 fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
-    let truncated = || Fail("image is truncated".into());
-    let invalid = |e: &dyn std::fmt::Display| Fail(format!("invalid image: {e}"));
+    let truncated = || failed!("image is truncated");
+    let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
     let mut prefix = vec![0u8; 8];
     let mut v = StreamValidator::new();
     input.read_exact(&mut prefix).map_err(|_| truncated())?;
@@ -117,16 +114,13 @@ fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
                 .chunks_exact(TreeEntry::LEN)
                 .filter_map(TreeEntry::decode)
                 .collect();
-            plan =
-                Some(Plan::new(&head, entries).map_err(|e| Fail(format!("cannot restart: {e}")))?);
+            plan = Some(Plan::new(&head, entries).map_err(|e| failed!("cannot restart: {e}"))?);
         }
         prefix.extend_from_slice(&hdr);
         prefix.extend_from_slice(&body);
     }
     debug_assert!(prefix.starts_with(&MAGIC));
-    let plan = plan.ok_or(Fail(
-        "invalid image: no process tree after the header".into(),
-    ))?;
+    let plan = plan.ok_or(failed!("invalid image: no process tree after the header"))?;
     Ok((prefix, plan))
 }
 
@@ -134,36 +128,26 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Fail> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 returns.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Fail(format!("pipe: {}", io::Error::last_os_error())));
+        fail!("pipe: {}", io::Error::last_os_error());
     }
     // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
+/// `struct clone_args` (libc's), all zero.
+fn clone_args() -> libc::clone_args {
+    // SAFETY: `clone_args` is plain integers, for which zero is valid (and means "unused").
+    unsafe { core::mem::zeroed() }
 }
 
-const CLONE_VM: u64 = 0x100;
-const CLONE_SIGHAND: u64 = 0x800;
-const CLONE_THREAD: u64 = 0x10000;
-const CLONE_NEWUTS: u64 = 0x400_0000;
-const CLONE_NEWIPC: u64 = 0x800_0000;
-const CLONE_NEWPID: u64 = 0x2000_0000;
-const CLONE_SYSVSEM: u64 = 0x40000;
+const CLONE_VM: u64 = libc::CLONE_VM as u64;
+const CLONE_SIGHAND: u64 = libc::CLONE_SIGHAND as u64;
+const CLONE_THREAD: u64 = libc::CLONE_THREAD as u64;
+const CLONE_NEWUTS: u64 = libc::CLONE_NEWUTS as u64;
+const CLONE_NEWIPC: u64 = libc::CLONE_NEWIPC as u64;
+const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+const CLONE_SYSVSEM: u64 = libc::CLONE_SYSVSEM as u64;
+/// `CLONE_INTO_CGROUP`, which does not fit libc's `c_int` constant.
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Shared by every task restart creates (a MAP_SHARED page, inherited across fork): how many
@@ -231,30 +215,26 @@ fn clone_process(
     cgroup: Option<RawFd>,
 ) -> io::Result<i32> {
     let tids = [pid.unwrap_or(0) as i32];
-    let args = CloneArgs {
-        flags: flags
-            | if cgroup.is_some() {
-                CLONE_INTO_CGROUP
-            } else {
-                0
-            },
-        exit_signal: u64::from(exit_signal),
-        set_tid: if pid.is_some() {
-            tids.as_ptr() as u64
+    let mut args = clone_args();
+    args.flags = flags
+        | if cgroup.is_some() {
+            CLONE_INTO_CGROUP
         } else {
             0
-        },
-        set_tid_size: u64::from(pid.is_some()),
-        cgroup: cgroup.unwrap_or(0) as u64,
-        ..CloneArgs::default()
-    };
+        };
+    args.exit_signal = u64::from(exit_signal);
+    if pid.is_some() {
+        args.set_tid = tids.as_ptr() as u64;
+        args.set_tid_size = 1;
+    }
+    args.cgroup = cgroup.unwrap_or(0) as u64;
     // SAFETY: clone3 with a valid, fully initialized clone_args of the size passed, without
     // CLONE_VM: the child gets a copy of this single-threaded process.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone3,
-            &args as *const CloneArgs,
-            core::mem::size_of::<CloneArgs>(),
+            &args as *const libc::clone_args,
+            core::mem::size_of::<libc::clone_args>(),
         )
     };
     if ret < 0 {
@@ -526,14 +506,13 @@ fn spawn_thread(env: &Env, i: usize, t: usize) {
         give_up(env, "mmap of a thread stack failed");
     }
     let tids = [e.pid as i32];
-    let args = CloneArgs {
-        flags: CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | env.plan.share_flags(i, t),
-        set_tid: tids.as_ptr() as u64,
-        set_tid_size: 1,
-        stack: stack as u64,
-        stack_size: STACK as u64,
-        ..CloneArgs::default()
-    };
+    let mut args = clone_args();
+    args.flags =
+        CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | env.plan.share_flags(i, t);
+    args.set_tid = tids.as_ptr() as u64;
+    args.set_tid_size = 1;
+    args.stack = stack as u64;
+    args.stack_size = STACK as u64;
     let entry: extern "C" fn(usize) -> ! = thread_main;
     let ret: isize;
     // SAFETY: clone3 of a thread on its own stack. The child starts with the same registers,
@@ -549,8 +528,8 @@ fn spawn_thread(env: &Env, i: usize, t: usize) {
             "ud2",
             "2:",
             inlateout("rax") libc::SYS_clone3 as isize => ret,
-            in("rdi") &args as *const CloneArgs,
-            in("rsi") core::mem::size_of::<CloneArgs>(),
+            in("rdi") &args as *const libc::clone_args,
+            in("rsi") core::mem::size_of::<libc::clone_args>(),
             in("r12") start as *const ThreadStart as usize,
             in("r13") entry,
             lateout("rcx") _,
@@ -599,7 +578,7 @@ fn open_input(path: &str) -> Result<Box<dyn Read + Send>, Fail> {
         Ok(Box::new(io::stdin()))
     } else {
         Ok(Box::new(
-            File::open(path).map_err(|e| Fail(format!("{path}: {e}")))?,
+            File::open(path).map_err(|e| failed!("{path}: {e}"))?,
         ))
     }
 }
@@ -628,7 +607,7 @@ fn open_log(opts: &Options) -> Result<Box<dyn Write>, Fail> {
                 .create(true)
                 .append(true)
                 .open(p)
-                .map_err(|e| Fail(format!("{p}: {e}")))?,
+                .map_err(|e| failed!("{p}: {e}"))?,
         ),
         None => Box::new(io::stderr()),
     })
@@ -677,7 +656,7 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     let mut input = open_input(&opts.input)?;
     let (prefix, plan) = read_prefix(&mut input)?;
     let root = plan.entries[0].pid;
-    let pidns = opts.pidns.unwrap_or(plan.container);
+    let pidns = opts.pidns().unwrap_or(plan.container);
     if plan.container && !pidns {
         fail!("a container image (its root is pid 1 of its namespace) needs --pidns");
     }
@@ -698,7 +677,7 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     let count = plan.entries.len() as u32;
     let dev = crtools::open_device()?;
     let cg_dir = crtools::make_cgroup(&format!("cr-restart-{root}"))?;
-    let cg = File::open(&cg_dir).map_err(|e| Fail(format!("{}: {e}", cg_dir.display())))?;
+    let cg = File::open(&cg_dir).map_err(|e| failed!("{}: {e}", cg_dir.display()))?;
     let (image_r, image_w) = pipe()?;
     let (log_r, log_w) = pipe()?;
     let env = Env {
@@ -790,24 +769,9 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match parse(&args) {
-        Ok(o) => o,
-        Err(Fail(msg)) => {
-            crtools::warn("restart", &msg);
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let opts = Options::parse();
     match restart(&opts) {
         Ok(code) => ExitCode::from(code),
-        Err(Fail(msg)) => {
-            crtools::warn("restart", &msg);
-            ExitCode::FAILURE
-        }
+        Err(f) => crtools::exit_with("restart", &f),
     }
 }

@@ -1,0 +1,179 @@
+//! The record decoders the module restarts with: what they accept, and what they refuse.
+
+use crimage::format::{
+    entry_flags, file_kind, shmem_kind, ErrorKind, FileRecord, PagesHeader, ShmemRecord,
+    TaskRecord, TreeEntry, TreeHeader,
+};
+use crimage::records::{self, PAGE_SIZE};
+
+fn with(fixed: &[u8], rest: &[u8]) -> Vec<u8> {
+    let mut v = fixed.to_vec();
+    v.extend_from_slice(rest);
+    v
+}
+
+#[test]
+fn file_records_carry_a_path_or_an_object() {
+    let regular = FileRecord {
+        fd: 3,
+        kind: file_kind::REGULAR,
+        path_len: 4,
+        ..FileRecord::default()
+    };
+    let payload = with(&regular.encode(), b"/tmp");
+    let f = records::File::decode(&payload).unwrap();
+    assert_eq!(f.path, b"/tmp");
+    // A pipe end opens its PIPE object and has no path.
+    let pipe = FileRecord {
+        kind: file_kind::PIPE,
+        object: 2,
+        ..regular
+    };
+    assert!(records::File::decode(&with(&pipe.encode(), b"/tmp")).is_err());
+    let pipe = FileRecord {
+        path_len: 0,
+        ..pipe
+    };
+    assert!(records::File::decode(&pipe.encode()).is_ok());
+    // A descriptor beyond what restart installs, a relative path, a stray object.
+    for bad in [
+        FileRecord {
+            fd: 1 << 20,
+            ..regular
+        },
+        FileRecord {
+            object: 7,
+            ..regular
+        },
+    ] {
+        assert!(records::File::decode(&with(&bad.encode(), b"/tmp")).is_err());
+    }
+    assert_eq!(
+        records::File::decode(&with(&regular.encode(), b"tmp/")).unwrap_err(),
+        ErrorKind::BadString
+    );
+}
+
+#[test]
+fn pages_come_in_increasing_page_addresses() {
+    let head = PagesHeader {
+        count: 2,
+        reserved: 0,
+    };
+    let pages = |a: u64, b: u64| {
+        let mut v = head.encode().to_vec();
+        v.extend_from_slice(&a.to_le_bytes());
+        v.extend_from_slice(&b.to_le_bytes());
+        v.resize(v.len() + 2 * PAGE_SIZE, 0xab);
+        v
+    };
+    let ok = pages(0x1000, 0x3000);
+    let p = records::Pages::decode(&ok).unwrap();
+    assert_eq!(p.span(), (0x1000, 0x3000));
+    assert!(p.iter().all(|(_, page)| page.len() == PAGE_SIZE));
+    assert!(records::Pages::decode(&pages(0x3000, 0x1000)).is_err());
+    assert!(records::Pages::decode(&pages(0x1000, 0x1000)).is_err());
+    assert!(records::Pages::decode(&pages(0x1001, 0x3000)).is_err());
+    assert!(records::Pages::decode(&ok[..ok.len() - 1]).is_err());
+}
+
+#[test]
+fn task_scalars_stay_in_their_domains() {
+    let task = TaskRecord {
+        pid: 5,
+        tgid: 5,
+        dumpable: 1,
+        ..TaskRecord::default()
+    };
+    let comm = *b"cr_counter\0\0\0\0\0\0";
+    let payload = with(&task.encode(), &comm);
+    let t = records::Task::decode(&payload).unwrap();
+    assert_eq!(t.comm, b"cr_counter");
+    for bad in [
+        TaskRecord {
+            dumpable: 3,
+            ..task
+        },
+        TaskRecord { flags: 2, ..task },
+        TaskRecord {
+            pdeath_signal: 65,
+            ..task
+        },
+    ] {
+        assert!(records::Task::decode(&with(&bad.encode(), &comm)).is_err());
+    }
+    assert!(records::Task::decode(&with(&task.encode(), &comm[..15])).is_err());
+}
+
+#[test]
+fn shmem_objects_are_regular_files_of_a_known_kind() {
+    let memfd = ShmemRecord {
+        objref: 4,
+        name_len: 8,
+        kind: shmem_kind::MEMFD,
+        mode: 0o100600,
+        ..ShmemRecord::default()
+    };
+    assert!(records::Shmem::decode(&with(&memfd.encode(), b"memfd:cr")).is_ok());
+    for bad in [
+        ShmemRecord {
+            mode: 0o040700,
+            ..memfd
+        },
+        ShmemRecord { kind: 9, ..memfd },
+        ShmemRecord {
+            seals: 0x100,
+            ..memfd
+        },
+    ] {
+        assert!(records::Shmem::decode(&with(&bad.encode(), b"memfd:cr")).is_err());
+    }
+    // An unlinked file names the directory it is recreated in: a path.
+    let unlinked = ShmemRecord {
+        kind: shmem_kind::UNLINKED,
+        ..memfd
+    };
+    assert!(records::Shmem::decode(&with(&unlinked.encode(), b"memfd:cr")).is_err());
+    let unlinked = ShmemRecord {
+        name_len: 4,
+        ..unlinked
+    };
+    assert!(records::Shmem::decode(&with(&unlinked.encode(), b"/tmp")).is_ok());
+}
+
+#[test]
+fn a_tree_starts_with_a_live_root() {
+    let entry = |pid, flags, refs| TreeEntry {
+        pid,
+        tgid: pid,
+        flags,
+        mm_ref: refs,
+        files_ref: refs,
+        fs_ref: refs,
+        sighand_ref: refs,
+        ..TreeEntry::default()
+    };
+    let tree = |entries: &[TreeEntry]| {
+        let mut v = TreeHeader {
+            count: entries.len() as u32,
+            flags: 0,
+        }
+        .encode()
+        .to_vec();
+        for e in entries {
+            v.extend_from_slice(&e.encode());
+        }
+        v
+    };
+    let ok = tree(&[entry(1, 0, 1), entry(2, entry_flags::ZOMBIE, 0)]);
+    let t = records::Tree::decode(&ok).unwrap();
+    assert!(t.entries().all(|e| e.is_ok()));
+    let zombie_root = tree(&[entry(1, entry_flags::ZOMBIE, 0)]);
+    let t = records::Tree::decode(&zombie_root).unwrap();
+    assert!(t.entries().any(|e| e.is_err()));
+    // A zombie shares nothing; a live task shares its four containers.
+    let sharing_zombie = tree(&[entry(1, 0, 1), entry(2, entry_flags::ZOMBIE, 1)]);
+    let t = records::Tree::decode(&sharing_zombie).unwrap();
+    assert!(t.entries().any(|e| e.is_err()));
+    assert!(records::Tree::decode(&ok[..ok.len() - 4]).is_err());
+}
