@@ -15,6 +15,8 @@ use crate::format::{
 use crate::records::{self, SIGKILL, SIGSTOP};
 use crate::shim::{current, ffi::PendingSignal, TaskExt};
 
+const _: () = assert!(SIGKILL == kernel::bindings::SIGKILL && SIGSTOP == kernel::bindings::SIGSTOP);
+
 /// Dispositions and the two pending queues.
 #[derive(Default)]
 pub(crate) struct KeptSignals {
