@@ -11,7 +11,10 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
     for entry in std::fs::read_dir(root).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "rs") {
-            files.push((path.file_stem().unwrap().to_string_lossy().into_owned(), path));
+            files.push((
+                path.file_stem().unwrap().to_string_lossy().into_owned(),
+                path,
+            ));
         }
     }
     for entry in std::fs::read_dir(root.join("shim")).unwrap() {
@@ -35,7 +38,10 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         // `use crate::{a, b}` names several at once.
         for (i, _) in text.match_indices("crate::{") {
             let list = &text[i + 8..i + 8 + text[i + 8..].find('}').unwrap_or(0)];
-            for used in list.split(',').map(|s| s.trim().split("::").next().unwrap_or("")) {
+            for used in list
+                .split(',')
+                .map(|s| s.trim().split("::").next().unwrap_or(""))
+            {
                 if names.contains(used) && used != name {
                     deps.insert(used.to_string());
                 }

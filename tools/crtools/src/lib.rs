@@ -89,18 +89,20 @@ pub fn parent_of(pid: i32) -> Option<i32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Whether `pid` is `root` or one of its descendants.
-pub fn in_subtree(root: i32, mut pid: i32) -> bool {
+/// Whether `pid` is `root` or one of its descendants; `None` when a process on the way exited
+/// while it was looked at, which a running tree does all the time.
+pub fn in_subtree(root: i32, mut pid: i32) -> Option<bool> {
     for _ in 0..4096 {
         if pid == root {
-            return true;
+            return Some(true);
         }
         match parent_of(pid) {
             Some(p) if p > 0 => pid = p,
-            _ => return false,
+            Some(_) => return Some(false),
+            None => return None,
         }
     }
-    false
+    Some(false)
 }
 
 fn write_file(path: &Path, value: &str) -> Result<(), Fail> {
@@ -243,8 +245,9 @@ mod tests {
         // SAFETY: getppid has no preconditions.
         let ppid = unsafe { libc::getppid() };
         assert_eq!(parent_of(me), Some(ppid));
-        assert!(in_subtree(ppid, me));
-        assert!(!in_subtree(me, ppid));
+        assert_eq!(in_subtree(ppid, me), Some(true));
+        assert_eq!(in_subtree(me, ppid), Some(false));
+        assert_eq!(in_subtree(me, i32::MAX), None);
     }
 
     #[test]

@@ -120,7 +120,8 @@ fn locate(target: &Target) -> Result<(PathBuf, i32), Fail> {
         fail!("pid {pid} is in the root cgroup, which cannot be frozen: start it with 'ckpt run'");
     }
     for p in crtools::cgroup_procs(&dir)? {
-        if !crtools::in_subtree(pid, p) {
+        // A task that exits meanwhile is no reason to fail; the kernel checks the frozen tree.
+        if crtools::in_subtree(pid, p) == Some(false) {
             fail!(
                 "cgroup {} holds pid {p}, which is outside pid {pid}'s subtree",
                 dir.display()
