@@ -20,7 +20,7 @@ log() { echo "kernel: $*" >&2; }
 
 case $VARIANT in
 prepare) FRAGMENTS=() ;;
-normal) FRAGMENTS=("$TOP/kernel/cr.config") ;;
+normal) FRAGMENTS=("$TOP/kernel/cr.config" "$TOP/kernel/criu.config") ;;
 debug) FRAGMENTS=("$TOP/kernel/cr.config" "$TOP/kernel/debug.config") ;;
 *) log "unknown variant '$VARIANT' (normal or debug)"; exit 2 ;;
 esac
