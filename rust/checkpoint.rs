@@ -13,10 +13,10 @@ use core::pin::Pin;
 use kernel::{
     prelude::*,
     task::Task,
-    time::{ClockSource, RealTime},
+    time::{ClockSource, Monotonic, RealTime},
 };
 
-use crate::cx::{SaveCx, PAGE_SIZE};
+use crate::cx::{SaveCx, Tally, PAGE_SIZE};
 use crate::error::{CrError, CrResult};
 use crate::format::{Header, ARCH_X86_64, FORMAT_VERSION, RELEASE_LEN};
 use crate::image::{file_of_fd, FileSink, ImageOut, Log};
@@ -30,13 +30,22 @@ use crate::{leaks, ns, task};
 /// Runs the ioctl.
 pub(crate) fn run(args: &OpArgs) -> Result<isize> {
     let log = Log::open(args.logfd)?;
-    checkpoint(args).map_err(|e| {
+    let start = Monotonic::ktime_get();
+    let stats = checkpoint(args).map_err(|e| {
         log.error("checkpoint", Some(args.pid), &e);
         e.errno
-    })
+    })?;
+    if args.flags & uapi::CHECKPOINT_STATS != 0 {
+        let stats = uapi::Stats {
+            ns: (Monotonic::ktime_get() - start) as u64,
+            ..stats
+        };
+        log.raw(format_args!("{stats}"));
+    }
+    Ok(0)
 }
 
-fn checkpoint(args: &OpArgs) -> CrResult<isize> {
+fn checkpoint(args: &OpArgs) -> CrResult<uapi::Stats> {
     let root = find_task(args.pid).ok_or(CrError::new(ESRCH, "no such process"))?;
     if !may_checkpoint(&root) {
         return Err(CrError::new(EPERM, "permission denied"));
@@ -50,12 +59,19 @@ fn checkpoint(args: &OpArgs) -> CrResult<isize> {
     let file = file_of_fd(args.fd).map_err(|e| CrError::new(e, "bad image descriptor"))?;
     let sink = FileSink::new(file)?;
     let mut out = ImageOut::new(sink, &header())?;
-    match save_all(&tree, &prepared, &mut out, &mut objs) {
+    let mut tally = Tally::default();
+    match save_all(&tree, &prepared, &mut out, &mut objs, &mut tally) {
         Ok(()) => {
-            out.finish()?
-                .flush()
+            let mut stats = uapi::Stats {
+                tasks: tree.members.iter().filter(|m| !m.entry.is_zombie()).count() as u64,
+                pages: tally.pages,
+                ..uapi::Stats::default()
+            };
+            let mut sink = out.finish()?;
+            stats.bytes = sink.written();
+            sink.flush()
                 .map_err(|e| CrError::new(e, "writing the image failed"))?;
-            Ok(0)
+            Ok(stats)
         }
         Err(e) => {
             // Mark the image as incomplete, so that no reader mistakes it for a good one.
@@ -146,6 +162,7 @@ fn save_all(
     prepared: &[Prepared],
     out: &mut ImageOut,
     objs: &mut SaveObjects,
+    tally: &mut Tally,
 ) -> CrResult {
     tree::save(out, tree)?;
     if tree.container {
@@ -160,6 +177,7 @@ fn save_all(
             ns: &tree.ns,
             out: &mut *out,
             objs: &mut *objs,
+            tally: &mut *tally,
         };
         section::save(&mut cx, m.is_leader(), m.defines, p).map_err(|e| e.of_task(m.entry.pid))?;
     }
@@ -200,11 +218,8 @@ impl InFlight {
                 "another checkpoint of this tree is in progress",
             ));
         }
-        all.reserve(mine.len(), GFP_KERNEL)?;
-        for &t in mine.iter() {
-            let i = all.binary_search(&t).unwrap_or_else(|i| i);
-            let _ = all.insert_within_capacity(i, t);
-        }
+        all.extend_from_slice(&mine, GFP_KERNEL)?;
+        all.sort_unstable();
         Ok(Self(mine))
     }
 }

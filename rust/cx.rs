@@ -7,7 +7,7 @@ use kernel::{fs::File, pid_namespace::PidNamespace, prelude::*, sync::aref::ARef
 
 use crate::error::{CrError, CrResult};
 use crate::format::{ErrorKind, RecordKind};
-use crate::image::{ImageIn, ImageOut};
+use crate::image::{ImageIn, ImageOut, SideHasher};
 use crate::objhash::{LoadObjects, SaveObjects};
 use crate::records::Decoded;
 
@@ -22,12 +22,30 @@ pub(crate) struct SaveCx<'a> {
     pub(crate) ns: &'a PidNamespace,
     pub(crate) out: &'a mut ImageOut,
     pub(crate) objs: &'a mut SaveObjects,
+    pub(crate) tally: &'a mut Tally,
+}
+
+/// What a checkpoint or a restart moved, for `CR_*_STATS`.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// Pages of memory written or placed.
+    pub(crate) pages: u64,
 }
 
 impl SaveCx<'_> {
     /// Writes one record whose payload is the concatenation of `parts`.
     pub(crate) fn record(&mut self, kind: RecordKind, parts: &[&[u8]]) -> CrResult {
         self.out.record(kind as u32, parts)?;
+        Ok(())
+    }
+
+    /// Writes a PAGES record: `head` (count and addresses), then `pages`, copied once, straight
+    /// from where they are into the stream, and hashed meanwhile on another CPU.
+    pub(crate) fn pages(&mut self, head: &[&[u8]], pages: &[&[u8]]) -> CrResult {
+        self.tally.pages += pages.len() as u64;
+        let mut hasher = SideHasher::new(pages);
+        self.out
+            .record_split(RecordKind::Pages as u32, head, pages, &mut hasher)?;
         Ok(())
     }
 }
@@ -53,6 +71,7 @@ pub(crate) struct LoadCx<'a> {
     pub(crate) dry_run: bool,
     /// What a PAGES record fills: set by the VMA or SHMEM record before it.
     pub(crate) pages: PagesFor,
+    pub(crate) tally: &'a mut Tally,
 }
 
 impl LoadCx<'_> {

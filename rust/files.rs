@@ -10,7 +10,7 @@
 
 use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef, task::Task};
 
-use crate::cx::{LoadCx, PagesFor, SaveCx};
+use crate::cx::{LoadCx, SaveCx};
 use crate::error::{Context, CrError, CrResult};
 use crate::format::{file_kind, shmem_kind, ErrorKind, FileRecord, RecordKind, PATH_MAX};
 use crate::objhash::Object;
@@ -235,10 +235,7 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrRe
         return shmem::load(cx);
     }
     if kind == RecordKind::Pages as u32 {
-        return match &cx.pages {
-            PagesFor::Shmem { file, size } => shmem::load_pages(cx, file, *size),
-            _ => Err(cx.malformed(ErrorKind::BadField("PAGES without an object"))),
-        };
+        return shmem::load_pages(cx);
     }
     let f = LoadCx::decode(cx.input, records::File::decode)?;
     let rec = f.rec;

@@ -6,16 +6,20 @@ use core::fmt::{self, Write as _};
 
 use kernel::{
     fs::{file::LocalFile, File},
+    new_spinlock,
     prelude::*,
-    sync::aref::ARef,
+    sync::{aref::ARef, Arc, Completion, SpinLock},
+    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 use crate::error::{CrError, CrResult, Line};
 use crate::format::{
-    ErrorKind, ImageWriter, RecordHeader, RecordKind, Sink, StreamValidator, MAX_RECORD_LEN,
-    RECORD_HEADER_LEN,
+    BodyHasher, ErrorKind, ImageWriter, RecordHeader, RecordKind, Sink, StreamValidator, Xxh64,
+    MAX_RECORD_LEN, RECORD_HEADER_LEN,
 };
-use crate::shim::FileExt;
+use crate::records::PageList;
+use crate::records::PAGE_SIZE;
+use crate::shim::{FileExt, Gather, OwnPages};
 
 /// Takes a reference to the file behind descriptor `fd` of the caller.
 pub(crate) fn file_of_fd(fd: i32) -> Result<ARef<File>> {
@@ -49,6 +53,16 @@ impl Log {
             let _ = f.write_all(line.as_bytes());
         }
         pr_info!("{}", core::str::from_utf8(line.as_bytes()).unwrap_or("?\n"));
+    }
+
+    /// Writes one line as it is, without the prefix ("cr: stats: ..." brings its own).
+    pub(crate) fn raw(&self, args: fmt::Arguments<'_>) {
+        let mut line = LineBuf::default();
+        let _ = line.write_fmt(args);
+        line.finish();
+        if let Some(f) = &self.0 {
+            let _ = f.write_all(line.as_bytes());
+        }
     }
 
     /// Reports `error` of operation `op` (on `pid`, for a checkpoint).
@@ -96,26 +110,40 @@ impl fmt::Write for LineBuf {
     }
 }
 
-/// Buffers image bytes and writes them to the image file in large pieces.
+/// Buffers small records and writes them to the image file in large pieces; writes a large
+/// record (pages) straight from where its pieces are, in one gathered write.
 pub(crate) struct FileSink {
     file: ARef<File>,
     buf: KVVec<u8>,
+    gather: Gather,
+    /// Bytes handed to the file so far.
+    written: u64,
 }
 
 const SINK_BUFFER: usize = 256 << 10;
+/// Records at least this large skip the buffer.
+const GATHER_FROM: usize = 64 << 10;
 
 impl FileSink {
     pub(crate) fn new(file: ARef<File>) -> Result<Self> {
         Ok(Self {
             file,
             buf: KVVec::with_capacity(SINK_BUFFER, GFP_KERNEL)?,
+            gather: Gather::default(),
+            written: 0,
         })
+    }
+
+    /// Bytes of image so far, buffered or written.
+    pub(crate) fn written(&self) -> u64 {
+        self.written + self.buf.len() as u64
     }
 
     /// Writes out what is buffered.
     pub(crate) fn flush(&mut self) -> Result {
         if !self.buf.is_empty() {
             self.file.write_all(&self.buf)?;
+            self.written += self.buf.len() as u64;
             self.buf.clear();
         }
         Ok(())
@@ -130,9 +158,25 @@ impl Sink for FileSink {
             self.flush()?;
         }
         if bytes.len() >= SINK_BUFFER {
-            return self.file.write_all(bytes);
+            self.file.write_all(bytes)?;
+            self.written += bytes.len() as u64;
+            return Ok(());
         }
         self.buf.extend_from_slice(bytes, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    fn put_record(&mut self, groups: &[&[&[u8]]]) -> Result {
+        let len: usize = groups.iter().flat_map(|g| g.iter()).map(|p| p.len()).sum();
+        if len < GATHER_FROM {
+            for piece in groups.iter().flat_map(|g| g.iter()) {
+                self.put(piece)?;
+            }
+            return Ok(());
+        }
+        self.flush()?;
+        self.file.write_gathered(groups, &mut self.gather)?;
+        self.written += len as u64;
         Ok(())
     }
 }
@@ -140,17 +184,136 @@ impl Sink for FileSink {
 /// The image being written by a checkpoint.
 pub(crate) type ImageOut = ImageWriter<FileSink>;
 
+/// Hashes a record's pages on another CPU while this one copies them into the stream: the hash
+/// and the copy each read every byte once, and run about as fast as each other.
+///
+/// The pages must not change, nor go, until [`BodyHasher::finish`] returned, which the writer
+/// always calls (and `Drop` waits too).
+pub(crate) struct SideHasher<'a> {
+    pages: &'a [&'a [u8]],
+    job: Option<Arc<HashJob>>,
+    /// The hash, when it was made here after all (no memory for a job).
+    inline: Xxh64,
+}
+
+impl<'a> SideHasher<'a> {
+    pub(crate) fn new(pages: &'a [&'a [u8]]) -> Self {
+        Self {
+            pages,
+            job: None,
+            inline: Xxh64::new(),
+        }
+    }
+
+    fn wait(&mut self) -> Option<Xxh64> {
+        let job = self.job.take()?;
+        job.done.wait_for_completion();
+        let h = *job.state.lock();
+        Some(h)
+    }
+}
+
+impl BodyHasher for SideHasher<'_> {
+    fn start(&mut self, before: Xxh64) {
+        if let Ok(job) = HashJob::new(self.pages, before) {
+            if workqueue::system_unbound().enqueue(job.clone()).is_ok() {
+                self.job = Some(job);
+                return;
+            }
+        }
+        self.inline = before;
+        for p in self.pages {
+            self.inline.update(p);
+        }
+    }
+
+    fn finish(&mut self) -> Xxh64 {
+        self.wait().unwrap_or(self.inline)
+    }
+}
+
+impl Drop for SideHasher<'_> {
+    fn drop(&mut self) {
+        self.wait();
+    }
+}
+
+/// The work of a [`SideHasher`]: where the pages are, and the hash before and after them.
+#[pin_data]
+pub(crate) struct HashJob {
+    #[pin]
+    work: Work<HashJob>,
+    #[pin]
+    done: Completion,
+    #[pin]
+    state: SpinLock<Xxh64>,
+    /// Address and length of each page, valid until `done` (the owner waits for it).
+    pieces: KVec<(usize, usize)>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for HashJob { self.work }
+}
+
+impl HashJob {
+    fn new(pages: &[&[u8]], before: Xxh64) -> Result<Arc<Self>> {
+        let mut pieces = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
+        for p in pages {
+            pieces.push((p.as_ptr() as usize, p.len()), GFP_KERNEL)?;
+        }
+        Arc::pin_init(
+            pin_init!(Self {
+                work <- new_work!("cr::HashJob::work"),
+                done <- Completion::new(),
+                state <- new_spinlock!(before, "cr::HashJob::state"),
+                pieces,
+            }),
+            GFP_KERNEL,
+        )
+    }
+}
+
+impl WorkItem for HashJob {
+    type Pointer = Arc<HashJob>;
+
+    fn run(this: Arc<HashJob>) {
+        let mut h = *this.state.lock();
+        for &(addr, len) in this.pieces.iter() {
+            // SAFETY: the pieces are slices of the `SideHasher`'s pages, whose owner neither
+            // changes nor frees them until it has waited for `done`, which comes after.
+            h.update(unsafe { core::slice::from_raw_parts(addr as *const u8, len) });
+        }
+        *this.state.lock() = h;
+        this.done.complete_all();
+    }
+}
+
+/// Streamed data nobody takes is read this much at a time.
+const SKIP_CHUNK: usize = 256 << 10;
+
 /// The image being read by a restart, record by record, validated on the way.
 ///
 /// A reader looks at the next record's kind with [`ImageIn::peek`] and consumes it with
 /// [`ImageIn::take`]; the payload of the record peeked or taken last is [`ImageIn::payload`].
 /// Optional records this version does not know are skipped; an ERROR record fails the read.
+///
+/// A PAGES record is streamed: its payload here is only the part before the data
+/// ([`ImageIn::pages`]), and the data goes straight to where it belongs
+/// ([`ImageIn::pages_into`], [`ImageIn::data_into`]), hashed there. Data nobody took is
+/// read and hashed on the way to the next record.
 pub(crate) struct ImageIn {
     file: ARef<File>,
     check: StreamValidator,
     payload: KVVec<u8>,
     offset: u64,
     kind: u32,
+    /// Payload length of the record peeked or taken last.
+    payload_len: usize,
+    /// Bytes of a streamed payload not taken yet, and the padding after it.
+    data_left: usize,
+    pad: usize,
+    /// A streamed record's body is not over.
+    in_body: bool,
     /// A record was peeked and is not taken yet.
     peeked: bool,
 }
@@ -164,6 +327,10 @@ impl ImageIn {
             payload: KVVec::new(),
             offset: 0,
             kind: 0,
+            payload_len: 0,
+            data_left: 0,
+            pad: 0,
+            in_body: false,
             peeked: false,
         };
         let mut magic = [0u8; 8];
@@ -191,6 +358,11 @@ impl ImageIn {
     /// Offset of the record peeked or taken last.
     pub(crate) fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Bytes of the stream read so far.
+    pub(crate) fn consumed(&self) -> u64 {
+        self.check.offset()
     }
 
     /// A failure at the record peeked or taken last.
@@ -229,11 +401,17 @@ impl ImageIn {
     }
 
     fn read_record(&mut self) -> CrResult {
+        self.skip_data()?;
         loop {
             let mut hdr = [0u8; RECORD_HEADER_LEN];
             self.offset = self.check.offset();
             self.read(&mut hdr)?;
             let hdr: RecordHeader = self.check.record_header(&hdr)?;
+            self.payload_len = hdr.payload_len();
+            if hdr.kind == RecordKind::Pages as u32 {
+                self.kind = hdr.kind;
+                return self.read_pages_head(&hdr);
+            }
             let body = hdr.payload_len() + hdr.padding_len();
             debug_assert!(body <= MAX_RECORD_LEN as usize);
             self.payload.clear();
@@ -262,6 +440,112 @@ impl ImageIn {
                 }
             }
         }
+    }
+
+    /// The part of a PAGES record before its data: the count, then the addresses.
+    fn read_pages_head(&mut self, hdr: &RecordHeader) -> CrResult {
+        self.check.begin_body(hdr)?;
+        self.in_body = true;
+        let mut fixed = [0u8; PageList::FIXED];
+        if hdr.payload_len() < fixed.len() {
+            return Err(self.malformed(ErrorKind::BadField("pages")));
+        }
+        self.read(&mut fixed)?;
+        let n = PageList::count_of(&fixed).map_err(|k| self.malformed(k))?;
+        let head_len = fixed.len() + n * 8;
+        if head_len > hdr.payload_len() {
+            return Err(self.malformed(ErrorKind::BadField("pages")));
+        }
+        self.payload.clear();
+        self.payload
+            .resize(head_len, 0, GFP_KERNEL)
+            .map_err(|_| self.fail(ENOMEM, "out of memory for a record"))?;
+        self.payload[..fixed.len()].copy_from_slice(&fixed);
+        let mut payload = core::mem::take(&mut self.payload);
+        let res = self.read(&mut payload[fixed.len()..]);
+        self.payload = payload;
+        res?;
+        self.check.body_part(&self.payload)?;
+        // The addresses are checked here, so a reader that only skips the data checks them too.
+        PageList::decode(&self.payload, hdr.payload_len()).map_err(|k| self.malformed(k))?;
+        self.data_left = hdr.payload_len() - head_len;
+        self.pad = hdr.padding_len();
+        self.end_data()
+    }
+
+    /// The pages of the PAGES record taken last.
+    pub(crate) fn pages(&self) -> CrResult<PageList<'_>> {
+        if self.kind != RecordKind::Pages as u32 {
+            return Err(self.malformed(ErrorKind::UnknownKind(self.kind)));
+        }
+        PageList::decode(&self.payload, self.payload_len).map_err(|k| self.malformed(k))
+    }
+
+    /// Reads the next pages of the record's data straight into `pages`, and hashes them there.
+    pub(crate) fn pages_into(&mut self, pages: &mut OwnPages) -> CrResult {
+        let len = pages.len() * PAGE_SIZE;
+        if len > self.data_left {
+            return Err(self.malformed(ErrorKind::BadField("pages")));
+        }
+        let at = self.check.offset();
+        pages.fill_from(&self.file).map_err(|err| {
+            if err == ENODATA {
+                CrError::malformed(ErrorKind::Truncated).at(at)
+            } else {
+                CrError::new(err, "reading the image failed").at(at)
+            }
+        })?;
+        for page in pages.contents() {
+            self.check.body_part(page)?;
+        }
+        self.data_left -= len;
+        self.end_data()
+    }
+
+    /// Reads the next `buf.len()` bytes of the record's data into `buf`.
+    pub(crate) fn data_into(&mut self, buf: &mut [u8]) -> CrResult {
+        if buf.len() > self.data_left {
+            return Err(self.malformed(ErrorKind::BadField("pages")));
+        }
+        self.read(buf)?;
+        self.check.body_part(buf)?;
+        self.data_left -= buf.len();
+        self.end_data()
+    }
+
+    /// Once the data is all taken: the padding, and the end of the record.
+    fn end_data(&mut self) -> CrResult {
+        if self.data_left > 0 || !self.in_body {
+            return Ok(());
+        }
+        let mut pad = [0u8; 8];
+        let pad = &mut pad[..self.pad];
+        self.read(pad)?;
+        self.check.body_part(pad)?;
+        self.check.end_body()?;
+        self.in_body = false;
+        Ok(())
+    }
+
+    /// Reads (and hashes) the data of a streamed record that no one took: a dry run's.
+    fn skip_data(&mut self) -> CrResult {
+        if self.data_left == 0 {
+            return Ok(());
+        }
+        let mut scratch = core::mem::take(&mut self.payload);
+        scratch.clear();
+        let res = scratch
+            .resize(self.data_left.min(SKIP_CHUNK), 0, GFP_KERNEL)
+            .map_err(|_| self.fail(ENOMEM, "out of memory for a record"))
+            .and_then(|()| {
+                while self.data_left > 0 {
+                    let n = self.data_left.min(scratch.len());
+                    self.data_into(&mut scratch[..n])?;
+                }
+                Ok(())
+            });
+        self.payload = scratch;
+        res
     }
 
     /// The payload of the record peeked or taken last.

@@ -10,22 +10,24 @@
 
 use kernel::{bindings, fs::File, mm::MmWithUser, prelude::*, sync::aref::ARef, task::Task};
 
-use crate::cx::{LoadCx, PagesFor, SaveCx, PAGE_SIZE};
+use crate::cx::{LoadCx, PagesFor, SaveCx};
 use crate::error::{Context, CrError, CrResult};
 use crate::files;
 use crate::format::{
     file_kind, vma_kind, ErrorKind, FileRecord, MmRecord, PagesHeader, RecordKind, VmaRecord,
     PAGES_PER_RECORD,
 };
-use crate::records::{self, Pages, VM_MAYSHARE, VM_MAYWRITE};
+use crate::records::{self, VM_MAYSHARE, VM_MAYWRITE};
 use crate::shim::ffi::{
-    MmInfo, CR_VF_ANON, CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN, CR_VM_STACK_INCOMPLETE_SETUP,
+    MmInfo, CR_REF_GUARD, CR_SCAN_ANON_ONLY, CR_VF_ANON, CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN,
+    CR_VM_STACK_INCOMPLETE_SETUP,
 };
-use crate::shim::{current, nul_terminated, FileExt, MmExt, TaskExt, Vma};
+use crate::shim::{current, nul_terminated, FileExt, MmExt, OwnPages, TaskExt, Vma, Walked};
 use crate::shmem;
 
-/// The `vm_flags` a restart recreates; an area with any other flag (locked, I/O, huge pages,
-/// madvise hints) is refused.
+/// The `vm_flags` a restart recreates, by mmap() or by the madvise() hints glibc and allocators
+/// set (no huge pages on thread stacks, no copy into a child, no core dump); an area with any
+/// other flag (locked, I/O, hugetlbfs, sealed, userfaultfd) is refused.
 const RECREATABLE: u64 = (bindings::VM_READ
     | bindings::VM_WRITE
     | bindings::VM_EXEC
@@ -36,7 +38,13 @@ const RECREATABLE: u64 = (bindings::VM_READ
     | bindings::VM_NORESERVE
     | bindings::VM_SOFTDIRTY
     | bindings::VM_MAYSHARE
-    | bindings::VM_SHARED) as u64
+    | bindings::VM_SHARED
+    | bindings::VM_DONTCOPY
+    | bindings::VM_DONTDUMP
+    | bindings::VM_WIPEONFORK
+    | bindings::VM_HUGEPAGE
+    | bindings::VM_NOHUGEPAGE
+    | bindings::VM_MERGEABLE) as u64
     | CR_VM_GROWSDOWN
     | CR_VM_STACK_INCOMPLETE_SETUP;
 const _: () = assert!(
@@ -74,7 +82,7 @@ fn classify(vma: &Vma) -> CrResult<(u32, u32)> {
     }
     if v.vm_flags & !RECREATABLE != 0 {
         return Err(CrError::unsupported(
-            "mapping with locked, I/O, huge-page or madvise flags",
+            "mapping with locked, I/O, hugetlbfs, sealed or userfaultfd flags",
         ));
     }
     let file_class = vma
@@ -177,7 +185,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout) -> CrResult {
     }
     cx.record(RecordKind::Mm, &[&rec.encode(), &auxv, &layout.exe_path])?;
 
-    let mut pages = PageBuffer::new()?;
+    let mut pages = PageWriter::new()?;
     for a in layout.areas.iter() {
         let v = &a.vma.info;
         let object = match (&a.vma.file, a.kind) {
@@ -197,72 +205,75 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout) -> CrResult {
             reserved: 0,
         };
         cx.record(RecordKind::Vma, &[&rec.encode(), &a.path])?;
-        if a.kind == vma_kind::ANON || a.kind == vma_kind::FILE_PRIVATE {
-            pages.save_area(
-                cx,
-                &layout.mm,
-                v.start,
-                v.end,
-                a.kind == vma_kind::FILE_PRIVATE,
-            )?;
+        match a.kind {
+            vma_kind::ANON => pages.save_area(cx, &layout.mm, v.start, v.end, 0)?,
+            // The file's own pages are mapped from it again; only those the task changed
+            // (anonymous, copied on write) are stored.
+            vma_kind::FILE_PRIVATE => {
+                pages.save_area(cx, &layout.mm, v.start, v.end, CR_SCAN_ANON_ONLY)?
+            }
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// Room for one PAGES record.
-struct PageBuffer {
-    addrs: KVec<u64>,
-    addr_bytes: KVec<u8>,
-    pages: KVVec<u8>,
+/// Writes the PAGES records of private areas, one walk of the page tables at a time.
+struct PageWriter {
+    walked: Walked,
+    addrs: KVec<u8>,
 }
 
-impl PageBuffer {
+impl PageWriter {
     fn new() -> CrResult<Self> {
         Ok(Self {
-            addrs: KVec::from_elem(0u64, PAGES_PER_RECORD, GFP_KERNEL)?,
-            addr_bytes: KVec::from_elem(0u8, PAGES_PER_RECORD * 8, GFP_KERNEL)?,
-            pages: KVVec::from_elem(0u8, PAGES_PER_RECORD * PAGE_SIZE, GFP_KERNEL)?,
+            walked: Walked::with_capacity(PAGES_PER_RECORD)?,
+            addrs: KVec::with_capacity(PAGES_PER_RECORD * 8, GFP_KERNEL)?,
         })
     }
 
-    /// The PAGES records of `[start, end)`: its non-zero pages; with `anon_only`, only those the
-    /// task changed (the rest is the file's).
+    /// The pages `[start, end)` holds, as the page tables say: holes and the zero page cost
+    /// nothing, and each page is copied once, from where it is into the stream.
     fn save_area(
         &mut self,
         cx: &mut SaveCx<'_>,
         mm: &MmWithUser,
         start: u64,
         end: u64,
-        anon_only: bool,
+        flags: u32,
     ) -> CrResult {
         let mut cursor = start;
         while cursor < end {
-            let n = mm.dump_pages(
-                &mut cursor,
-                end,
-                anon_only,
-                &mut self.addrs,
-                &mut self.pages,
-            );
-            if n == 0 {
+            self.walked
+                .walk(mm, &mut cursor, end, flags)
+                .why("walking the page tables failed")?;
+            if self.walked.iter().any(|(_, f)| f & CR_REF_GUARD != 0) {
+                return Err(CrError::unsupported(
+                    "guard or poisoned pages (MADV_GUARD_INSTALL, UFFDIO_POISON)",
+                ));
+            }
+            self.walked
+                .fault_in_elsewhere(mm)
+                .why("reading a swapped-out page failed")?;
+            if self.walked.is_empty() {
                 continue;
             }
-            for (i, a) in self.addrs[..n].iter().enumerate() {
-                self.addr_bytes[i * 8..i * 8 + 8].copy_from_slice(&a.to_le_bytes());
+            self.addrs.clear();
+            for (addr, _) in self.walked.iter() {
+                self.addrs
+                    .extend_from_slice(&addr.to_le_bytes(), GFP_KERNEL)?;
             }
             let head = PagesHeader {
-                count: n as u32,
+                count: self.walked.len() as u32,
                 reserved: 0,
             };
-            cx.record(
-                RecordKind::Pages,
-                &[
-                    &head.encode(),
-                    &self.addr_bytes[..n * 8],
-                    &self.pages[..n * PAGE_SIZE],
-                ],
-            )?;
+            let mut pages = KVec::with_capacity(self.walked.len(), GFP_KERNEL)?;
+            // SAFETY: the tree is frozen, so no task writes these private pages while they are
+            // written out.
+            for page in unsafe { self.walked.contents() }.flatten() {
+                pages.push(page, GFP_KERNEL)?;
+            }
+            cx.pages(&[&head.encode(), &self.addrs], &pages)?;
         }
         Ok(())
     }
@@ -301,7 +312,7 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptMm, kind: u32) -> CrResul
         Some(RecordKind::Shmem) => shmem::load(cx),
         Some(RecordKind::Pages) => match &cx.pages {
             PagesFor::Area { start, end } => fill_area(cx, *start, *end),
-            PagesFor::Shmem { file, size } => shmem::load_pages(cx, file, *size),
+            PagesFor::Shmem { .. } => shmem::load_pages(cx),
             PagesFor::Nothing => Err(cx.malformed(ErrorKind::BadField("PAGES without an area"))),
         },
         _ => Err(cx.malformed(ErrorKind::UnknownKind(kind))),
@@ -394,18 +405,27 @@ fn map_area(cx: &mut LoadCx<'_>) -> CrResult {
     Ok(())
 }
 
-/// PAGES of the area the VMA record before mapped.
-fn fill_area(cx: &LoadCx<'_>, start: u64, end: u64) -> CrResult {
-    let pages = LoadCx::decode(cx.input, Pages::decode)?;
-    let (first, last) = pages.span();
+/// PAGES of the area the VMA record before mapped: each run of consecutive pages is read from
+/// the image straight into the task's memory, once.
+fn fill_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
+    let list = cx.input.pages()?;
+    let (first, last) = list.span();
     if first < start || last >= end {
         return Err(cx.malformed(ErrorKind::BadField("page address")));
     }
     if cx.dry_run {
         return Ok(());
     }
-    for (addr, page) in pages.iter() {
-        current::write_memory(addr, page).map_err(|e| cx.fail(e, "writing a page failed"))?;
+    let mut runs = KVec::with_capacity(list.count as usize, GFP_KERNEL)?;
+    for run in list.runs() {
+        runs.push(run, GFP_KERNEL)?;
+    }
+    let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
+    for (addr, n) in runs {
+        own.take(addr, n)
+            .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
+        cx.input.pages_into(&mut own)?;
+        cx.tally.pages += n as u64;
     }
     Ok(())
 }

@@ -525,48 +525,62 @@ impl<'a> Vma<'a> {
     }
 }
 
-/// PAGES: page contents, by address (or by offset, after a SHMEM record).
+/// The addresses of a PAGES record: what a reader that streams the pages to their place needs
+/// before the data.
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(feature = "serde", derive(Serialize))]
-pub struct Pages<'a> {
+pub struct PageList<'a> {
     /// How many pages.
     pub count: u32,
-    #[cfg_attr(feature = "serde", serde(skip))]
     addrs: &'a [u8],
-    #[cfg_attr(feature = "serde", serde(skip))]
-    data: &'a [u8],
 }
 
-impl<'a> Pages<'a> {
-    /// Decodes a PAGES payload: page-aligned addresses, strictly increasing.
-    pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
-        let (head, rest) = format::split_fixed(
-            RecordKind::Pages,
-            payload,
-            PagesHeader::LEN,
-            PagesHeader::decode,
-        )?;
+impl<'a> PageList<'a> {
+    /// Bytes before the addresses in a PAGES payload.
+    pub const FIXED: usize = PagesHeader::LEN;
+
+    /// How many pages the fixed part of a PAGES payload announces (bounded by
+    /// [`PAGES_PER_RECORD`]), so that a streaming reader knows how many addresses to read.
+    pub fn count_of(fixed: &[u8]) -> Decoded<usize> {
+        let head = PagesHeader::decode(fixed).ok_or(bad("pages"))?;
         let n = head.count as usize;
         if n == 0 || n > PAGES_PER_RECORD || head.reserved != 0 {
             return Err(bad("pages"));
         }
-        let (addrs, data) = format::take_u64s(rest, n)?;
-        if data.len() != n * PAGE_SIZE {
+        Ok(n)
+    }
+
+    /// Decodes the part of a PAGES payload before the data (`head`), for a record of
+    /// `payload_len` bytes: page-aligned addresses, strictly increasing, and exactly one page
+    /// of data for each.
+    pub fn decode(head: &'a [u8], payload_len: usize) -> Decoded<Self> {
+        let (fixed, rest) = format::split_fixed(
+            RecordKind::Pages,
+            head,
+            PagesHeader::LEN,
+            PagesHeader::decode,
+        )?;
+        let n = Self::count_of(&fixed.encode())?;
+        let (addrs, extra) = format::take_u64s(rest, n)?;
+        if !extra.is_empty() || payload_len != head.len() + n * PAGE_SIZE {
             return Err(bad("pages"));
         }
-        let pages = Self {
-            count: head.count,
-            addrs,
-            data,
-        };
         let mut prev = None;
-        for (a, _) in pages.iter() {
-            if a % PAGE_SIZE as u64 != 0 || prev.is_some_and(|p| a <= p) {
+        for i in 0..n {
+            let a = format::u64_at(addrs, i);
+            if !a.is_multiple_of(PAGE_SIZE as u64) || prev.is_some_and(|p| a <= p) {
                 return Err(bad("page address"));
             }
             prev = Some(a);
         }
-        Ok(pages)
+        Ok(Self {
+            count: fixed.count,
+            addrs,
+        })
+    }
+
+    /// Bytes of page data that follow the addresses.
+    pub fn data_len(&self) -> usize {
+        self.count as usize * PAGE_SIZE
     }
 
     /// The first and the last address.
@@ -577,15 +591,77 @@ impl<'a> Pages<'a> {
         )
     }
 
+    /// Each address, in order.
+    pub fn addrs(&self) -> impl Iterator<Item = u64> + 'a {
+        let addrs = self.addrs;
+        (0..addrs.len() / 8).map(move |i| format::u64_at(addrs, i))
+    }
+
+    /// Runs of consecutive pages, as (first address, pages), in order: each is one read
+    /// straight into memory at restart.
+    pub fn runs(&self) -> impl Iterator<Item = (u64, usize)> + 'a {
+        let mut addrs = self.addrs().peekable();
+        core::iter::from_fn(move || {
+            let first = addrs.next()?;
+            let mut n = 1;
+            while addrs
+                .next_if_eq(&(first + (n * PAGE_SIZE) as u64))
+                .is_some()
+            {
+                n += 1;
+            }
+            Some((first, n))
+        })
+    }
+}
+
+/// PAGES: page contents, each with its address (or its offset in the object, after a SHMEM
+/// record).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+pub struct Pages<'a> {
+    /// How many pages.
+    pub count: u32,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    list: PageList<'a>,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    data: &'a [u8],
+}
+
+impl<'a> Pages<'a> {
+    /// Decodes a whole PAGES payload.
+    pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
+        let fixed = payload
+            .get(..PageList::FIXED)
+            .ok_or(length(RecordKind::Pages, payload))?;
+        let n = PageList::count_of(fixed)?;
+        let head_len = PageList::FIXED + n * 8;
+        let head = payload.get(..head_len).ok_or(bad("pages"))?;
+        let list = PageList::decode(head, payload.len())?;
+        Ok(Self {
+            count: list.count,
+            list,
+            data: &payload[head_len..],
+        })
+    }
+
+    /// The addresses.
+    pub fn list(&self) -> &PageList<'a> {
+        &self.list
+    }
+
+    /// The first and the last address.
+    pub fn span(&self) -> (u64, u64) {
+        self.list.span()
+    }
+
     /// Each page with its address.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &'a [u8])> + 'a {
-        let (addrs, data) = (self.addrs, self.data);
-        (0..addrs.len() / 8).map(move |i| {
-            (
-                format::u64_at(addrs, i),
-                &data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE],
-            )
-        })
+        let data = self.data;
+        self.list
+            .addrs()
+            .enumerate()
+            .map(move |(i, a)| (a, &data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE]))
     }
 }
 

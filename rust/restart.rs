@@ -27,9 +27,10 @@ use kernel::{
     prelude::*,
     sync::{aref::ARef, CondVar, Mutex, MutexGuard},
     task::Task,
+    time::{ClockSource, Monotonic},
 };
 
-use crate::cx::{LoadCx, PagesFor, PAGE_SIZE};
+use crate::cx::{LoadCx, PagesFor, Tally, PAGE_SIZE};
 use crate::error::{Context, CrError, CrResult};
 use crate::format::{ErrorKind, RecordKind};
 use crate::image::{file_of_fd, ImageIn, Log};
@@ -38,14 +39,18 @@ use crate::objhash::LoadObjects;
 use crate::section::{self, Kept};
 use crate::shim::{current, TaskExt};
 use crate::tree;
-use crate::uapi::{OpArgs, RESTART_DRY_RUN, RESTART_ZOMBIE};
+use crate::uapi::{OpArgs, Stats, RESTART_DRY_RUN, RESTART_STATS, RESTART_ZOMBIE};
 
 /// A restart shared by the tasks of one image: one per open `/dev/cr`.
+///
+/// The tasks wait on one condition variable, but a turn passing on wakes only the task whose
+/// turn it is (a thousand tasks would otherwise wake a thousand times each); the steps every
+/// task waits for (all joined, all read, all applied, a failure) wake them all, once.
 #[pin_data]
 pub(crate) struct Restart {
     #[pin]
     session: Mutex<Session>,
-    /// Signalled whenever the session moves on.
+    /// Signalled when every task may have to move on.
     #[pin]
     changed: CondVar,
 }
@@ -66,7 +71,12 @@ struct Session {
     image: Option<ImageIn>,
     tree: tree::Loaded,
     uts: Option<ns::KeptUts>,
-    joined: KVec<bool>,
+    /// The entries by pid, for a joining task to find its own.
+    by_pid: KVec<(u32, usize)>,
+    /// Live threads of each process, by tgid.
+    threads: KVec<(u32, usize)>,
+    /// The task of each entry, once it joined.
+    joined: KVec<Option<ARef<Task>>>,
     joined_count: usize,
     /// Index of the entry whose turn it is; `tree.entries.len()` once all sections were read.
     turn: usize,
@@ -79,6 +89,11 @@ struct Session {
     live: usize,
     failed: bool,
     objects: LoadObjects,
+    tally: Tally,
+    /// When the first task joined.
+    began: i64,
+    /// The entry whose task applied last, and when: it reports the figures.
+    last_applied: Option<(usize, i64)>,
 }
 
 type Guard<'a> = MutexGuard<'a, Session>;
@@ -109,8 +124,21 @@ pub(crate) fn run(restart: &Restart, args: &OpArgs) -> Result<isize> {
             return Err(report(&log, e));
         }
     };
-    restart.changed.notify_all();
+    if session.joined_count == session.tree.entries.len() {
+        wake_turn(&session);
+    }
     let (mut session, result) = restore(restart, session, index, &mut kept);
+    if let (Ok(_), Some((last, end))) = (&result, session.last_applied) {
+        if last == index && args.flags & RESTART_STATS != 0 {
+            let stats = Stats {
+                tasks: session.live as u64,
+                pages: session.tally.pages,
+                bytes: session.image.as_ref().map_or(0, |i| i.consumed()),
+                ns: (end - session.began) as u64,
+            };
+            log.raw(format_args!("{stats}"));
+        }
+    }
     result.map_err(|e| {
         fail(&mut session, restart);
         report(&log, e)
@@ -191,37 +219,37 @@ fn join(session: &mut Guard<'_>, args: &OpArgs, me: i32) -> CrResult<usize> {
         return Err(CrError::session_failed());
     }
     if session.image.is_none() {
+        session.began = Monotonic::ktime_get();
         let file = file_of_fd(args.fd).why("bad image descriptor")?;
         let mut input = ImageIn::open(file)?;
         read_prefix(&mut input, session)?;
         session.image = Some(input);
     }
-    let index = session
-        .tree
-        .entries
-        .iter()
-        .position(|e| e.pid as i32 == me)
+    let index = u32::try_from(me)
+        .ok()
+        .and_then(|me| {
+            let at = session.by_pid.binary_search_by_key(&me, |p| p.0).ok()?;
+            Some(session.by_pid[at].1)
+        })
         .ok_or(CrError::new(
             EINVAL,
             "restarting task's pid is not in the image",
         ))?;
-    if session.joined[index] {
+    if session.joined[index].is_some() {
         return Err(CrError::new(EBUSY, "a task joined the restart twice"));
     }
     let entry = session.tree.entries[index];
     let threads = session
-        .tree
-        .entries
-        .iter()
-        .filter(|e| e.tgid == entry.tgid && !e.is_zombie())
-        .count();
+        .threads
+        .binary_search_by_key(&entry.tgid, |t| t.0)
+        .map_or(0, |at| session.threads[at].1);
     if !entry.is_zombie() && current::threads() as usize != threads {
         return Err(CrError::new(
             EINVAL,
             "restarting process's thread count differs from the image's",
         ));
     }
-    session.joined[index] = true;
+    session.joined[index] = Some(current::task());
     session.joined_count += 1;
     // Until it returns, the task takes no signal but SIGKILL; the image brings its own mask.
     current::set_blocked(!0).why("blocking signals failed")?;
@@ -235,7 +263,27 @@ fn read_prefix(input: &mut ImageIn, session: &mut Session) -> CrResult {
     check_cpu(input)?;
     session.tree = tree::load(input, &mut session.objects)?;
     let count = session.tree.entries.len();
-    session.joined = KVec::from_elem(false, count, GFP_KERNEL)?;
+    session.joined = KVec::with_capacity(count, GFP_KERNEL)?;
+    session.by_pid = KVec::with_capacity(count, GFP_KERNEL)?;
+    session.threads = KVec::with_capacity(count, GFP_KERNEL)?;
+    for (i, e) in session.tree.entries.iter().enumerate() {
+        session.joined.push(None, GFP_KERNEL)?;
+        session.by_pid.push((e.pid, i), GFP_KERNEL)?;
+        if !e.is_zombie() {
+            session.threads.push((e.tgid, 1), GFP_KERNEL)?;
+        }
+    }
+    session.by_pid.sort_unstable();
+    session.threads.sort_unstable();
+    // One (tgid, count) per process.
+    let mut merged: KVec<(u32, usize)> = KVec::with_capacity(session.threads.len(), GFP_KERNEL)?;
+    for &(tgid, n) in session.threads.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == tgid => last.1 += n,
+            _ => merged.push((tgid, n), GFP_KERNEL)?,
+        }
+    }
+    session.threads = merged;
     session.live = session
         .tree
         .entries
@@ -288,6 +336,22 @@ fn wait_until(
     }
 }
 
+/// Wakes the task whose turn it is, if it joined; the others sleep on.
+fn wake_turn(session: &Session) {
+    if let Some(Some(task)) = session.joined.get(session.turn) {
+        task.wake_up();
+    }
+}
+
+/// After a turn: the next task, or every task once the sections are all read.
+fn turn_passed(restart: &Restart, session: &Session) {
+    if session.read_done {
+        restart.changed.notify_all();
+    } else {
+        wake_turn(session);
+    }
+}
+
 fn killed() -> CrError {
     CrError::new(EINTR, "a task of the tree was killed during restart")
 }
@@ -322,7 +386,7 @@ fn restore<'a>(
         session.exiting = Some(current::task());
         // The last entry reads the trailer, even a zombie's.
         let ended = end_turn(&mut session);
-        restart.changed.notify_all();
+        turn_passed(restart, &session);
         step!(session, ended);
         return (
             session,
@@ -330,7 +394,7 @@ fn restore<'a>(
         );
     }
     step!(session, read_turn(&mut session, index, kept, false));
-    restart.changed.notify_all();
+    turn_passed(restart, &session);
     step!(session, wait_until(restart, &mut session, |s| s.read_done));
     // No task returns before the last zombie is one.
     step!(session, wait_zombie(restart, &mut session));
@@ -349,10 +413,11 @@ fn restore<'a>(
     step!(session, applied);
     session.applied += 1;
     if session.applied == session.live {
+        session.last_applied = Some((index, Monotonic::ktime_get()));
         // Every task installed its own references: what is left (a pipe end nobody kept) goes.
         session.objects.release();
+        restart.changed.notify_all();
     }
-    restart.changed.notify_all();
     step!(
         session,
         wait_until(restart, &mut session, |s| s.applied == s.live)
@@ -377,6 +442,7 @@ fn read_turn(session: &mut Session, index: usize, kept: &mut Kept, dry_run: bool
         objects: &mut session.objects,
         dry_run,
         pages: PagesFor::Nothing,
+        tally: &mut session.tally,
     };
     section::load(&mut cx, kept, &entry, defines).map_err(|e| e.of_task(entry.pid))?;
     end_turn(session)

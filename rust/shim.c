@@ -4,7 +4,9 @@
  * inlines, macros, arch headers), behind small functions with plain C types. Policy lives in
  * Rust; these functions only read or apply one piece of state each. See shim.h.
  */
+#include <linux/bvec.h>
 #include <linux/capability.h>
+#include <linux/cr_pages.h>
 #include <linux/cred.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
@@ -43,6 +45,7 @@
 #include <linux/task_work.h>
 #include <linux/time.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <linux/utsname.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/xcr.h>
@@ -57,6 +60,15 @@
 MODULE_IMPORT_NS("CR");
 
 static_assert(CR_VM_GROWSDOWN == VM_GROWSDOWN);
+static_assert(CR_REF_ELSEWHERE == CR_PAGE_ELSEWHERE && CR_REF_GUARD == CR_PAGE_GUARD);
+static_assert(CR_SCAN_ANON_ONLY == CR_WALK_ANON_ONLY);
+static_assert(sizeof(struct cr_page_ref) == sizeof(struct cr_page) &&
+	      offsetof(struct cr_page_ref, page) == offsetof(struct cr_page, page) &&
+	      offsetof(struct cr_page_ref, flags) == offsetof(struct cr_page, flags));
+static_assert(sizeof(struct cr_piece) == sizeof(struct kvec) &&
+	      offsetof(struct cr_piece, len) == offsetof(struct kvec, iov_len));
+/* Pages are read and written through the kernel's direct map. */
+static_assert(!IS_ENABLED(CONFIG_HIGHMEM));
 static_assert(CR_VM_STACK_INCOMPLETE_SETUP == VM_STACK_INCOMPLETE_SETUP);
 static_assert(CR_TT_NONE == TT_NONE && CR_TT_NATIVE == TT_NATIVE);
 static_assert(CR_TASK_NO_NEW_PRIVS == 1);
@@ -760,54 +772,54 @@ int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out)
 	return 1;
 }
 
-/* Pages pinned per get_user_pages_remote() call while dumping. */
-#define CR_DUMP_BATCH 64
+long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
+		      struct cr_page_ref *out, long max)
+{
+	unsigned long at = *cursor;
+	long n = cr_walk_pages(mm, &at, end, flags, (struct cr_page *)out, max);
+
+	*cursor = at;
+	return n;
+}
 
 /*
- * Copies the pages of [*cursor, end) that hold data into @buf (PAGE_SIZE each) and their
- * addresses into @addrs, at most @max of them, advancing *cursor. Holes, the zero page, and
- * pages equal to zero are skipped; with @anon_only (private file mappings), so are the file's
- * own page-cache pages, which restart maps from the file. Returns the number copied.
+ * A page the walk found elsewhere (swapped out, migrating): faulted in as a core dump would,
+ * so that what the process never touched stays untouched. *out is NULL if nothing is there.
  */
-long cr_dump_pages(struct mm_struct *mm, u64 *cursor, u64 end, bool anon_only, u64 *addrs,
-		   void *buf, long max)
+int cr_mm_fault_in(struct mm_struct *mm, u64 addr, struct page **out)
 {
-	struct page *batch[CR_DUMP_BATCH];
-	long n = 0;
+	long got;
 
-	while (*cursor < end && n < max) {
-		unsigned long addr = *cursor;
-		long want = min_t(long, CR_DUMP_BATCH, (end - addr) >> PAGE_SHIFT);
-		long got, i;
-
-		/* Whatever is copied, the batch must fit what is left of @buf. */
-		want = min(want, max - n);
-		mmap_read_lock(mm);
-		got = get_user_pages_remote(mm, addr, want, FOLL_FORCE | FOLL_DUMP, batch, NULL);
-		mmap_read_unlock(mm);
-		if (got <= 0) {
-			/* FOLL_DUMP stops at a hole or the zero page: step over it. */
-			*cursor += PAGE_SIZE;
-			continue;
-		}
-		for (i = 0; i < got; i++) {
-			struct page *page = batch[i];
-			void *src;
-
-			if (!anon_only || PageAnon(page)) {
-				src = kmap_local_page(page);
-				if (memchr_inv(src, 0, PAGE_SIZE)) {
-					memcpy(buf + n * PAGE_SIZE, src, PAGE_SIZE);
-					addrs[n++] = addr + i * PAGE_SIZE;
-				}
-				kunmap_local(src);
-			}
-			put_page(page);
-		}
-		*cursor += got * PAGE_SIZE;
-		cond_resched();
+	*out = NULL;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	got = get_user_pages_remote(mm, addr, 1, FOLL_FORCE | FOLL_DUMP, out, NULL);
+	mmap_read_unlock(mm);
+	if (got == -EFAULT) {
+		/* FOLL_DUMP: a hole, or the zero page. */
+		*out = NULL;
+		return 0;
 	}
-	return n;
+	return got < 0 ? got : 0;
+}
+
+void cr_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+const void *cr_page_address(struct page *page)
+{
+	return page_address(page);
+}
+
+/*
+ * The caller's own pages at [addr, addr + n pages), made present and writable (breaking COW,
+ * whatever the protection) and referenced, to be filled through the direct map.
+ */
+long cr_own_pages(u64 addr, u32 n, struct page **out)
+{
+	return get_user_pages_unlocked(addr, n, out, FOLL_WRITE | FOLL_FORCE);
 }
 
 /* Removes every mapping of the calling task: the first step of replacing its address space. */
@@ -836,9 +848,31 @@ int cr_unmap_all(void)
 }
 
 /* Recreates one private mapping at exactly [start, end). */
+/* The madvise() hints an area can carry, each with the advice that sets it. */
+static const struct {
+	vm_flags_t flag;
+	int advice;
+} cr_hints[] = {
+	{ VM_DONTCOPY, MADV_DONTFORK },
+	{ VM_DONTDUMP, MADV_DONTDUMP },
+	{ VM_WIPEONFORK, MADV_WIPEONFORK },
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	{ VM_HUGEPAGE, MADV_HUGEPAGE },
+	{ VM_NOHUGEPAGE, MADV_NOHUGEPAGE },
+#endif
+#ifdef CONFIG_KSM
+	{ VM_MERGEABLE, MADV_MERGEABLE },
+#endif
+};
+
+/*
+ * Recreates one area at exactly [start, end), with the madvise() hints of @vm_flags; an area
+ * that cannot get them all is unmapped again.
+ */
 int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff)
 {
 	unsigned long prot = 0, flags = MAP_FIXED_NOREPLACE, ret;
+	size_t i;
 
 	if (vm_flags & VM_READ)
 		prot |= PROT_READ;
@@ -864,6 +898,17 @@ int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff)
 		vm_munmap(ret, end - start);
 		return -EEXIST;
 	}
+	for (i = 0; i < ARRAY_SIZE(cr_hints); i++) {
+		int err;
+
+		if (!(vm_flags & cr_hints[i].flag))
+			continue;
+		err = do_madvise(current->mm, start, end - start, cr_hints[i].advice);
+		if (err) {
+			vm_munmap(start, end - start);
+			return err;
+		}
+	}
 	return 0;
 }
 
@@ -881,13 +926,6 @@ int cr_map_vdso(u64 text_start)
 }
 
 /* Writes checkpointed page contents, whatever the mapping's protection, as ptrace would. */
-int cr_write_memory(u64 addr, const void *buf, u32 len)
-{
-	int done = access_process_vm(current, addr, (void *)buf, len, FOLL_WRITE | FOLL_FORCE);
-
-	return done == len ? 0 : -EFAULT;
-}
-
 int cr_set_mm(const struct cr_mm_info *in, struct file *exe)
 {
 	struct mm_struct *mm = current->mm;
@@ -1117,6 +1155,63 @@ int cr_read_full(struct file *f, void *buf, size_t len)
 		len -= n;
 		if (!stream)
 			f->f_pos = pos;
+	}
+	return 0;
+}
+
+/* Writes all of @pieces in one gathered write where the file allows (one copy, no buffer). */
+int cr_write_pieces(struct file *f, const struct cr_piece *pieces, u32 n)
+{
+	bool stream = f->f_mode & FMODE_STREAM;
+	struct iov_iter iter;
+	size_t len = 0;
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		len += pieces[i].len;
+	iov_iter_kvec(&iter, ITER_SOURCE, (const struct kvec *)pieces, n, len);
+	while (iov_iter_count(&iter)) {
+		loff_t pos = f->f_pos;
+		ssize_t done = vfs_iter_write(f, &iter, stream ? NULL : &pos, 0);
+
+		if (done < 0)
+			return done;
+		if (done == 0)
+			return -EIO;
+		if (!stream)
+			f->f_pos = pos;
+	}
+	return 0;
+}
+
+#define CR_READ_BATCH 64
+
+/* Fills whole @pages from the file, in order; -ENODATA at a premature end. */
+int cr_read_pages(struct file *f, struct page **pages, u32 n)
+{
+	bool stream = f->f_mode & FMODE_STREAM;
+	struct bio_vec vec[CR_READ_BATCH];
+
+	while (n) {
+		u32 batch = min_t(u32, n, CR_READ_BATCH), i;
+		struct iov_iter iter;
+
+		for (i = 0; i < batch; i++)
+			bvec_set_page(&vec[i], pages[i], PAGE_SIZE, 0);
+		iov_iter_bvec(&iter, ITER_DEST, vec, batch, batch * PAGE_SIZE);
+		while (iov_iter_count(&iter)) {
+			loff_t pos = f->f_pos;
+			ssize_t done = vfs_iter_read(f, &iter, stream ? NULL : &pos, 0);
+
+			if (done < 0)
+				return done;
+			if (done == 0)
+				return -ENODATA;
+			if (!stream)
+				f->f_pos = pos;
+		}
+		pages += batch;
+		n -= batch;
 	}
 	return 0;
 }

@@ -16,6 +16,7 @@ struct file;
 struct task_struct;
 struct mm_struct;
 struct pid_namespace;
+struct page;
 
 #define CR_COMM_LEN 16
 #define CR_AUXV_WORDS 54
@@ -178,16 +179,39 @@ void *cr_prepare_regs(const void *regs, const struct cr_restart_info *restart);
 void cr_free_regs(void *work);
 int cr_install_regs(void *work);
 
+/* A page reported by a walk (struct cr_page of linux/cr_pages.h, patch 0004): referenced, and
+ * NULL where the contents are elsewhere. */
+struct cr_page_ref {
+	u64 addr;
+	struct page *page;
+	u32 flags, reserved;
+};
+
+/* cr_page_ref.flags this module reads: the kernel's CR_PAGE_* */
+#define CR_REF_ELSEWHERE 0x10
+#define CR_REF_GUARD 0x20
+/* cr_mm_walk_pages() flags it uses: the kernel's CR_WALK_* */
+#define CR_SCAN_ANON_ONLY 0x1
+
+/* One piece of a gathered write (laid out as struct kvec). */
+struct cr_piece {
+	const void *data;
+	size_t len;
+};
+
 /* Memory */
 void cr_mm_info(struct mm_struct *mm, struct cr_mm_info *out);
 struct file *cr_mm_exe_file(struct mm_struct *mm);
 int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out);
-long cr_dump_pages(struct mm_struct *mm, u64 *cursor, u64 end, bool anon_only, u64 *addrs,
-		   void *buf, long max);
+long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
+		      struct cr_page_ref *out, long max);
+int cr_mm_fault_in(struct mm_struct *mm, u64 addr, struct page **out);
+void cr_put_page(struct page *page);
+const void *cr_page_address(struct page *page);
+long cr_own_pages(u64 addr, u32 n, struct page **out);
 int cr_unmap_all(void);
 int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff);
 int cr_map_vdso(u64 text_start);
-int cr_write_memory(u64 addr, const void *buf, u32 len);
 int cr_set_mm(const struct cr_mm_info *in, struct file *exe);
 
 /* Files */
@@ -199,6 +223,8 @@ void cr_close_all_fds(void);
 int cr_install_fd(u32 fd, struct file *f, bool cloexec);
 int cr_write_all(struct file *f, const void *buf, size_t len);
 int cr_read_full(struct file *f, void *buf, size_t len);
+int cr_write_pieces(struct file *f, const struct cr_piece *pieces, u32 n);
+int cr_read_pages(struct file *f, struct page **pages, u32 n);
 struct file *cr_reopen_same(struct file *f, u32 flags);
 int cr_set_pos(struct file *f, u64 pos);
 void cr_set_status_flags(struct file *f, u32 flags);

@@ -18,7 +18,7 @@ use crate::format::{
     shmem_kind, ErrorKind, PagesHeader, RecordKind, ShmemRecord, PAGES_PER_RECORD, PATH_MAX,
 };
 use crate::objhash::Object;
-use crate::records::{self, Pages};
+use crate::records;
 use crate::shim::{ffi::ShmemInfo, new_shmem, nul_terminated, FileExt};
 
 /// The object behind `file`, a shmem file of [`shmem_kind`] `kind`: its objref, after writing
@@ -136,15 +136,25 @@ pub(crate) fn load(cx: &mut LoadCx<'_>) -> CrResult {
 }
 
 /// PAGES of the object the SHMEM record before defined.
-pub(crate) fn load_pages(cx: &LoadCx<'_>, file: &File, size: u64) -> CrResult {
-    let pages = LoadCx::decode(cx.input, Pages::decode)?;
-    if pages.span().1 >= size {
+pub(crate) fn load_pages(cx: &mut LoadCx<'_>) -> CrResult {
+    let (file, size) = match &cx.pages {
+        PagesFor::Shmem { file, size } => (file.clone(), *size),
+        _ => return Err(cx.malformed(ErrorKind::BadField("PAGES without an object"))),
+    };
+    let list = cx.input.pages()?;
+    if list.span().1 >= size {
         return Err(cx.malformed(ErrorKind::BadField("shmem offset")));
     }
     if cx.dry_run {
         return Ok(());
     }
-    for (at, page) in pages.iter() {
+    let mut offsets = KVec::with_capacity(list.count as usize, GFP_KERNEL)?;
+    for at in list.addrs() {
+        offsets.push(at, GFP_KERNEL)?;
+    }
+    let mut page = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    for at in offsets {
+        cx.input.data_into(&mut page)?;
         let len = (size - at).min(PAGE_SIZE as u64) as usize;
         file.write_at(&page[..len], at)
             .map_err(|e| cx.fail(e, "refilling shared memory failed"))?;

@@ -19,10 +19,60 @@ pub const FEATURES_KNOWN: u64 = FEATURE_TREES | FEATURE_CONTAINERS;
 /// `CR_CHECKPOINT_ALLOW_LEAKS`: checkpoint even when a task outside the tree shares one of its
 /// objects (a pipe end, shared memory, a descriptor table); restart then splits the sharing.
 pub const CHECKPOINT_ALLOW_LEAKS: u64 = 1 << 0;
+/// `CR_CHECKPOINT_STATS`: once the checkpoint succeeded, write a line of figures to logfd.
+pub const CHECKPOINT_STATS: u64 = 1 << 1;
 /// Checkpoint flags this version defines.
-pub const CHECKPOINT_FLAGS_KNOWN: u64 = CHECKPOINT_ALLOW_LEAKS;
+pub const CHECKPOINT_FLAGS_KNOWN: u64 = CHECKPOINT_ALLOW_LEAKS | CHECKPOINT_STATS;
+/// `CR_RESTART_STATS`: once the restart succeeded, the last task writes a line of figures to
+/// its logfd.
+pub const RESTART_STATS: u64 = 1 << 1;
 /// Restart flags this version defines.
-pub const RESTART_FLAGS_KNOWN: u64 = RESTART_DRY_RUN;
+pub const RESTART_FLAGS_KNOWN: u64 = RESTART_DRY_RUN | RESTART_STATS;
+/// The line both write: `cr: stats: tasks=N pages=N bytes=N ns=N`.
+pub const STATS_PREFIX: &str = "cr: stats: ";
+
+/// The figures of a stats line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Live tasks written or restored.
+    pub tasks: u64,
+    /// Pages of memory.
+    pub pages: u64,
+    /// Image bytes.
+    pub bytes: u64,
+    /// Nanoseconds.
+    pub ns: u64,
+}
+
+impl Stats {
+    /// Parses a stats line (with or without its newline); `None` for any other line.
+    pub fn parse(line: &str) -> Option<Self> {
+        let rest = line.trim_end().strip_prefix(STATS_PREFIX)?;
+        let mut s = Self::default();
+        for field in rest.split(' ') {
+            let (k, v) = field.split_once('=')?;
+            let v: u64 = v.parse().ok()?;
+            match k {
+                "tasks" => s.tasks = v,
+                "pages" => s.pages = v,
+                "bytes" => s.bytes = v,
+                "ns" => s.ns = v,
+                _ => {}
+            }
+        }
+        Some(s)
+    }
+}
+
+impl core::fmt::Display for Stats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{STATS_PREFIX}tasks={} pages={} bytes={} ns={}",
+            self.tasks, self.pages, self.bytes, self.ns
+        )
+    }
+}
 /// `CR_RESTART_DRY_RUN`: the caller alone reads and checks the whole image, restoring nothing.
 pub const RESTART_DRY_RUN: u64 = 1 << 0;
 /// `CR_RESTART_ZOMBIE`: CR_IOC_RESTART returns this, ORed with the wait status, to a task that

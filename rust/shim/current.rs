@@ -150,11 +150,6 @@ pub(crate) fn map_vdso(text_start: u64) -> Result {
     check(unsafe { ffi::cr_map_vdso(text_start) })
 }
 
-pub(crate) fn write_memory(addr: u64, buf: &[u8]) -> Result {
-    // SAFETY: `buf` is valid for its length.
-    check(unsafe { ffi::cr_write_memory(addr, buf.as_ptr().cast(), buf.len() as u32) })
-}
-
 pub(crate) fn set_mm(info: &MmInfo, exe: &File) -> Result {
     // SAFETY: `info` is valid; `exe` is a referenced file.
     check(unsafe { ffi::cr_set_mm(info, exe.as_ptr()) })

@@ -6,7 +6,7 @@
 
 use core::ffi::{c_char, c_int, c_long, c_void};
 
-use kernel::bindings::{file, mm_struct, pid_namespace, task_struct};
+use kernel::bindings::{file, mm_struct, page, pid_namespace, task_struct};
 
 pub(crate) const CR_COMM_LEN: usize = 16;
 pub(crate) const CR_AUXV_WORDS: usize = 54;
@@ -39,6 +39,10 @@ pub(crate) const CR_TT_NATIVE: u32 = 1;
 pub(crate) const CR_VF_VDSO: u32 = 0x1;
 pub(crate) const CR_VF_VVAR: u32 = 0x2;
 pub(crate) const CR_VF_ANON: u32 = 0x4;
+
+pub(crate) const CR_REF_ELSEWHERE: u32 = 0x10;
+pub(crate) const CR_REF_GUARD: u32 = 0x20;
+pub(crate) const CR_SCAN_ANON_ONLY: u32 = 0x1;
 
 pub(crate) const CR_FF_PIPE: u32 = 0x1;
 pub(crate) const CR_FF_SHMEM: u32 = 0x2;
@@ -138,6 +142,24 @@ pub(crate) struct VmaInfo {
     pub(crate) file: *mut file,
     pub(crate) facts: u32,
     pub(crate) reserved: u32,
+}
+
+/// `struct cr_page_ref`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct PageRef {
+    pub(crate) addr: u64,
+    pub(crate) page: *mut page,
+    pub(crate) flags: u32,
+    pub(crate) reserved: u32,
+}
+
+/// `struct cr_piece`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Piece {
+    pub(crate) data: *const c_void,
+    pub(crate) len: usize,
 }
 
 /// `struct cr_file_facts`.
@@ -278,6 +300,8 @@ const _: () = assert!(core::mem::size_of::<TaskInfo>() == 112);
 const _: () = assert!(core::mem::size_of::<CredsInfo>() == 80);
 const _: () = assert!(core::mem::size_of::<MmInfo>() == 12 * 8 + CR_AUXV_WORDS * 8 + 8);
 const _: () = assert!(core::mem::size_of::<VmaInfo>() == 48);
+const _: () = assert!(core::mem::size_of::<PageRef>() == 24);
+const _: () = assert!(core::mem::size_of::<Piece>() == 16);
 const _: () = assert!(core::mem::size_of::<FileFacts>() == 64 + CR_NAME_LEN);
 const _: () = assert!(core::mem::size_of::<TreeInfo>() == 88);
 const _: () = assert!(core::mem::size_of::<Kin>() == 24);
@@ -356,20 +380,22 @@ extern "C" {
     pub(crate) fn cr_mm_info(mm: *mut mm_struct, out: *mut MmInfo);
     pub(crate) fn cr_mm_exe_file(mm: *mut mm_struct) -> *mut file;
     pub(crate) fn cr_vma_next(mm: *mut mm_struct, addr: u64, out: *mut VmaInfo) -> c_int;
-    pub(crate) fn cr_dump_pages(
+    pub(crate) fn cr_mm_walk_pages(
         mm: *mut mm_struct,
         cursor: *mut u64,
         end: u64,
-        anon_only: bool,
-        addrs: *mut u64,
-        buf: *mut c_void,
+        flags: u32,
+        out: *mut PageRef,
         max: c_long,
     ) -> c_long;
+    pub(crate) fn cr_mm_fault_in(mm: *mut mm_struct, addr: u64, out: *mut *mut page) -> c_int;
+    pub(crate) fn cr_put_page(page: *mut page);
+    pub(crate) fn cr_page_address(page: *mut page) -> *const c_void;
+    pub(crate) fn cr_own_pages(addr: u64, n: u32, out: *mut *mut page) -> c_long;
     pub(crate) fn cr_unmap_all() -> c_int;
     pub(crate) fn cr_map(file: *mut file, start: u64, end: u64, vm_flags: u64, pgoff: u64)
         -> c_int;
     pub(crate) fn cr_map_vdso(text_start: u64) -> c_int;
-    pub(crate) fn cr_write_memory(addr: u64, buf: *const c_void, len: u32) -> c_int;
     pub(crate) fn cr_set_mm(info: *const MmInfo, exe: *mut file) -> c_int;
 
     // Files
@@ -387,6 +413,8 @@ extern "C" {
     pub(crate) fn cr_install_fd(fd: u32, f: *mut file, cloexec: bool) -> c_int;
     pub(crate) fn cr_write_all(f: *mut file, buf: *const c_void, len: usize) -> c_int;
     pub(crate) fn cr_read_full(f: *mut file, buf: *mut c_void, len: usize) -> c_int;
+    pub(crate) fn cr_write_pieces(f: *mut file, pieces: *const Piece, n: u32) -> c_int;
+    pub(crate) fn cr_read_pages(f: *mut file, pages: *mut *mut page, n: u32) -> c_int;
     pub(crate) fn cr_reopen_same(f: *mut file, flags: u32) -> *mut file;
     pub(crate) fn cr_set_pos(f: *mut file, pos: u64) -> c_int;
     pub(crate) fn cr_set_status_flags(f: *mut file, flags: u32);

@@ -6,7 +6,7 @@ use core::ffi::{c_int, c_long};
 
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
-use super::ffi::{self, FileFacts, PipeInfo, ShmemInfo, CR_FF_PIPE};
+use super::ffi::{self, FileFacts, Piece, PipeInfo, ShmemInfo, CR_FF_PIPE};
 use super::{check, file_or_err};
 
 /// What this module reads of, and does to, an open file.
@@ -40,7 +40,14 @@ pub(crate) trait FileExt {
     fn write_all(&self, buf: &[u8]) -> Result;
     /// Reads exactly `buf.len()` bytes; `ENODATA` at a premature end.
     fn read_full(&self, buf: &mut [u8]) -> Result;
+    /// Writes every piece of `groups`, in order, at the position, in one gathered write where
+    /// the file takes it whole; `list` is room the caller keeps for the list of pieces.
+    fn write_gathered(&self, groups: &[&[&[u8]]], list: &mut Gather) -> Result;
 }
+
+/// Room for the list of pieces of a gathered write, kept between writes.
+#[derive(Default)]
+pub(crate) struct Gather(KVec<Piece>);
 
 impl FileExt for File {
     fn facts(&self) -> FileFacts {
@@ -145,6 +152,30 @@ impl FileExt for File {
     fn read_full(&self, buf: &mut [u8]) -> Result {
         // SAFETY: the file is referenced; `buf` is valid for its length.
         check(unsafe { ffi::cr_read_full(self.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+    }
+
+    fn write_gathered(&self, groups: &[&[&[u8]]], list: &mut Gather) -> Result {
+        let pieces = &mut list.0;
+        pieces.clear();
+        for piece in groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .filter(|p| !p.is_empty())
+        {
+            pieces.push(
+                Piece {
+                    data: piece.as_ptr().cast(),
+                    len: piece.len(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        // SAFETY: the file is referenced; every piece points into a slice of `groups`, which
+        // outlives the call, and the list is emptied before anything else can use it.
+        let ret =
+            unsafe { ffi::cr_write_pieces(self.as_ptr(), pieces.as_ptr(), pieces.len() as u32) };
+        pieces.clear();
+        check(ret)
     }
 }
 

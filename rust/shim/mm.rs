@@ -2,8 +2,6 @@
 
 //! Another task's address space, through `ARef<MmWithUser>`.
 
-use core::ffi::c_long;
-
 use kernel::{fs::File, mm::MmWithUser, sync::aref::ARef};
 
 use super::ffi::{self, MmInfo, VmaInfo};
@@ -25,16 +23,6 @@ pub(crate) trait MmExt {
     fn exe_file(&self) -> Option<ARef<File>>;
     /// The first area at or after `addr`.
     fn vma_from(&self, addr: u64) -> Option<Vma>;
-    /// Copies up to `addrs.len()` non-zero pages of `[*cursor, end)` into `pages`, advancing
-    /// `*cursor`; with `anon_only`, only pages the task made its own (copied on write).
-    fn dump_pages(
-        &self,
-        cursor: &mut u64,
-        end: u64,
-        anon_only: bool,
-        addrs: &mut [u64],
-        pages: &mut [u8],
-    ) -> usize;
 }
 
 impl MmExt for MmWithUser {
@@ -67,30 +55,5 @@ impl MmExt for MmWithUser {
         let file = file_or_none(info.file);
         info.file = core::ptr::null_mut();
         Some(Vma { info, file })
-    }
-
-    fn dump_pages(
-        &self,
-        cursor: &mut u64,
-        end: u64,
-        anon_only: bool,
-        addrs: &mut [u64],
-        pages: &mut [u8],
-    ) -> usize {
-        let max = addrs.len().min(pages.len() / kernel::page::PAGE_SIZE);
-        // SAFETY: the mm has a user count; `addrs` and `pages` hold at least `max` entries and
-        // pages.
-        let n = unsafe {
-            ffi::cr_dump_pages(
-                self.as_raw(),
-                cursor,
-                end,
-                anon_only,
-                addrs.as_mut_ptr(),
-                pages.as_mut_ptr().cast(),
-                max as c_long,
-            )
-        };
-        n.max(0) as usize
     }
 }

@@ -5,13 +5,15 @@
 //! The handles are the kernel crate's own: `ARef<Task>`, `ARef<File>`, `ARef<MmWithUser>`,
 //! `ARef<PidNamespace>`. This module adds extension traits on those types ([`TaskExt`],
 //! [`FileExt`], [`MmExt`], [`PidNsExt`]), the operations a task applies to itself
-//! ([`current`]), and [`PipeRef`], which only a pipe end can become. Every `unsafe` call to the
+//! ([`current`]), [`PipeRef`], which only a pipe end can become, and referenced pages
+//! ([`Walked`], [`OwnPages`]). Every `unsafe` call to the
 //! shim is here, once; [`ffi`] declares what `shim.h` defines.
 
 pub(crate) mod current;
 pub(crate) mod ffi;
 mod file;
 mod mm;
+mod pages;
 mod task;
 
 use core::ffi::c_int;
@@ -19,8 +21,9 @@ use core::ptr::NonNull;
 
 use kernel::{fs::File, prelude::*, sync::aref::ARef, task::Task};
 
-pub(crate) use file::{new_pipe, new_shmem, open_path, FileExt};
+pub(crate) use file::{new_pipe, new_shmem, open_path, FileExt, Gather};
 pub(crate) use mm::{MmExt, Vma};
+pub(crate) use pages::{OwnPages, Walked};
 pub(crate) use task::{all_tasks, find_task, PidNsExt, TaskExt};
 
 /// Turns a C return code (0 or a negative errno) into a `Result`.

@@ -24,8 +24,8 @@
 #define CR_ABI_VERSION		1
 
 /* Image format versions: written, and oldest accepted. */
-#define CR_IMAGE_VERSION	3
-#define CR_IMAGE_VERSION_MIN	3
+#define CR_IMAGE_VERSION	4
+#define CR_IMAGE_VERSION_MIN	4
 
 /* Architecture ids, as in the image header. */
 #define CR_ARCH_X86_64		1
@@ -72,6 +72,13 @@ struct cr_checkpoint_args {
  */
 #define CR_CHECKPOINT_ALLOW_LEAKS	(1ULL << 0)
 
+/*
+ * Once the checkpoint succeeded, write one line of figures to @logfd:
+ * "cr: stats: tasks=N pages=N bytes=N ns=N": the live tasks written, the pages of memory, the
+ * image's bytes, and the nanoseconds the ioctl took.
+ */
+#define CR_CHECKPOINT_STATS		(1ULL << 1)
+
 #define CR_IOC_CHECKPOINT	_IOW(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
 
 /*
@@ -97,6 +104,12 @@ struct cr_restart_args {
  * restart would fail with. No task of the image needs to exist.
  */
 #define CR_RESTART_DRY_RUN	(1ULL << 0)
+
+/*
+ * Once the restart succeeded, the last task to finish writes the line CR_CHECKPOINT_STATS
+ * describes to its @logfd; ns runs from the first task's call to the last one's return.
+ */
+#define CR_RESTART_STATS	(1ULL << 1)
 
 #define CR_IOC_RESTART		_IOW(CR_IOC_MAGIC, 0x02, struct cr_restart_args)
 

@@ -25,12 +25,12 @@ fn image_with(records: &[(u32, &[u8])]) -> Vec<u8> {
     w.finish().unwrap().0
 }
 
-/// Rewrites the trailer so that the CRC, count and length match again after a deliberate edit,
+/// Rewrites the trailer so that the checksum, count and length match again after a deliberate edit,
 /// which lets a test reach the checks that sit behind the checksum.
 fn reseal(mut img: Vec<u8>) -> Vec<u8> {
     let trailer_at = img.len() - RECORD_HEADER_LEN - Trailer::LEN;
-    let mut crc = Crc32c::new();
-    crc.update(&img[..trailer_at]);
+    let mut hash = Xxh64::new();
+    hash.update(&img[..trailer_at]);
     let mut records = 0u32;
     let mut pos = 8;
     while pos < trailer_at {
@@ -42,7 +42,7 @@ fn reseal(mut img: Vec<u8>) -> Vec<u8> {
     let t = Trailer {
         records,
         stream_len: trailer_at as u64,
-        crc32c: crc.value(),
+        xxh64: hash.value(),
     };
     img[trailer_at + RECORD_HEADER_LEN..].copy_from_slice(&t.encode());
     img
@@ -218,7 +218,7 @@ fn error_messages_name_the_offset() {
     };
     assert_eq!(
         format!("{e}"),
-        "offset 136: checksum mismatch: trailer 0x00000001, stream 0x00000002"
+        "offset 136: checksum mismatch: trailer 0x0000000000000001, stream 0x0000000000000002"
     );
 }
 
@@ -232,10 +232,13 @@ fn uapi_matches_the_c_header() {
     std::fs::write(
         &src,
         "#include <stdio.h>\n#include <stddef.h>\n#include <linux/cr.h>\n\
-         int main(void) { printf(\"%u %u %u %u %u %zu %zu %llu\\n\", (unsigned)CR_IOC_VERSION, \
+         int main(void) { printf(\"%u %u %u %u %u %zu %zu %llu %llu %llu\\n\", \
+         (unsigned)CR_IOC_VERSION, \
          CR_ABI_VERSION, CR_IMAGE_VERSION, CR_IMAGE_VERSION_MIN, CR_ARCH_X86_64, \
          sizeof(struct cr_version), offsetof(struct cr_version, features), \
-         (unsigned long long)CR_FEATURES_KNOWN); return 0; }\n",
+         (unsigned long long)CR_FEATURES_KNOWN, \
+         (unsigned long long)(CR_CHECKPOINT_ALLOW_LEAKS | CR_CHECKPOINT_STATS), \
+         (unsigned long long)(CR_RESTART_DRY_RUN | CR_RESTART_STATS)); return 0; }\n",
     )
     .unwrap();
     let include = concat!(env!("CARGO_MANIFEST_DIR"), "/../../include/uapi");
@@ -248,14 +251,16 @@ fn uapi_matches_the_c_header() {
     assert!(status.success());
     let out = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
     let want = format!(
-        "{} {} {} {} {} {} 16 {}\n",
+        "{} {} {} {} {} {} 16 {} {} {}\n",
         uapi::IOC_VERSION,
         uapi::ABI_VERSION,
         FORMAT_VERSION,
         FORMAT_VERSION_MIN,
         ARCH_X86_64,
         uapi::Version::SIZE_V1,
-        uapi::FEATURES_KNOWN
+        uapi::FEATURES_KNOWN,
+        uapi::CHECKPOINT_FLAGS_KNOWN,
+        uapi::RESTART_FLAGS_KNOWN
     );
     assert_eq!(out, want);
     assert_eq!(
@@ -277,4 +282,154 @@ fn arg_size_rule() {
         (parts.dir, parts.magic, parts.nr, parts.size),
         (uapi::IOC_READ, 0xC7, 0, 24)
     );
+}
+
+/// Hashes the body on another thread, as the kernel does on another CPU.
+struct ThreadHasher<'scope, 'env> {
+    body: &'env [&'env [u8]],
+    job: Option<std::thread::ScopedJoinHandle<'scope, Xxh64>>,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+}
+
+impl BodyHasher for ThreadHasher<'_, '_> {
+    fn start(&mut self, before: Xxh64) {
+        let body = self.body;
+        self.job = Some(self.scope.spawn(move || {
+            let mut h = before;
+            for p in body {
+                h.update(p);
+            }
+            h
+        }));
+    }
+    fn finish(&mut self) -> Xxh64 {
+        self.job.take().unwrap().join().unwrap()
+    }
+}
+
+fn pages_payload(addrs: &[u64]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut head = PagesHeader {
+        count: addrs.len() as u32,
+        reserved: 0,
+    }
+    .encode()
+    .to_vec();
+    for a in addrs {
+        head.extend_from_slice(&a.to_le_bytes());
+    }
+    let pages = addrs
+        .iter()
+        .map(|a| std::vec![(*a >> 12) as u8 ^ 0x5a; 4096])
+        .collect();
+    (head, pages)
+}
+
+#[test]
+fn a_split_record_hashed_elsewhere_is_the_same_image() {
+    let addrs = [0x1000u64, 0x2000, 0x3000, 0x7000, 0x9000, 0xa000];
+    let (head, pages) = pages_payload(&addrs);
+    let page_refs: Vec<&[u8]> = pages.iter().map(|p| &p[..]).collect();
+    let mut whole = head.clone();
+    for p in &pages {
+        whole.extend_from_slice(p);
+    }
+    let plain = image_with(&[(RecordKind::Pages as u32, &whole), (0x8000_0077, b"odd")]);
+    let split = std::thread::scope(|scope| {
+        let mut w = ImageWriter::new(VecSink(Vec::new()), &selfcheck::sample_header()).unwrap();
+        let mut hasher = ThreadHasher {
+            body: &page_refs,
+            job: None,
+            scope,
+        };
+        w.record_split(RecordKind::Pages as u32, &[&head], &page_refs, &mut hasher)
+            .unwrap();
+        w.record(0x8000_0077, &[b"odd"]).unwrap();
+        w.finish().unwrap().0
+    });
+    assert_eq!(plain, split);
+
+    // The same image, read in pieces as restart streams pages into memory.
+    let mut v = StreamValidator::new();
+    v.magic(split[..8].try_into().unwrap()).unwrap();
+    let mut pos = 8;
+    let mut pages_seen = 0;
+    while pos < split.len() {
+        let hdr = v
+            .record_header(split[pos..pos + 8].try_into().unwrap())
+            .unwrap();
+        pos += 8;
+        let body = hdr.payload_len() + hdr.padding_len();
+        if hdr.kind == RecordKind::Pages as u32 {
+            v.begin_body(&hdr).unwrap();
+            let n = crate::records::PageList::count_of(&split[pos..pos + 8]).unwrap();
+            let head_len = 8 + n * 8;
+            let list =
+                crate::records::PageList::decode(&split[pos..pos + head_len], hdr.payload_len())
+                    .unwrap();
+            assert_eq!(
+                list.runs().collect::<Vec<_>>(),
+                [(0x1000, 3), (0x7000, 1), (0x9000, 2)]
+            );
+            for piece in split[pos..pos + body].chunks(1000) {
+                v.body_part(piece).unwrap();
+            }
+            assert_eq!(v.body_left(), 0);
+            v.end_body().unwrap();
+            pages_seen += list.count;
+        } else {
+            v.record_body(
+                &hdr,
+                &split[pos..pos + hdr.payload_len()],
+                &split[pos + hdr.payload_len()..pos + body],
+            )
+            .unwrap();
+        }
+        pos += body;
+    }
+    assert!(v.is_complete());
+    assert_eq!(pages_seen, 6);
+}
+
+#[test]
+fn a_streamed_body_is_checked_like_a_whole_one() {
+    let img = image_with(&[(0x8000_0077, b"odd")]);
+    let mut v = StreamValidator::new();
+    v.magic(img[..8].try_into().unwrap()).unwrap();
+    let hdr = v.record_header(img[8..16].try_into().unwrap()).unwrap();
+    let header_body = hdr.payload_len();
+    // The header record cannot be streamed: it is interpreted.
+    assert!(v.begin_body(&hdr).is_err());
+    v.record_body(&hdr, &img[16..16 + header_body], &[])
+        .unwrap();
+    let at = 16 + header_body;
+    let hdr = v
+        .record_header(img[at..at + 8].try_into().unwrap())
+        .unwrap();
+    v.begin_body(&hdr).unwrap();
+    // Too much, then non-zero padding, then a record header before the body ends.
+    assert!(v.body_part(&[0; 9]).is_err());
+    v.body_part(b"od").unwrap();
+    assert_eq!(
+        v.body_part(b"d\x01\0\0\0\0").unwrap_err().kind,
+        ErrorKind::NonZeroPadding
+    );
+    assert!(v.record_header(&[0; 8]).is_err());
+    assert!(v.end_body().is_err());
+}
+
+#[test]
+fn a_stats_line_reads_back() {
+    let s = uapi::Stats {
+        tasks: 3,
+        pages: 262144,
+        bytes: 1 << 30,
+        ns: 812_000_000,
+    };
+    let line = format!("{s}\n");
+    assert_eq!(
+        line,
+        "cr: stats: tasks=3 pages=262144 bytes=1073741824 ns=812000000\n"
+    );
+    assert_eq!(uapi::Stats::parse(&line), Some(s));
+    assert_eq!(uapi::Stats::parse("cr: checkpoint: pid 3: refused"), None);
 }

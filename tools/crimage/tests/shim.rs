@@ -9,7 +9,7 @@ const HEADER: &str = include_str!("../../../rust/shim.h");
 const FFI: &str = include_str!("../../../rust/shim/ffi.rs");
 
 /// C structs and their Rust mirrors.
-const STRUCTS: [(&str, &str); 10] = [
+const STRUCTS: [(&str, &str); 12] = [
     ("cr_task_info", "TaskInfo"),
     ("cr_mm_info", "MmInfo"),
     ("cr_vma_info", "VmaInfo"),
@@ -20,12 +20,14 @@ const STRUCTS: [(&str, &str); 10] = [
     ("cr_shmem_info", "ShmemInfo"),
     ("cr_pending_signal", "PendingSignal"),
     ("cr_restart_info", "RestartInfo"),
+    ("cr_page_ref", "PageRef"),
+    ("cr_piece", "Piece"),
 ];
 
 fn mirror(c: &str) -> String {
     match c {
         "cr_creds_info" => "CredsInfo".into(),
-        "task_struct" | "file" | "mm_struct" | "pid_namespace" => c.into(),
+        "task_struct" | "file" | "mm_struct" | "pid_namespace" | "page" => c.into(),
         other => STRUCTS
             .iter()
             .find(|(n, _)| *n == other)
@@ -197,11 +199,12 @@ fn c_fields(name: &str) -> Vec<(String, String)> {
     let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
     let mut fields = Vec::new();
     for stmt in body.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let (ty, names) = if let Some(rest) = stmt.strip_prefix("struct file *") {
-            ("*mut file".to_string(), rest)
-        } else {
-            let (ty, names) = stmt.split_once(' ').unwrap();
-            (c_type(ty), names)
+        let (ty, names) = match stmt.rfind('*') {
+            Some(star) => (c_type(&stmt[..=star]), &stmt[star + 1..]),
+            None => {
+                let (ty, names) = stmt.split_once(' ').unwrap();
+                (c_type(ty), names)
+            }
         };
         for n in names.split(',').map(str::trim) {
             match n.split_once('[') {

@@ -166,8 +166,8 @@ impl<W: Write> Listing for TextListing<W> {
         if let Some(t) = trailer {
             writeln!(
                 self.0,
-                "trailer: {} records, {} bytes, crc32c {:#010x}: ok",
-                t.records, t.stream_len, t.crc32c
+                "trailer: {} records, {} bytes, xxh64 {:#018x}: ok",
+                t.records, t.stream_len, t.xxh64
             )?;
         }
         Ok(())
@@ -201,7 +201,7 @@ struct JsonHeader {
 struct JsonTrailer {
     records: u32,
     stream_len: u64,
-    crc32c: String,
+    xxh64: String,
 }
 
 #[derive(Serialize)]
@@ -250,7 +250,7 @@ impl<W: Write> Listing for JsonListing<W> {
             trailer: trailer.map(|t| JsonTrailer {
                 records: t.records,
                 stream_len: t.stream_len,
-                crc32c: format!("{:#010x}", t.crc32c),
+                xxh64: format!("{:#018x}", t.xxh64),
             }),
             error: error.map(|e| JsonError {
                 offset: e.offset,

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,33 @@ pub fn parent_of(pid: i32) -> Option<i32> {
     // The comm field may hold spaces and parentheses: the fields after it follow the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A pipe, both ends close-on-exec.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd), Fail> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 returns.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        fail!("pipe: {}", io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The figures of a checkpoint or restart, for a person: what the kernel counted, the time the
+/// tree was stopped, and the time in all.
+pub fn describe_stats(s: &uapi::Stats, stopped: Duration, total: Duration) -> String {
+    let mb = s.bytes as f64 / 1e6;
+    let secs = s.ns as f64 / 1e9;
+    format!(
+        "{} task{}, {} pages, {mb:.1} MB in {secs:.3} s ({:.0} MB/s); stopped {:.3} s, {:.3} s in all",
+        s.tasks,
+        if s.tasks == 1 { "" } else { "s" },
+        s.pages,
+        if secs > 0.0 { mb / secs } else { 0.0 },
+        stopped.as_secs_f64(),
+        total.as_secs_f64()
+    )
 }
 
 /// Whether `pid` is `root` or one of its descendants; `None` when a process on the way exited
@@ -212,13 +239,13 @@ pub fn ioctl_checkpoint(
 }
 
 /// The argument bytes of `CR_IOC_RESTART` for the calling task.
-pub fn restart_args(fd: RawFd, logfd: RawFd) -> [u8; uapi::OpArgs::SIZE_V1] {
+pub fn restart_args(fd: RawFd, logfd: RawFd, flags: u64) -> [u8; uapi::OpArgs::SIZE_V1] {
     uapi::OpArgs {
         pid: 0,
         fd,
         logfd,
         reserved: 0,
-        flags: 0,
+        flags,
     }
     .to_bytes()
 }
@@ -267,10 +294,11 @@ mod tests {
 
     #[test]
     fn restart_args_layout() {
-        let b = restart_args(5, -1);
+        let b = restart_args(5, -1, uapi::RESTART_STATS);
         assert_eq!(&b[0..4], &0i32.to_le_bytes());
         assert_eq!(&b[4..8], &5i32.to_le_bytes());
         assert_eq!(&b[8..12], &(-1i32).to_le_bytes());
-        assert!(b[12..].iter().all(|&x| x == 0));
+        assert!(b[12..16].iter().all(|&x| x == 0));
+        assert_eq!(&b[16..24], &uapi::RESTART_STATS.to_le_bytes());
     }
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use crimage::format::{
-    Crc32c, FormatError, Header, ImageReader, RecordKind, StreamValidator, Trailer, MAGIC,
+    Xxh64, FormatError, Header, ImageReader, RecordKind, StreamValidator, Trailer, MAGIC,
     RECORD_HEADER_LEN,
 };
 use libfuzzer_sys::fuzz_target;
@@ -45,11 +45,11 @@ fn reseal(data: &[u8]) -> Option<Vec<u8>> {
     if !data.starts_with(&MAGIC) || trailer_at < MAGIC.len() {
         return None;
     }
-    let mut crc = Crc32c::new();
-    crc.update(&data[..trailer_at]);
+    let mut hash = Xxh64::new();
+    hash.update(&data[..trailer_at]);
     let mut out = data.to_vec();
-    let crc_at = data.len() - 8;
-    out[crc_at..crc_at + 4].copy_from_slice(&crc.value().to_le_bytes());
+    let hash_at = data.len() - 8;
+    out[hash_at..].copy_from_slice(&hash.value().to_le_bytes());
     Some(out)
 }
 

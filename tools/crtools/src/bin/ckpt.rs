@@ -1,11 +1,12 @@
 //! `ckpt`: checkpoint a process, or start one so that it can be checkpointed.
 
 use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use crimage::uapi;
@@ -29,8 +30,8 @@ use crtools::{fail, failed, Fail};
 #[derive(Parser)]
 #[command(
     name = "ckpt",
-    override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE]\n       \
-                      ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE]\n       \
+    override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats]\n       \
+                      ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats]\n       \
                       ckpt run [--cgroup NAME] -- COMMAND [ARGS...]",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
@@ -76,6 +77,9 @@ struct Checkpoint {
     /// Append the kernel's reasons to FILE instead of standard error.
     #[arg(long, value_name = "FILE")]
     log: Option<String>,
+    /// Print the figures: tasks, pages, bytes, time frozen, time in all, and MB/s.
+    #[arg(long)]
+    stats: bool,
 }
 
 /// What to checkpoint.
@@ -131,13 +135,24 @@ fn locate(target: &Target) -> Result<(PathBuf, i32), Fail> {
     Ok((dir, pid))
 }
 
-fn checkpoint(
-    target: &Target,
-    output: &str,
+/// How ckpt was asked to checkpoint.
+struct Request<'a> {
+    output: &'a str,
     kill: bool,
     allow_leaks: bool,
-    log: Option<&str>,
-) -> Result<(), Fail> {
+    log: Option<&'a str>,
+    stats: bool,
+}
+
+fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
+    let began = Instant::now();
+    let Request {
+        output,
+        kill,
+        allow_leaks,
+        log,
+        stats,
+    } = *req;
     let (dir, pid) = locate(target)?;
     // Whoever freezes a cgroup thaws it: a second ckpt must not thaw the first one's tree in
     // the middle of its checkpoint, so one ckpt at a time holds the cgroup.
@@ -158,22 +173,69 @@ fn checkpoint(
         ),
         None => None,
     };
-    let logfd = log_file.as_ref().map_or(2, |f| f.as_raw_fd());
-
-    crtools::freeze(&dir, Duration::from_secs(10))?;
-    let flags = if allow_leaks {
-        uapi::CHECKPOINT_ALLOW_LEAKS
+    // With --stats, the kernel's lines come through a pipe, to pick the figures out.
+    let (stats_r, stats_w) = if stats {
+        let (r, w) = crtools::pipe()?;
+        (Some(r), Some(w))
     } else {
-        0
+        (None, None)
     };
+    let logfd = match (&stats_w, &log_file) {
+        (Some(w), _) => w.as_raw_fd(),
+        (None, Some(f)) => f.as_raw_fd(),
+        (None, None) => 2,
+    };
+
+    let frozen = Instant::now();
+    crtools::freeze(&dir, Duration::from_secs(10))?;
+    let mut flags = 0;
+    if allow_leaks {
+        flags |= uapi::CHECKPOINT_ALLOW_LEAKS;
+    }
+    if stats {
+        flags |= uapi::CHECKPOINT_STATS;
+    }
     let result = crtools::ioctl_checkpoint(&dev, pid, out.as_raw_fd(), logfd, flags);
     let after = if kill && result.is_ok() {
         crtools::kill_all(&dir)
     } else {
         crtools::thaw(&dir)
     };
+    let frozen = frozen.elapsed();
+    let figures = match stats_r {
+        Some(r) => {
+            drop(stats_w);
+            relay_log(r, log_file.as_ref())
+        }
+        None => None,
+    };
     result.map_err(|e| failed!("checkpoint of pid {pid} failed: {e}"))?;
-    after
+    after?;
+    if let Some(f) = figures {
+        eprintln!(
+            "ckpt: {}",
+            crtools::describe_stats(&f, frozen, began.elapsed())
+        );
+    }
+    Ok(())
+}
+
+/// Passes the kernel's lines on (to the log file, or standard error) and keeps the figures.
+fn relay_log(pipe: std::os::fd::OwnedFd, log: Option<&File>) -> Option<uapi::Stats> {
+    let mut figures = None;
+    for line in BufReader::new(File::from(pipe)).lines() {
+        let Ok(line) = line else { break };
+        match uapi::Stats::parse(&line) {
+            Some(s) => figures = Some(s),
+            None => match log {
+                Some(mut f) => {
+                    let _ = writeln!(f, "{line}");
+                }
+                None => eprintln!("{line}"),
+            },
+        }
+    }
+    figures
 }
 
 fn main() -> ExitCode {
@@ -183,20 +245,21 @@ fn main() -> ExitCode {
         None => {
             let c = cli.checkpoint;
             match (c.pid, c.cgroup, c.output) {
-                (Some(pid), None, Some(output)) => checkpoint(
-                    &Target::Pid(pid),
-                    &output,
-                    c.kill,
-                    c.allow_leaks,
-                    c.log.as_deref(),
-                ),
-                (None, Some(path), Some(output)) => checkpoint(
-                    &Target::Cgroup(path),
-                    &output,
-                    c.kill,
-                    c.allow_leaks,
-                    c.log.as_deref(),
-                ),
+                (pid, cgroup, Some(output)) if pid.is_some() != cgroup.is_some() => {
+                    let req = Request {
+                        output: &output,
+                        kill: c.kill,
+                        allow_leaks: c.allow_leaks,
+                        log: c.log.as_deref(),
+                        stats: c.stats,
+                    };
+                    let target = match (pid, cgroup) {
+                        (Some(pid), _) => Target::Pid(pid),
+                        (_, Some(path)) => Target::Cgroup(path),
+                        _ => unreachable!(),
+                    };
+                    checkpoint(&target, &req)
+                }
                 _ => Err(Fail::Usage(
                     "give a PID or --cgroup PATH, and -o FILE|-".into(),
                 )),

@@ -3,13 +3,14 @@
 //! restart reads the start of the image (header and process tree) itself and recreates the tree
 //! as linux-cr's MakeForest did: every process is created by its parent with clone3(set_tid),
 //! threads by their process, dead session leaders stand in as short-lived ghosts. Once every
-//! task exists, each one calls CR_IOC_RESTART on the /dev/cr file they all inherited; restart
-//! feeds the whole image, from its first byte, through a pipe, and the tasks take turns
-//! reading it in the kernel. The kernel's log lines come back through a second pipe: the
-//! restore succeeded when that pipe closes without an error line.
+//! task exists, each one calls CR_IOC_RESTART on the /dev/cr file they all inherited, and the
+//! tasks take turns reading the image in the kernel, from its first byte: a regular file
+//! directly (it is rewound), a stream through a pipe that restart feeds, by splice where it can.
+//! The kernel's log lines come back through a second pipe: the restore succeeded when that pipe
+//! closes without an error line.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,7 +21,7 @@ use crimage::format::{
 };
 use crimage::uapi;
 use crtools::forest::{Birth, Plan};
-use crtools::{fail, failed, Fail};
+use crtools::{fail, failed, pipe, Fail};
 
 /// How long restart waits for the checkpointed pids to be freed.
 const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -47,7 +48,7 @@ const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 #[derive(Parser)]
 #[command(
     name = "restart",
-    override_usage = "restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE]"
+    override_usage = "restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE] [--stats]"
 )]
 struct Options {
     /// The image: a file, or - for standard input.
@@ -68,6 +69,9 @@ struct Options {
     /// Restore with the pids of the restarter's namespace.
     #[arg(long, overrides_with = "pidns")]
     no_pidns: bool,
+    /// Print the figures: tasks, pages, bytes, time stopped, time in all, and MB/s.
+    #[arg(long)]
+    stats: bool,
 }
 
 impl Options {
@@ -122,16 +126,6 @@ fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
     debug_assert!(prefix.starts_with(&MAGIC));
     let plan = plan.ok_or(failed!("invalid image: no process tree after the header"))?;
     Ok((prefix, plan))
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), Fail> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 returns.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        fail!("pipe: {}", io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// `struct clone_args` (libc's), all zero.
@@ -203,7 +197,8 @@ struct Env {
     dev: RawFd,
     image: RawFd,
     log: RawFd,
-    /// The ends the restarter keeps: a task that kept them would hide the image's end.
+    /// The ends the restarter keeps (-1 for none): a task that kept them would hide the
+    /// image's end.
     parent_ends: [RawFd; 2],
 }
 
@@ -362,7 +357,7 @@ fn become_task(env: &Env, i: usize) -> ! {
             );
         }
     }
-    let args = crtools::restart_args(env.image, env.log);
+    let args = crtools::restart_args(env.image, env.log, uapi::RESTART_STATS);
     // SAFETY: CR_IOC_RESTART reads its encoded size from `args`; it returns only on failure or
     // for a zombie.
     let ret = unsafe { libc::ioctl(env.dev, uapi::IOC_RESTART as _, args.as_ptr()) };
@@ -489,7 +484,7 @@ fn spawn_thread(env: &Env, i: usize, t: usize) {
     let start = Box::leak(Box::new(ThreadStart {
         control: env.control,
         dev: env.dev,
-        args: crtools::restart_args(env.image, env.log),
+        args: crtools::restart_args(env.image, env.log, uapi::RESTART_STATS),
     }));
     // SAFETY: a fresh private stack; restore replaces the whole address space anyway.
     let stack = unsafe {
@@ -573,30 +568,143 @@ fn placeholder_init(env: &Env) -> ! {
     }
 }
 
-fn open_input(path: &str) -> Result<Box<dyn Read + Send>, Fail> {
-    if path == "-" {
-        Ok(Box::new(io::stdin()))
-    } else {
-        Ok(Box::new(
-            File::open(path).map_err(|e| failed!("{path}: {e}"))?,
-        ))
+/// Where the image comes from.
+enum Input {
+    /// A regular file, which the kernel reads itself once it is rewound.
+    File(File),
+    /// A pipe or a socket, which restart feeds the kernel through a pipe of its own.
+    Stream(File),
+}
+
+impl Input {
+    fn open(path: &str) -> Result<Self, Fail> {
+        let file = if path == "-" {
+            // SAFETY: duplicating standard input, which stays open.
+            let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+            if fd < 0 {
+                fail!("standard input: {}", io::Error::last_os_error());
+            }
+            // SAFETY: `fd` is a new descriptor owned by nobody else.
+            File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+        } else {
+            File::open(path).map_err(|e| failed!("{path}: {e}"))?
+        };
+        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        Ok(if regular {
+            Self::File(file)
+        } else {
+            Self::Stream(file)
+        })
+    }
+
+    /// Reads the prefix, then makes the image readable by the kernel from its first byte.
+    fn prepare(self) -> Result<(Plan, Source), Fail> {
+        match self {
+            Self::File(mut f) => {
+                let (_, plan) = read_prefix(&mut f)?;
+                f.rewind()
+                    .map_err(|e| failed!("rewinding the image: {e}"))?;
+                let source = Source {
+                    image: f.into(),
+                    feed: None,
+                };
+                Ok((plan, source))
+            }
+            Self::Stream(mut f) => {
+                let (prefix, plan) = read_prefix(&mut f)?;
+                let (read, write) = pipe()?;
+                let source = Source {
+                    image: read,
+                    feed: Some((prefix, f, write)),
+                };
+                Ok((plan, source))
+            }
+        }
     }
 }
 
-/// Writes the image, from its first byte, into a pipe for the kernel, from a thread.
-fn feed(
-    prefix: Vec<u8>,
-    mut input: Box<dyn Read + Send>,
-    pipe: OwnedFd,
-) -> std::thread::JoinHandle<io::Result<()>> {
+/// The image, ready for the kernel.
+struct Source {
+    /// What the tasks read: the rewound file, or the read end of the feeder's pipe.
+    image: OwnedFd,
+    /// For a stream: what the feeder writes (the prefix restart already read, then the rest)
+    /// and the pipe end it writes to. It starts only once the tree exists: a process that
+    /// forks must be single-threaded.
+    feed: Option<(Vec<u8>, File, OwnedFd)>,
+}
+
+impl Source {
+    /// The feeder's pipe end, which no task may hold (-1 for a file).
+    fn feeder_end(&self) -> RawFd {
+        self.feed.as_ref().map_or(-1, |(_, _, w)| w.as_raw_fd())
+    }
+
+    /// Takes in the rest of a stream, into an anonymous file that the kernel then reads as a
+    /// file: for a stream whose writer cannot finish until restart is under way.
+    fn spill(&mut self) -> Result<(), Fail> {
+        let Some((prefix, mut rest, _)) = self.feed.take() else {
+            return Ok(());
+        };
+        // SAFETY: memfd_create with a NUL-terminated name.
+        let fd = unsafe { libc::memfd_create(c"cr-image".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            fail!("memfd_create: {}", io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor owned by nobody else.
+        let mut spill = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let taken = spill
+            .write_all(&prefix)
+            .and_then(|()| io::copy(&mut rest, &mut spill))
+            .and_then(|_| spill.rewind());
+        taken.map_err(|e| failed!("taking in the image: {e}"))?;
+        self.image = spill.into();
+        Ok(())
+    }
+
+    /// Starts feeding a stream; a file needs nothing.
+    fn start(&mut self) -> Option<std::thread::JoinHandle<io::Result<()>>> {
+        self.feed
+            .take()
+            .map(|(prefix, rest, pipe)| feed(prefix, rest, pipe))
+    }
+}
+
+/// Writes the image, from its first byte, into a pipe for the kernel, from a thread: the
+/// prefix restart already read, then the rest, moved by splice without a copy where the source
+/// allows it.
+fn feed(prefix: Vec<u8>, mut rest: File, pipe: OwnedFd) -> std::thread::JoinHandle<io::Result<()>> {
     // SAFETY: ignoring SIGPIPE: a reader that failed closes the pipe, and the feeder then sees
     // EPIPE instead of dying.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     std::thread::spawn(move || -> io::Result<()> {
         let mut w = File::from(pipe);
         w.write_all(&prefix)?;
-        io::copy(&mut input, &mut w)?;
-        Ok(())
+        loop {
+            // SAFETY: splice between two descriptors this thread owns, without offsets.
+            let n = unsafe {
+                libc::splice(
+                    rest.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    w.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    1 << 20,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            match n {
+                0 => return Ok(()),
+                n if n > 0 => continue,
+                _ => {
+                    let err = io::Error::last_os_error();
+                    if err.raw_os_error() != Some(libc::EINVAL) {
+                        return Err(err);
+                    }
+                    // Not spliceable (a socket without splice_read, say): copy.
+                    io::copy(&mut rest, &mut w)?;
+                    return Ok(());
+                }
+            }
+        }
     })
 }
 
@@ -615,15 +723,13 @@ fn open_log(opts: &Options) -> Result<Box<dyn Write>, Fail> {
 
 /// `--dry-run`: the tree's plan here, then every record through the kernel's checks.
 fn dry_run(opts: &Options) -> Result<u8, Fail> {
-    let mut input = open_input(&opts.input)?;
-    let (prefix, plan) = read_prefix(&mut input)?;
+    let (plan, mut source) = Input::open(&opts.input)?.prepare()?;
     let dev = crtools::open_device()?;
-    let (image_r, image_w) = pipe()?;
     let (log_r, log_w) = pipe()?;
-    let feeder = feed(prefix, input, image_w);
+    let feeder = source.start();
     let args = uapi::OpArgs {
         pid: 0,
-        fd: image_r.as_raw_fd(),
+        fd: source.image.as_raw_fd(),
         logfd: log_w.as_raw_fd(),
         reserved: 0,
         flags: uapi::RESTART_DRY_RUN,
@@ -632,9 +738,11 @@ fn dry_run(opts: &Options) -> Result<u8, Fail> {
     // SAFETY: CR_IOC_RESTART reads exactly its encoded size from `args`, which stays valid.
     let ret = unsafe { libc::ioctl(dev.as_raw_fd(), uapi::IOC_RESTART as _, args.as_ptr()) };
     let err = io::Error::last_os_error();
-    drop(image_r);
     drop(log_w);
-    let _ = feeder.join();
+    drop(source);
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
     let mut log_out = open_log(opts)?;
     for line in BufReader::new(File::from(log_r)).lines() {
         let _ = writeln!(log_out, "{}", line.unwrap_or_default());
@@ -653,16 +761,24 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     if opts.dry_run {
         return dry_run(opts);
     }
-    let mut input = open_input(&opts.input)?;
-    let (prefix, plan) = read_prefix(&mut input)?;
+    let began = std::time::Instant::now();
+    let (plan, mut source) = Input::open(&opts.input)?.prepare()?;
     let root = plan.entries[0].pid;
     let pidns = opts.pidns().unwrap_or(plan.container);
     if plan.container && !pidns {
         fail!("a container image (its root is pid 1 of its namespace) needs --pidns");
     }
     if !pidns {
-        // An image streamed straight from `ckpt --kill` arrives while its processes are still
-        // dying: give the pids a moment to be freed.
+        // An image streamed straight from `ckpt --kill` arrives while its processes still run:
+        // they die only once the whole image is written, so it is taken in first, into memory.
+        let busy = plan
+            .pids()
+            .iter()
+            .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if busy {
+            source.spill()?;
+        }
+        // Then give the pids a moment to be freed.
         let deadline = std::time::Instant::now() + PID_WAIT;
         for pid in plan.pids() {
             let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
@@ -678,15 +794,14 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     let dev = crtools::open_device()?;
     let cg_dir = crtools::make_cgroup(&format!("cr-restart-{root}"))?;
     let cg = File::open(&cg_dir).map_err(|e| failed!("{}: {e}", cg_dir.display()))?;
-    let (image_r, image_w) = pipe()?;
     let (log_r, log_w) = pipe()?;
     let env = Env {
         plan,
         control: Control::new()?,
         dev: dev.as_raw_fd(),
-        image: image_r.as_raw_fd(),
+        image: source.image.as_raw_fd(),
         log: log_w.as_raw_fd(),
-        parent_ends: [image_w.as_raw_fd(), log_r.as_raw_fd()],
+        parent_ends: [source.feeder_end(), log_r.as_raw_fd()],
     };
     // Still single-threaded here: the children may use the allocator freely.
     let namespaces = if pidns {
@@ -711,7 +826,6 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
         }
         Err(e) => fail!("clone3 of pid {root}: {e}"),
     };
-    drop(image_r);
     drop(log_w);
     drop(dev);
 
@@ -734,15 +848,24 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     control.go.store(1, Ordering::SeqCst);
     control.wake_all();
 
-    let feeder = feed(prefix, input, image_w);
+    // The tasks hold the image now.
+    let feeder = source.start();
+    drop(source);
     let mut log_out = open_log(opts)?;
     let mut failed = control.failed.load(Ordering::SeqCst) != 0;
+    let mut figures = None;
     for line in BufReader::new(File::from(log_r)).lines() {
         let line = line.unwrap_or_default();
+        if let Some(s) = uapi::Stats::parse(&line) {
+            figures = Some(s);
+            continue;
+        }
         failed |= line.contains("error");
         let _ = writeln!(log_out, "{line}");
     }
-    let _ = feeder.join();
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
     failed |= control.failed.load(Ordering::SeqCst) != 0;
     if failed {
         // All or nothing: whatever of the tree still runs goes.
@@ -751,6 +874,13 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
         // SAFETY: reaping our own child.
         unsafe { libc::waitpid(child, &mut status, 0) };
         fail!("restart of pid {root} failed");
+    }
+    if let (true, Some(f)) = (opts.stats, figures) {
+        let stopped = std::time::Duration::from_nanos(f.ns);
+        eprintln!(
+            "restart: {}",
+            crtools::describe_stats(&f, stopped, began.elapsed())
+        );
     }
     if opts.detach {
         println!("{child}");

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Referenced pages: those a walk found in another task's address space ([`Walked`]), and the
+//! caller's own, made present for restart to fill in place ([`OwnPages`]). Both put their
+//! references when cleared or dropped.
+
+use core::ffi::c_long;
+
+use kernel::{bindings, fs::File, mm::MmWithUser, prelude::*};
+
+use super::check;
+use super::ffi::{self, PageRef, CR_REF_ELSEWHERE};
+use kernel::page::PAGE_SIZE;
+
+/// The contents of a referenced page, through the kernel's direct map.
+///
+/// # Safety
+///
+/// `page` is referenced for at least `'a`, and nothing writes it while the slice lives.
+unsafe fn contents<'a>(page: *mut bindings::page) -> &'a [u8] {
+    // SAFETY: a referenced page is mapped at `page_address()` (no highmem, as shim.c asserts)
+    // for PAGE_SIZE bytes; the caller rules out writers.
+    unsafe { core::slice::from_raw_parts(ffi::cr_page_address(page).cast(), PAGE_SIZE) }
+}
+
+fn put(page: *mut bindings::page) {
+    // SAFETY: every page this module holds was returned referenced by the shim, once.
+    unsafe { ffi::cr_put_page(page) }
+}
+
+/// Pages mapped in part of another task's address space, found by [`Walked::walk`].
+pub(crate) struct Walked {
+    refs: KVec<PageRef>,
+}
+
+impl Walked {
+    /// Room for `max` pages per walk.
+    pub(crate) fn with_capacity(max: usize) -> Result<Self> {
+        Ok(Self {
+            refs: KVec::with_capacity(max, GFP_KERNEL)?,
+        })
+    }
+
+    /// Replaces the batch with the pages of `[*cursor, end)` in `mm`, from `*cursor` on, as many
+    /// as fit; advances `*cursor` past them. `flags` are `CR_SCAN_*`.
+    pub(crate) fn walk(
+        &mut self,
+        mm: &MmWithUser,
+        cursor: &mut u64,
+        end: u64,
+        flags: u32,
+    ) -> Result {
+        self.clear();
+        let room = self.refs.capacity();
+        // SAFETY: the mm has a user count; `refs` has room for `room` entries, which the shim
+        // fills with referenced pages (or NULL ones) and counts.
+        let n = unsafe {
+            ffi::cr_mm_walk_pages(
+                mm.as_raw(),
+                cursor,
+                end,
+                flags,
+                self.refs.as_mut_ptr(),
+                room as c_long,
+            )
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n as i32));
+        }
+        // SAFETY: the shim initialised the first `n <= room` entries.
+        unsafe { self.refs.inc_len(n as usize) };
+        Ok(())
+    }
+
+    /// Reads in what the walk found elsewhere (swapped out, migrating), as a core dump would;
+    /// a page that turned out to be a hole is dropped from the batch.
+    pub(crate) fn fault_in_elsewhere(&mut self, mm: &MmWithUser) -> Result {
+        for r in self.refs.iter_mut() {
+            if r.page.is_null() && r.flags & CR_REF_ELSEWHERE != 0 {
+                // SAFETY: the mm has a user count; `r.page` receives a referenced page or NULL.
+                check(unsafe { ffi::cr_mm_fault_in(mm.as_raw(), r.addr, &mut r.page) })?;
+            }
+        }
+        self.refs
+            .retain(|r| !r.page.is_null() || r.flags & CR_REF_ELSEWHERE == 0);
+        Ok(())
+    }
+
+    /// How many pages.
+    pub(crate) fn len(&self) -> usize {
+        self.refs.len()
+    }
+
+    /// Whether the batch is empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+
+    /// Address and `CR_REF_*` flags of each page.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.refs.iter().map(|r| (r.addr, r.flags))
+    }
+
+    /// The contents of each page, in order; a page not read in (a guard) has none.
+    ///
+    /// # Safety
+    ///
+    /// Nothing writes the pages while the slices live: the tasks that map them are frozen, and
+    /// private pages are written by no one else.
+    pub(crate) unsafe fn contents(&self) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+        self.refs.iter().map(|r| {
+            // SAFETY: the batch holds a reference on the page until it is cleared, which needs
+            // `&mut self`; the caller rules out writers.
+            (!r.page.is_null()).then(|| unsafe { contents(r.page) })
+        })
+    }
+
+    /// Puts every page.
+    pub(crate) fn clear(&mut self) {
+        for r in self.refs.drain_all() {
+            if !r.page.is_null() {
+                put(r.page);
+            }
+        }
+    }
+}
+
+impl Drop for Walked {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Pages of the calling task's own address space, present, writable and referenced.
+pub(crate) struct OwnPages {
+    pages: KVec<*mut bindings::page>,
+}
+
+impl OwnPages {
+    /// Room for `max` pages.
+    pub(crate) fn with_capacity(max: usize) -> Result<Self> {
+        Ok(Self {
+            pages: KVec::with_capacity(max, GFP_KERNEL)?,
+        })
+    }
+
+    /// Replaces the batch with the `n` pages from `addr` on (at most the capacity), faulting
+    /// them in for writing whatever their protection, as a debugger's write would.
+    pub(crate) fn take(&mut self, addr: u64, n: usize) -> Result {
+        self.clear();
+        if n > self.pages.capacity() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `pages` has room for `n` entries; the shim fills the first ones it returns
+        // with referenced pages.
+        let got = unsafe { ffi::cr_own_pages(addr, n as u32, self.pages.as_mut_ptr()) };
+        if got > 0 {
+            // SAFETY: the shim initialised `got <= n` entries.
+            unsafe { self.pages.inc_len(got as usize) };
+        }
+        match got {
+            g if g < 0 => Err(Error::from_errno(g as i32)),
+            g if g as usize != n => Err(EFAULT),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many pages.
+    pub(crate) fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Fills every page of the batch, in order, straight from `file`: one copy, from the page
+    /// cache or the pipe into the task's memory. `ENODATA` at a premature end.
+    pub(crate) fn fill_from(&mut self, file: &File) -> Result {
+        // SAFETY: the file is referenced; the pages are referenced and each receives PAGE_SIZE
+        // bytes through its kernel mapping.
+        check(unsafe {
+            ffi::cr_read_pages(
+                file.as_ptr(),
+                self.pages.as_mut_ptr(),
+                self.pages.len() as u32,
+            )
+        })
+    }
+
+    /// The contents of each page, in order.
+    pub(crate) fn contents(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.pages.iter().map(|&p| {
+            // SAFETY: the batch holds a reference on the page until it is cleared, which needs
+            // `&mut self`; the pages belong to the restoring task, which runs no user code
+            // until the restore is over, so nothing writes them meanwhile.
+            unsafe { contents(p) }
+        })
+    }
+
+    /// Puts every page.
+    pub(crate) fn clear(&mut self) {
+        for p in self.pages.drain_all() {
+            put(p);
+        }
+    }
+}
+
+impl Drop for OwnPages {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
