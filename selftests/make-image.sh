@@ -13,6 +13,7 @@ shift 6
 top=$(cd "$(dirname "$0")/.." && pwd)
 tools=("$tools_bin"/{crinfo,ckpt,restart} "$tools_bin/examples/write-sample")
 inputs=(/bin/busybox "$top/selftests/init" "$ko" "${tools[@]}" "$helpers"/* "$@"
+	"$top/selftests/bench/scenarios.sh"
 	"$kselftest/kselftest/ktap_helpers.sh" "$0")
 key=$( (echo "$kernel"; for f in "${inputs[@]}"; do echo "$f"; cat "$f"; done) | sha256sum | cut -c1-32)
 if [[ -f $out/initramfs.cpio && -f $out/initramfs.key && $(cat "$out/initramfs.key") == "$key" ]]; then
@@ -26,6 +27,7 @@ cp /bin/busybox "$root/bin/busybox"
 install -m 755 "$top/selftests/init" "$root/init"
 cp "$ko" "$root/lib/modules/"
 cp "$tools_bin"/{crinfo,ckpt,restart} "$helpers"/* "$root/usr/lib/cr/bin/"
+install -m 755 "$top/selftests/bench/scenarios.sh" "$root/usr/lib/cr/bin/cr-bench-scenarios"
 "$tools_bin/examples/write-sample" "$root/usr/lib/cr/data/sample.crimg"
 cp "$@" "$kselftest/kselftest/ktap_helpers.sh" "$root/usr/lib/cr/selftests/"
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc) >"$out/initramfs.cpio.tmp"

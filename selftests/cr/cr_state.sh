@@ -14,10 +14,11 @@ memory|$MIB MiB of patterned anonymous memory, byte for byte
 misc|robust list, tid address, personality, umask, comm, pdeath signal, rlimit, itimer
 signals|blocked pending SIGUSR2 delivered once with its value, sigaltstack, SIGUSR1 handler
 vector|xmm/ymm registers in the middle of a loop
-creds|distinct real, effective and saved uids and gids, groups, and no way back to root"
+creds|distinct real, effective and saved uids and gids, groups, and no way back to root
+hints|madvise hints: huge pages on and off, no fork copy, no dump, wipe on fork, mergeable"
 
 # Five results per mode, and two more per cycle for creds.
-tap_plan $((7 * 5 + 4))
+tap_plan $((8 * 5 + 4))
 # The table comes on fd 3, so that nothing in the loop reads it by accident; a here-document,
 # not a pipe, so that the loop runs in this shell and its results count.
 while IFS='|' read -r mode what <&3; do

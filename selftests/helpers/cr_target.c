@@ -19,6 +19,16 @@
  *   misc     robust list, tid address, personality, umask, comm, pdeath signal, an rlimit,
  *            ITIMER_REAL
  *   creds    distinct real, effective and saved uids and gids, groups, no capabilities
+ *   hints    areas with madvise() hints (huge pages on and off, no fork copy, no dump, wipe on
+ *            fork, mergeable) keep them, and their contents, as /proc/self/smaps shows
+ *
+ * And the shapes `make bench` measures (N is the third argument):
+ *   sparse   a MAP_NORESERVE reservation of N GiB with 64 pages touched (N = 0: the same 64
+ *            pages in a mapping of their own)
+ *   vmas     N one-page mappings, each written with its number
+ *   fds      N descriptors of /dev/null
+ *   threads  N threads, each counting on its own
+ *   procs    N child processes, each pausing
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
@@ -37,6 +48,8 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -462,6 +475,240 @@ static void mode_creds(void)
 	}
 }
 
+/* ---- madvise hints ---- */
+
+static const struct {
+	int advice;
+	const char *flag; /* as smaps' VmFlags spells it */
+} hints[] = {
+	{ MADV_HUGEPAGE, "hg" },   { MADV_NOHUGEPAGE, "nh" }, { MADV_DONTFORK, "dc" },
+	{ MADV_DONTDUMP, "dd" },   { MADV_WIPEONFORK, "wf" }, { MADV_MERGEABLE, "mg" },
+};
+#define NHINTS (sizeof(hints) / sizeof(hints[0]))
+
+/* Whether smaps gives the area at @addr the VmFlags @flag. */
+static int has_vmflag(void *addr, const char *flag)
+{
+	char line[512], want[32];
+	int in = 0, found = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return 0;
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && line[0] != 'V' && strchr(line, ' ') > strchr(line, '-'))
+			in = !strncmp(line, want, strlen(want));
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			char *tok;
+
+			for (tok = strtok(line + 8, " \n"); tok; tok = strtok(NULL, " \n"))
+				if (!strcmp(tok, flag))
+					found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void mode_hints(void)
+{
+	char *area[NHINTS];
+	size_t i;
+
+	/* Two pages apart, so that no two areas merge. */
+	char *base = mmap(NULL, 4 * 2097152 * NHINTS, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (base == MAP_FAILED)
+		exit(4);
+	for (i = 0; i < NHINTS; i++) {
+		area[i] = mmap(base + 4 * 2097152 * i, 2097152, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (area[i] == MAP_FAILED || madvise(area[i], 2097152, hints[i].advice))
+			exit(4);
+		memset(area[i], 'A' + (int)i, 2097152);
+	}
+	put_file("ready", "%p\n", base);
+	for (;;) {
+		const char *bad = NULL;
+
+		wait_round();
+		for (i = 0; i < NHINTS && !bad; i++) {
+			if (!has_vmflag(area[i], hints[i].flag))
+				bad = hints[i].flag;
+			else if (area[i][0] != 'A' + (int)i || area[i][2097151] != 'A' + (int)i)
+				bad = "contents";
+		}
+		if (bad)
+			result("bad: %s", bad);
+		else
+			result("ok");
+	}
+}
+
+/* ---- the bench's shapes ---- */
+
+/* The count the bench's modes take: the third argument. */
+static unsigned long count_arg;
+
+static void check_round(const char *what, long bad)
+{
+	if (bad < 0)
+		result("ok");
+	else
+		result("bad: %s %ld", what, bad);
+}
+
+#define SPARSE_PAGES 64
+
+static void mode_sparse(void)
+{
+	unsigned long len = count_arg ? count_arg << 30 : SPARSE_PAGES * 4096UL;
+	unsigned long stride = len / SPARSE_PAGES;
+	char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	long i, bad;
+
+	if (base == MAP_FAILED)
+		exit(4);
+	for (i = 0; i < SPARSE_PAGES; i++)
+		memset(base + i * stride, 'a' + i % 26, 4096);
+	put_file("ready", "%p\n", base);
+	for (;;) {
+		wait_round();
+		for (bad = -1, i = 0; i < SPARSE_PAGES && bad < 0; i++)
+			if (base[i * stride] != 'a' + i % 26 || base[i * stride + 4095] != 'a' + i % 26)
+				bad = i;
+		check_round("page", bad);
+	}
+}
+
+static void mode_vmas(void)
+{
+	/* Every other page of one reservation, so that no two mappings merge. */
+	char *base = mmap(NULL, 2 * 4096 * count_arg, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	unsigned long i;
+	long bad;
+
+	if (base == MAP_FAILED)
+		exit(4);
+	for (i = 0; i < count_arg; i++) {
+		unsigned long *p = mmap(base + 2 * 4096 * i, 4096, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+		if (p == MAP_FAILED)
+			exit(4);
+		*p = i;
+	}
+	put_file("ready", "%p\n", base);
+	for (;;) {
+		wait_round();
+		for (bad = -1, i = 0; i < count_arg && bad < 0; i++)
+			if (*(unsigned long *)(base + 2 * 4096 * i) != i)
+				bad = i;
+		check_round("mapping", bad);
+	}
+}
+
+static void mode_fds(void)
+{
+	struct rlimit rl = { count_arg + 256, count_arg + 256 };
+	int *fds = calloc(count_arg, sizeof(*fds));
+	unsigned long i;
+	struct stat st;
+	long bad;
+
+	if (!fds || setrlimit(RLIMIT_NOFILE, &rl))
+		exit(4);
+	for (i = 0; i < count_arg; i++) {
+		fds[i] = open("/dev/null", O_RDWR);
+		if (fds[i] < 0)
+			exit(4);
+	}
+	put_file("ready", "%lu\n", count_arg);
+	for (;;) {
+		wait_round();
+		for (bad = -1, i = 0; i < count_arg && bad < 0; i++)
+			if (fstat(fds[i], &st) || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+				bad = fds[i];
+		check_round("descriptor", bad);
+	}
+}
+
+static volatile unsigned long *thread_counts;
+
+static void *count_on(void *arg)
+{
+	struct timespec ts = { 0, 2 * 1000 * 1000 };
+	unsigned long me = (unsigned long)arg;
+
+	for (;;) {
+		thread_counts[me]++;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void mode_threads(void)
+{
+	struct timespec settle = { 0, 200 * 1000 * 1000 };
+	unsigned long i, *before;
+	long bad;
+
+	thread_counts = calloc(count_arg, sizeof(*thread_counts));
+	before = calloc(count_arg, sizeof(*before));
+	if (!thread_counts || !before)
+		exit(4);
+	for (i = 0; i < count_arg; i++) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, count_on, (void *)i))
+			exit(4);
+	}
+	put_file("ready", "%lu\n", count_arg);
+	for (;;) {
+		wait_round();
+		for (i = 0; i < count_arg; i++)
+			before[i] = thread_counts[i];
+		nanosleep(&settle, NULL);
+		for (bad = -1, i = 0; i < count_arg && bad < 0; i++)
+			if (thread_counts[i] == before[i])
+				bad = i;
+		check_round("thread stopped counting:", bad);
+	}
+}
+
+static void mode_procs(void)
+{
+	pid_t *kids = calloc(count_arg, sizeof(*kids));
+	unsigned long i;
+	long bad;
+
+	if (!kids)
+		exit(4);
+	for (i = 0; i < count_arg; i++) {
+		kids[i] = fork();
+		if (kids[i] < 0)
+			exit(4);
+		if (kids[i] == 0)
+			for (;;)
+				pause();
+	}
+	put_file("ready", "%lu\n", count_arg);
+	for (;;) {
+		int status;
+
+		wait_round();
+		for (bad = -1, i = 0; i < count_arg && bad < 0; i++)
+			if (kill(kids[i], 0) || waitpid(kids[i], &status, WNOHANG) != 0)
+				bad = kids[i];
+		check_round("child gone:", bad);
+	}
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -469,6 +716,8 @@ static const struct {
 	{ "memory", mode_memory }, { "files", mode_files },	{ "signals", mode_signals },
 	{ "vector", mode_vector }, { "heap", mode_heap },	{ "pause", mode_pause },
 	{ "ttyread", mode_ttyread }, { "misc", mode_misc }, { "creds", mode_creds },
+	{ "hints", mode_hints },	 { "sparse", mode_sparse }, { "vmas", mode_vmas },	{ "fds", mode_fds },
+	{ "threads", mode_threads }, { "procs", mode_procs },
 };
 
 int main(int argc, char **argv)
@@ -479,8 +728,10 @@ int main(int argc, char **argv)
 	if (argc != 3 && argc != 4)
 		return 2;
 	dir = argv[2];
-	if (argc == 4)
-		mem_size = strtoul(argv[3], NULL, 10) << 20;
+	if (argc == 4) {
+		count_arg = strtoul(argv[3], NULL, 10);
+		mem_size = count_arg << 20;
+	}
 	sigaction(SIGUSR1, &sa, NULL);
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		if (!strcmp(argv[1], modes[i].name))

@@ -1,0 +1,207 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The bench's scenarios, run inside the guest (installed there as cr-bench-scenarios):
+#   cr-bench-scenarios SCALE RUNS TOOL...
+#
+#   SCALE  full (make bench) or small (make check: every scenario once, quickly)
+#   RUNS   runs of each scenario and tool
+#   TOOL   cr, criu
+#
+# Each run starts a target (cr_target, the selftests' helper) the same way for every tool, in a
+# cgroup of its own; checkpoints it with the tool, which kills it; measures the image; restarts
+# it from the image on tmpfs; and asks the target to check its own state, which must be intact.
+# One JSON object per line goes to standard output:
+#   {"scenario":..,"size":..,"tool":..,"run":..,"checkpoint_ns":..,"restart_ns":..,
+#    "image_bytes":..,"checkpoint_kib":..,"restart_kib":..,"ok":true|false,"why":..}
+# plus one {"memcpy_mbps":..} line. Progress and failures go to standard error. The exit status
+# is 1 if any target came back wrong or any tool failed.
+set -u
+
+SCALE=${1:?scale}
+RUNS=${2:?runs}
+shift 2
+TOOLS=$*
+WORK=${BENCH_WORK:-/tmp/bench}
+CG=/sys/fs/cgroup
+failures=0
+
+say() { echo "bench: $*" >&2; }
+
+wait_for_file() {
+	i=0
+	while [ ! -e "$1" ]; do
+		i=$((i + 1))
+		[ $i -gt "${2:-6000}" ] && return 1
+		sleep 0.05
+	done
+}
+
+# Kills whatever is left in cgroup $1 and removes it.
+drop_cgroup() {
+	[ -d "$CG/$1" ] || return 0
+	if [ -e "$CG/$1/cgroup.kill" ]; then
+		echo 1 >"$CG/$1/cgroup.kill"
+	else
+		for p in $(cat "$CG/$1/cgroup.procs"); do kill -9 "$p"; done
+	fi
+	i=0
+	while [ -s "$CG/$1/cgroup.procs" ] && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	rmdir "$CG/$1" 2>/dev/null
+	return 0
+}
+
+# Whether process $1 is dead (gone, or a zombie its parent has yet to reap).
+dead() {
+	[ ! -e "/proc/$1/stat" ] && return 0
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
+}
+
+wait_dead() {
+	i=0
+	while ! dead "$1"; do
+		i=$((i + 1))
+		[ $i -gt 400 ] && return 1
+		sleep 0.05
+	done
+}
+
+bytes_of() {
+	if [ -d "$1" ]; then
+		ls -ln "$1" | awk '{ s += $5 } END { print s + 0 }'
+	else
+		ls -ln "$1" | awk '{ print $5 }'
+	fi
+}
+
+# run_one SCENARIO SIZE MODE ARG TOOL RUN [stream]
+run_one() {
+	scenario=$1 size=$2 mode=$3 arg=$4 tool=$5 run=$6 how=${7:-file}
+	dir=$WORK/$scenario.$tool.$run
+	cg=bench-$scenario-$tool-$run
+	img=$WORK/img
+	rm -rf "$dir" "$img" "$img.d"
+	mkdir -p "$dir"
+	drop_cgroup "$cg"
+	why=
+	ckpt_ns=0 rst_ns=0 ckpt_kib=0 rst_kib=0 bytes=0
+	# setsid does not fork here (a script's job is no group leader), and ckpt run execs the
+	# target: $! is the target, a child of this shell, which reaps it once it is killed.
+	setsid ckpt run --cgroup "$cg" -- cr_target "$mode" "$dir" "$arg" </dev/null >/dev/null 2>&1 &
+	pid=$!
+	if ! wait_for_file "$dir/ready"; then
+		why="the target did not start"
+	fi
+	if [ -z "$why" ]; then
+		case $tool.$how in
+		cr.file) cr_timed "$dir/t.ckpt" ckpt "$pid" -o "$img" --kill --log "$dir/log" ;;
+		cr.stream)
+			cr_timed "$dir/t.ckpt" sh -c "ckpt $pid -o - --kill --log $dir/log |
+				restart -i - --detach --log $dir/log >$dir/newpid" ;;
+		criu.file)
+			mkdir -p "$img.d"
+			cr_timed "$dir/t.ckpt" criu dump -t "$pid" -D "$img.d" --shell-job \
+				-o dump.log 2>>"$dir/log" ;;
+		esac
+		[ $? -eq 0 ] || why="$tool checkpoint failed: $(tail -3 "$dir/log" "$img.d/dump.log" 2>/dev/null | tr '\n"' ' _')"
+	fi
+	if [ -z "$why" ] && [ "$how" = file ]; then
+		wait_dead "$pid" || why="the checkpointed target still runs"
+		# Reaped, so that its pid is free for the restart.
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	if [ -z "$why" ] && [ "$how" = file ]; then
+		if [ "$tool" = cr ]; then bytes=$(bytes_of "$img"); else bytes=$(bytes_of "$img.d"); fi
+	fi
+	if [ -z "$why" ] && [ "$how" = file ]; then
+		case $tool in
+		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" >"$dir/newpid" ;;
+		criu) cr_timed "$dir/t.restart" criu restore -D "$img.d" -d --shell-job \
+			-o restore.log 2>>"$dir/log" ;;
+		esac
+		[ $? -eq 0 ] || why="$tool restart failed: $(tail -3 "$dir/log" "$img.d/restore.log" 2>/dev/null | tr '\n"' ' _')"
+	fi
+	if [ -z "$why" ]; then
+		kill -USR1 "$pid" 2>/dev/null || why="the restarted target is not there"
+	fi
+	if [ -z "$why" ]; then
+		wait_for_file "$dir/result.1" || why="the restarted target did not answer"
+	fi
+	if [ -z "$why" ]; then
+		result=$(cat "$dir/result.1")
+		[ "$result" = ok ] || why="the restarted target found its state wrong: $result"
+	fi
+	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
+	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
+	[ "$how" = stream ] && bytes=0
+	# The restored tree: criu puts it back in its cgroup, restart in one of its own.
+	drop_cgroup "$cg"
+	drop_cgroup "cr-restart-$pid"
+	kill -9 "$pid" 2>/dev/null
+	rm -rf "$img" "$img.d"
+	ok=true
+	if [ -n "$why" ]; then
+		ok=false
+		failures=$((failures + 1))
+		say "$scenario $size $tool run $run: $why"
+	fi
+	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"ok":%s,"why":"%s"}\n' \
+		"$scenario" "$size" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
+		"$rst_kib" "$ok" "$why"
+	rm -rf "$dir"
+}
+
+# scenario NAME SIZE MODE ARG [TOOLS] [stream]
+scenario() {
+	for tool in ${5:-$TOOLS}; do
+		case " $TOOLS " in *" $tool "*) ;; *) continue ;; esac
+		r=1
+		while [ $r -le "$RUNS" ]; do
+			say "$1 $2 $tool run $r"
+			run_one "$1" "$2" "$3" "$4" "$tool" "$r" "${6:-file}"
+			r=$((r + 1))
+		done
+	done
+}
+
+mkdir -p "$WORK"
+case $SCALE in
+full)
+	printf '{"memcpy_mbps":%s}\n' "$(cr_memcpy_bw 256)"
+	for mib in 64 256 1024; do
+		scenario memory "$((mib << 20))" memory "$mib"
+	done
+	scenario sparse 64 sparse 64
+	scenario sparse 0 sparse 0
+	for n in 1000 10000; do
+		scenario vmas "$n" vmas "$n"
+		scenario fds "$n" fds "$n"
+	done
+	for n in 100 1000; do
+		# The root and its children.
+		scenario procs "$n" procs "$((n - 1))"
+	done
+	scenario threads 100 threads 100
+	scenario stream "$((1024 << 20))" memory 1024 cr stream
+	;;
+small)
+	printf '{"memcpy_mbps":%s}\n' "$(cr_memcpy_bw 16)"
+	scenario memory "$((16 << 20))" memory 16
+	scenario sparse 64 sparse 64
+	scenario sparse 0 sparse 0
+	scenario vmas 300 vmas 300
+	scenario fds 300 fds 300
+	scenario procs 20 procs 19
+	scenario threads 10 threads 10
+	scenario stream "$((16 << 20))" memory 16 cr stream
+	;;
+*)
+	say "unknown scale $SCALE"
+	exit 2
+	;;
+esac
+[ $failures -eq 0 ]
