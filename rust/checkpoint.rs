@@ -12,6 +12,7 @@ use core::pin::Pin;
 
 use kernel::{
     prelude::*,
+    sync::Arc,
     task::Task,
     time::{ClockSource, Monotonic, RealTime},
 };
@@ -19,10 +20,10 @@ use kernel::{
 use crate::cx::{SaveCx, Tally, PAGE_SIZE};
 use crate::error::{CrError, CrResult};
 use crate::format::{Header, ARCH_X86_64, FORMAT_VERSION, RELEASE_LEN};
-use crate::image::{file_of_fd, FileSink, ImageOut, Log};
+use crate::image::{file_of_fd, FileSink, ImageOut, Log, Progress};
 use crate::objhash::SaveObjects;
 use crate::section::{self, Prepared};
-use crate::shim::{current, find_task, TaskExt};
+use crate::shim::{current, find_task, MmExt, TaskExt};
 use crate::tree::{self, Tree};
 use crate::uapi::{self, OpArgs};
 use crate::{leaks, ns, task};
@@ -56,8 +57,9 @@ fn checkpoint(args: &OpArgs) -> CrResult<uapi::Stats> {
     // Two checkpoints of one tree at once would each see the other's freeze and thaw: the
     // first one in goes on, any other gets EBUSY.
     let _claim = InFlight::claim(&tree)?;
+    let progress = Registered::new(estimate(&prepared))?;
     let file = file_of_fd(args.fd).map_err(|e| CrError::new(e, "bad image descriptor"))?;
-    let sink = FileSink::new(file)?;
+    let sink = FileSink::new(file, Some(progress.0.clone()))?;
     let mut out = ImageOut::new(sink, &header())?;
     let mut tally = Tally::default();
     match save_all(&tree, &prepared, &mut out, &mut objs, &mut tally) {
@@ -157,6 +159,15 @@ fn prepare(
     Ok((tree, prepared))
 }
 
+/// About how large the image will be: the tree's resident private memory, and a page for every
+/// other record of a task.
+fn estimate(prepared: &[Prepared]) -> u64 {
+    prepared
+        .iter()
+        .map(|p| p.mm.as_ref().map_or(0, |l| l.mm.resident_private_bytes()) + PAGE_SIZE as u64)
+        .sum()
+}
+
 fn save_all(
     tree: &Tree,
     prepared: &[Prepared],
@@ -229,4 +240,40 @@ impl Drop for InFlight {
         let mine = &self.0;
         IN_FLIGHT.lock().retain(|t| mine.binary_search(t).is_err());
     }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialized in the module's init, before /dev/cr exists.
+    pub(crate) unsafe(uninit) static RUNNING: Mutex<KVec<(i32, Arc<Progress>)>> = KVec::new();
+}
+
+/// The caller's entry in [`RUNNING`], removed when dropped.
+struct Registered(Arc<Progress>);
+
+impl Registered {
+    fn new(total: u64) -> CrResult<Self> {
+        let p = Arc::new(Progress::new(total), GFP_KERNEL)?;
+        let caller = caller_tgid();
+        RUNNING.lock().push((caller, p.clone()), GFP_KERNEL)?;
+        Ok(Self(p))
+    }
+}
+
+fn caller_tgid() -> i32 {
+    kernel::current!().group_leader().pid()
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mine = &self.0;
+        RUNNING.lock().retain(|(_, p)| !Arc::ptr_eq(p, mine));
+    }
+}
+
+/// `CR_IOC_PROGRESS`: the checkpoint the calling process runs (the first, if several).
+pub(crate) fn progress() -> Result<uapi::Progress> {
+    let caller = caller_tgid();
+    let running = RUNNING.lock();
+    let (_, p) = running.iter().find(|(t, _)| *t == caller).ok_or(ENOENT)?;
+    Ok(p.now())
 }

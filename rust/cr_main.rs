@@ -74,6 +74,8 @@ impl kernel::InPlaceModule for CrModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         // SAFETY: called once, at module load, before /dev/cr exists and so before any use.
         unsafe { checkpoint::IN_FLIGHT.init() };
+        // SAFETY: as above.
+        unsafe { checkpoint::RUNNING.init() };
         try_pin_init!(Self {
             _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),
         })
@@ -118,6 +120,11 @@ impl MiscDevice for CrDevice {
                 parts.size,
                 uapi::CHECKPOINT_FLAGS_KNOWN,
             )?),
+            (uapi::NR_PROGRESS, uapi::IOC_READ) => {
+                let size = usable_size(parts.size, uapi::Progress::SIZE_V1)?;
+                write_out(arg, size, &checkpoint::progress()?.to_bytes())?;
+                Ok(0)
+            }
             (uapi::NR_RESTART, uapi::IOC_WRITE) => {
                 // The ioctl may borrow the file from the caller's descriptor table, which the
                 // restore replaces, while other tasks of the session still wait on `me`: hold a

@@ -1385,6 +1385,11 @@ enum StreamState {
         left: usize,
         pad: usize,
     },
+    /// As `InBody`, with the running hash lent out ([`StreamValidator::lend`]).
+    Lent {
+        left: usize,
+        pad: usize,
+    },
     Done,
 }
 
@@ -1472,7 +1477,9 @@ impl StreamValidator {
     pub fn record_header(&mut self, bytes: &[u8; RECORD_HEADER_LEN]) -> Result<RecordHeader> {
         match self.state {
             StreamState::ExpectMagic => return Err(self.err(ErrorKind::BadMagic)),
-            StreamState::InBody { .. } => return Err(self.err(ErrorKind::Truncated)),
+            StreamState::InBody { .. } | StreamState::Lent { .. } => {
+                return Err(self.err(ErrorKind::Truncated))
+            }
             StreamState::Done => return Err(self.err(ErrorKind::AfterTrailer)),
             _ => {}
         }
@@ -1495,7 +1502,10 @@ impl StreamValidator {
     pub fn record_body(&mut self, hdr: &RecordHeader, payload: &[u8], pad: &[u8]) -> Result<u64> {
         let offset = self.offset;
         let at = |kind| FormatError { offset, kind };
-        if matches!(self.state, StreamState::InBody { .. }) {
+        if matches!(
+            self.state,
+            StreamState::InBody { .. } | StreamState::Lent { .. }
+        ) {
             return Err(at(ErrorKind::Truncated));
         }
         if payload.len() != hdr.payload_len() || pad.len() != hdr.padding_len() {
@@ -1592,9 +1602,37 @@ impl StreamValidator {
     /// Bytes of the body begun last that are still to come.
     pub fn body_left(&self) -> usize {
         match self.state {
-            StreamState::InBody { left, .. } => left,
+            StreamState::InBody { left, .. } | StreamState::Lent { left, .. } => left,
             _ => 0,
         }
+    }
+
+    /// Lends the running hash out for the next `len` bytes of payload of the body begun last,
+    /// which the caller hashes where they are (on another CPU, say) and gives back with
+    /// [`Self::give_back`]; nothing else can be fed meanwhile.
+    pub fn lend(&mut self, len: usize) -> Result<Xxh64> {
+        let StreamState::InBody { left, pad } = self.state else {
+            return Err(self.err(ErrorKind::Truncated));
+        };
+        if len > left - pad {
+            return Err(self.err(ErrorKind::Truncated));
+        }
+        self.state = StreamState::Lent {
+            left: left - len,
+            pad,
+        };
+        self.offset += len as u64;
+        Ok(self.hash)
+    }
+
+    /// Takes the lent hash back, advanced over the bytes it was lent for.
+    pub fn give_back(&mut self, hash: Xxh64) -> Result<()> {
+        let StreamState::Lent { left, pad } = self.state else {
+            return Err(self.err(ErrorKind::Truncated));
+        };
+        self.hash = hash;
+        self.state = StreamState::InBody { left, pad };
+        Ok(())
     }
 
     /// Ends the body begun last, which must have been given whole.

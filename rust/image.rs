@@ -8,11 +8,16 @@ use kernel::{
     fs::{file::LocalFile, File},
     new_spinlock,
     prelude::*,
-    sync::{aref::ARef, Arc, Completion, SpinLock},
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Relaxed},
+        Arc, Completion, SpinLock,
+    },
     workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 use crate::error::{CrError, CrResult, Line};
+use crate::format::PAGES_PER_RECORD;
 use crate::format::{
     BodyHasher, ErrorKind, ImageWriter, RecordHeader, RecordKind, Sink, StreamValidator, Xxh64,
     MAX_RECORD_LEN, RECORD_HEADER_LEN,
@@ -110,6 +115,31 @@ impl fmt::Write for LineBuf {
     }
 }
 
+/// How far the writing of an image has come, for `CR_IOC_PROGRESS`: the bytes written, and about
+/// how many there will be.
+pub(crate) struct Progress {
+    done: Atomic<u64>,
+    total: u64,
+}
+
+impl Progress {
+    pub(crate) fn new(total: u64) -> Self {
+        Self {
+            done: Atomic::new(0),
+            total,
+        }
+    }
+
+    /// The figures now (the estimate never below what is done).
+    pub(crate) fn now(&self) -> crate::uapi::Progress {
+        let done = self.done.load(Relaxed);
+        crate::uapi::Progress {
+            done,
+            total: self.total.max(done),
+        }
+    }
+}
+
 /// Buffers small records and writes them to the image file in large pieces; writes a large
 /// record (pages) straight from where its pieces are, in one gathered write.
 pub(crate) struct FileSink {
@@ -118,6 +148,8 @@ pub(crate) struct FileSink {
     gather: Gather,
     /// Bytes handed to the file so far.
     written: u64,
+    /// Where a caller's other thread can see `written` (`CR_IOC_PROGRESS`).
+    progress: Option<Arc<Progress>>,
 }
 
 const SINK_BUFFER: usize = 256 << 10;
@@ -125,13 +157,21 @@ const SINK_BUFFER: usize = 256 << 10;
 const GATHER_FROM: usize = 64 << 10;
 
 impl FileSink {
-    pub(crate) fn new(file: ARef<File>) -> Result<Self> {
+    pub(crate) fn new(file: ARef<File>, progress: Option<Arc<Progress>>) -> Result<Self> {
         Ok(Self {
             file,
             buf: KVVec::with_capacity(SINK_BUFFER, GFP_KERNEL)?,
             gather: Gather::default(),
             written: 0,
+            progress,
         })
+    }
+
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        if let Some(p) = &self.progress {
+            p.done.store(self.written, Relaxed);
+        }
     }
 
     /// Bytes of image so far, buffered or written.
@@ -143,7 +183,7 @@ impl FileSink {
     pub(crate) fn flush(&mut self) -> Result {
         if !self.buf.is_empty() {
             self.file.write_all(&self.buf)?;
-            self.written += self.buf.len() as u64;
+            self.wrote(self.buf.len());
             self.buf.clear();
         }
         Ok(())
@@ -159,7 +199,7 @@ impl Sink for FileSink {
         }
         if bytes.len() >= SINK_BUFFER {
             self.file.write_all(bytes)?;
-            self.written += bytes.len() as u64;
+            self.wrote(bytes.len());
             return Ok(());
         }
         self.buf.extend_from_slice(bytes, GFP_KERNEL)?;
@@ -176,7 +216,7 @@ impl Sink for FileSink {
         }
         self.flush()?;
         self.file.write_gathered(groups, &mut self.gather)?;
-        self.written += len as u64;
+        self.wrote(len);
         Ok(())
     }
 }
@@ -206,20 +246,15 @@ impl<'a> SideHasher<'a> {
     }
 
     fn wait(&mut self) -> Option<Xxh64> {
-        let job = self.job.take()?;
-        job.done.wait_for_completion();
-        let h = *job.state.lock();
-        Some(h)
+        Some(self.job.take()?.wait())
     }
 }
 
 impl BodyHasher for SideHasher<'_> {
     fn start(&mut self, before: Xxh64) {
-        if let Ok(job) = HashJob::new(self.pages, before) {
-            if workqueue::system_unbound().enqueue(job.clone()).is_ok() {
-                self.job = Some(job);
-                return;
-            }
+        if let Ok(job) = HashJob::start(self.pages.iter().copied(), before) {
+            self.job = Some(job);
+            return;
         }
         self.inline = before;
         for p in self.pages {
@@ -236,6 +271,13 @@ impl Drop for SideHasher<'_> {
     fn drop(&mut self) {
         self.wait();
     }
+}
+
+/// `system_dfl_wq`, the unbound queue that replaces the deprecated `system_unbound_wq` (the
+/// kernel crate has no accessor for it yet).
+fn default_queue() -> &'static workqueue::Queue {
+    // SAFETY: `system_dfl_wq` is a C global, set up at boot and never freed.
+    unsafe { workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) }
 }
 
 /// The work of a [`SideHasher`]: where the pages are, and the hash before and after them.
@@ -256,12 +298,14 @@ impl_has_work! {
 }
 
 impl HashJob {
-    fn new(pages: &[&[u8]], before: Xxh64) -> Result<Arc<Self>> {
-        let mut pieces = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
+    /// Starts hashing `pages` from `before` on another CPU. The pages must stay as they are,
+    /// and where they are, until [`Self::wait`] returned.
+    fn start<'p>(pages: impl Iterator<Item = &'p [u8]>, before: Xxh64) -> Result<Arc<Self>> {
+        let mut pieces = KVec::new();
         for p in pages {
             pieces.push((p.as_ptr() as usize, p.len()), GFP_KERNEL)?;
         }
-        Arc::pin_init(
+        let job = Arc::pin_init(
             pin_init!(Self {
                 work <- new_work!("cr::HashJob::work"),
                 done <- Completion::new(),
@@ -269,7 +313,15 @@ impl HashJob {
                 pieces,
             }),
             GFP_KERNEL,
-        )
+        )?;
+        default_queue().enqueue(job.clone()).map_err(|_| EBUSY)?;
+        Ok(job)
+    }
+
+    /// Waits for the hash, and returns it.
+    fn wait(&self) -> Xxh64 {
+        self.done.wait_for_completion();
+        *self.state.lock()
     }
 }
 
@@ -314,9 +366,16 @@ pub(crate) struct ImageIn {
     pad: usize,
     /// A streamed record's body is not over.
     in_body: bool,
+    /// Pages read in last, hashed meanwhile on another CPU: the stream's hash is lent to the job.
+    hashing: Option<(Arc<HashJob>, OwnPages)>,
+    /// Room for a batch of pages, handed to the next reader of pages.
+    spare: Option<OwnPages>,
     /// A record was peeked and is not taken yet.
     peeked: bool,
 }
+
+/// Runs of pages at least this long are hashed on another CPU while the next run is read.
+const SIDE_HASH_FROM: usize = 16 * PAGE_SIZE;
 
 impl ImageIn {
     /// Reads and checks the magic.
@@ -331,6 +390,8 @@ impl ImageIn {
             data_left: 0,
             pad: 0,
             in_body: false,
+            hashing: None,
+            spare: None,
             peeked: false,
         };
         let mut magic = [0u8; 8];
@@ -402,6 +463,7 @@ impl ImageIn {
 
     fn read_record(&mut self) -> CrResult {
         self.skip_data()?;
+        self.settle()?;
         loop {
             let mut hdr = [0u8; RECORD_HEADER_LEN];
             self.offset = self.check.offset();
@@ -481,7 +543,9 @@ impl ImageIn {
         PageList::decode(&self.payload, self.payload_len).map_err(|k| self.malformed(k))
     }
 
-    /// Reads the next pages of the record's data straight into `pages`, and hashes them there.
+    /// Reads the next pages of the record's data straight into `pages`, and hashes them there:
+    /// on another CPU while the caller goes on reading the next run, for a long run. `pages`
+    /// may come back as another batch of the same room (the one read stays with the hash).
     pub(crate) fn pages_into(&mut self, pages: &mut OwnPages) -> CrResult {
         let len = pages.len() * PAGE_SIZE;
         if len > self.data_left {
@@ -495,11 +559,45 @@ impl ImageIn {
                 CrError::new(err, "reading the image failed").at(at)
             }
         })?;
-        for page in pages.contents() {
-            self.check.body_part(page)?;
-        }
         self.data_left -= len;
+        // The previous run's hash comes first in the stream.
+        self.settle()?;
+        if len < SIDE_HASH_FROM {
+            for page in pages.contents() {
+                self.check.body_part(page)?;
+            }
+            return self.end_data();
+        }
+        let before = self.check.lend(len)?;
+        match HashJob::start(pages.contents(), before) {
+            Ok(job) => {
+                let spare = match self.spare.take() {
+                    Some(s) => s,
+                    None => OwnPages::with_capacity(PAGES_PER_RECORD)?,
+                };
+                let read = core::mem::replace(pages, spare);
+                self.hashing = Some((job, read));
+            }
+            Err(_) => {
+                let mut h = before;
+                for page in pages.contents() {
+                    h.update(page);
+                }
+                self.check.give_back(h)?;
+            }
+        }
         self.end_data()
+    }
+
+    /// Waits for the pages hashed on another CPU, takes the hash back, and keeps their room.
+    fn settle(&mut self) -> CrResult {
+        if let Some((job, mut pages)) = self.hashing.take() {
+            let h = job.wait();
+            pages.clear();
+            self.spare = Some(pages);
+            self.check.give_back(h)?;
+        }
+        Ok(())
     }
 
     /// Reads the next `buf.len()` bytes of the record's data into `buf`.
@@ -507,6 +605,7 @@ impl ImageIn {
         if buf.len() > self.data_left {
             return Err(self.malformed(ErrorKind::BadField("pages")));
         }
+        self.settle()?;
         self.read(buf)?;
         self.check.body_part(buf)?;
         self.data_left -= buf.len();
@@ -518,6 +617,7 @@ impl ImageIn {
         if self.data_left > 0 || !self.in_body {
             return Ok(());
         }
+        self.settle()?;
         let mut pad = [0u8; 8];
         let pad = &mut pad[..self.pad];
         self.read(pad)?;
@@ -556,5 +656,14 @@ impl ImageIn {
     /// True once the trailer was read and matched.
     pub(crate) fn is_complete(&self) -> bool {
         self.check.is_complete()
+    }
+}
+
+impl Drop for ImageIn {
+    fn drop(&mut self) {
+        // The hash job reads the pages until it is done; only then may they go.
+        if let Some((job, _pages)) = self.hashing.take() {
+            job.wait();
+        }
     }
 }

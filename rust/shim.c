@@ -772,6 +772,11 @@ int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out)
 	return 1;
 }
 
+u64 cr_mm_resident_private(struct mm_struct *mm)
+{
+	return (get_mm_counter(mm, MM_ANONPAGES) + get_mm_counter(mm, MM_SHMEMPAGES)) << PAGE_SHIFT;
+}
+
 long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
 		      struct cr_page_ref *out, long max)
 {

@@ -203,6 +203,7 @@ struct cr_piece {
 void cr_mm_info(struct mm_struct *mm, struct cr_mm_info *out);
 struct file *cr_mm_exe_file(struct mm_struct *mm);
 int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out);
+u64 cr_mm_resident_private(struct mm_struct *mm);
 long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
 		      struct cr_page_ref *out, long max);
 int cr_mm_fault_in(struct mm_struct *mm, u64 addr, struct page **out);

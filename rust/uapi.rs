@@ -201,6 +201,46 @@ pub const fn classify_arg_size(size: usize, v1: usize) -> ArgSize {
 pub const NR_CHECKPOINT: u32 = 0x01;
 /// `_IOC_NR` of `CR_IOC_RESTART`.
 pub const NR_RESTART: u32 = 0x02;
+/// `_IOC_NR` of `CR_IOC_PROGRESS`.
+pub const NR_PROGRESS: u32 = 0x03;
+
+/// `struct cr_progress`: how far the caller's checkpoint has come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Progress {
+    /// Image bytes written so far.
+    pub done: u64,
+    /// About how many there will be; 0 while unknown.
+    pub total: u64,
+}
+
+impl Progress {
+    /// Size of the first version of the struct.
+    pub const SIZE_V1: usize = 16;
+
+    /// Little-endian wire form.
+    pub fn to_bytes(self) -> [u8; Self::SIZE_V1] {
+        let mut b = [0u8; Self::SIZE_V1];
+        b[0..8].copy_from_slice(&self.done.to_le_bytes());
+        b[8..16].copy_from_slice(&self.total.to_le_bytes());
+        b
+    }
+
+    /// Parses the wire form.
+    pub fn from_bytes(b: &[u8; Self::SIZE_V1]) -> Self {
+        let mut d = [0u8; 8];
+        let mut t = [0u8; 8];
+        d.copy_from_slice(&b[0..8]);
+        t.copy_from_slice(&b[8..16]);
+        Self {
+            done: u64::from_le_bytes(d),
+            total: u64::from_le_bytes(t),
+        }
+    }
+}
+
+/// `CR_IOC_PROGRESS`.
+pub const IOC_PROGRESS: u32 = ioc(IOC_READ, NR_PROGRESS, Progress::SIZE_V1);
 
 /// `struct cr_checkpoint_args` and `struct cr_restart_args`, which share one layout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

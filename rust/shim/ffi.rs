@@ -380,6 +380,7 @@ extern "C" {
     pub(crate) fn cr_mm_info(mm: *mut mm_struct, out: *mut MmInfo);
     pub(crate) fn cr_mm_exe_file(mm: *mut mm_struct) -> *mut file;
     pub(crate) fn cr_vma_next(mm: *mut mm_struct, addr: u64, out: *mut VmaInfo) -> c_int;
+    pub(crate) fn cr_mm_resident_private(mm: *mut mm_struct) -> u64;
     pub(crate) fn cr_mm_walk_pages(
         mm: *mut mm_struct,
         cursor: *mut u64,

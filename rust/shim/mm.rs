@@ -23,6 +23,8 @@ pub(crate) trait MmExt {
     fn exe_file(&self) -> Option<ARef<File>>;
     /// The first area at or after `addr`.
     fn vma_from(&self, addr: u64) -> Option<Vma>;
+    /// Bytes of anonymous and shmem memory resident now (the RSS counters).
+    fn resident_private_bytes(&self) -> u64;
 }
 
 impl MmExt for MmWithUser {
@@ -55,5 +57,10 @@ impl MmExt for MmWithUser {
         let file = file_or_none(info.file);
         info.file = core::ptr::null_mut();
         Some(Vma { info, file })
+    }
+
+    fn resident_private_bytes(&self) -> u64 {
+        // SAFETY: the mm has a user count.
+        unsafe { ffi::cr_mm_resident_private(self.as_raw()) }
     }
 }

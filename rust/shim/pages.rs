@@ -136,6 +136,10 @@ pub(crate) struct OwnPages {
     pages: KVec<*mut bindings::page>,
 }
 
+// SAFETY: the batch holds page references, which any task may put; it can move to another
+// task's session (it stays in the restart's image reader between turns).
+unsafe impl Send for OwnPages {}
+
 impl OwnPages {
     /// Room for `max` pages.
     pub(crate) fn with_capacity(max: usize) -> Result<Self> {

@@ -114,6 +114,19 @@ struct cr_restart_args {
 #define CR_IOC_RESTART		_IOW(CR_IOC_MAGIC, 0x02, struct cr_restart_args)
 
 /*
+ * How far the checkpoint that the calling process runs (in another of its threads) has come:
+ * image bytes written so far, and about how many there will be (the resident memory of the
+ * tree, and its other state; 0 while unknown). ENOENT when the process runs no checkpoint.
+ * ckpt shows it on a terminal.
+ */
+struct cr_progress {
+	__u64 done;	/* out */
+	__u64 total;	/* out */
+};
+
+#define CR_IOC_PROGRESS		_IOR(CR_IOC_MAGIC, 0x03, struct cr_progress)
+
+/*
  * Every task of the image calls CR_IOC_RESTART on one open /dev/cr (inherited from the
  * restarter), with its own pid. A task that was a zombie gets CR_RESTART_ZOMBIE ORed with its
  * wait status back and must exit with that status; the others return to user space as they

@@ -238,7 +238,9 @@ fn uapi_matches_the_c_header() {
          sizeof(struct cr_version), offsetof(struct cr_version, features), \
          (unsigned long long)CR_FEATURES_KNOWN, \
          (unsigned long long)(CR_CHECKPOINT_ALLOW_LEAKS | CR_CHECKPOINT_STATS), \
-         (unsigned long long)(CR_RESTART_DRY_RUN | CR_RESTART_STATS)); return 0; }\n",
+         (unsigned long long)(CR_RESTART_DRY_RUN | CR_RESTART_STATS)); \
+         printf(\"%u %zu\\n\", (unsigned)CR_IOC_PROGRESS, sizeof(struct cr_progress)); \
+         return 0; }\n",
     )
     .unwrap();
     let include = concat!(env!("CARGO_MANIFEST_DIR"), "/../../include/uapi");
@@ -251,7 +253,7 @@ fn uapi_matches_the_c_header() {
     assert!(status.success());
     let out = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
     let want = format!(
-        "{} {} {} {} {} {} 16 {} {} {}\n",
+        "{} {} {} {} {} {} 16 {} {} {}\n{} {}\n",
         uapi::IOC_VERSION,
         uapi::ABI_VERSION,
         FORMAT_VERSION,
@@ -260,7 +262,9 @@ fn uapi_matches_the_c_header() {
         uapi::Version::SIZE_V1,
         uapi::FEATURES_KNOWN,
         uapi::CHECKPOINT_FLAGS_KNOWN,
-        uapi::RESTART_FLAGS_KNOWN
+        uapi::RESTART_FLAGS_KNOWN,
+        uapi::IOC_PROGRESS,
+        uapi::Progress::SIZE_V1
     );
     assert_eq!(out, want);
     assert_eq!(
@@ -432,4 +436,49 @@ fn a_stats_line_reads_back() {
     );
     assert_eq!(uapi::Stats::parse(&line), Some(s));
     assert_eq!(uapi::Stats::parse("cr: checkpoint: pid 3: refused"), None);
+}
+
+#[test]
+fn a_lent_hash_comes_back_advanced() {
+    let (head, pages) = pages_payload(&[0x1000, 0x2000]);
+    let page_refs: Vec<&[u8]> = pages.iter().map(|p| &p[..]).collect();
+    let mut whole = head.clone();
+    for p in &pages {
+        whole.extend_from_slice(p);
+    }
+    let img = image_with(&[(RecordKind::Pages as u32, &whole)]);
+    let mut v = StreamValidator::new();
+    v.magic(img[..8].try_into().unwrap()).unwrap();
+    let mut pos = 8;
+    let hdr = v
+        .record_header(img[pos..pos + 8].try_into().unwrap())
+        .unwrap();
+    let hl = hdr.payload_len();
+    v.record_body(&hdr, &img[pos + 8..pos + 8 + hl], &[])
+        .unwrap();
+    pos += 8 + align_up(hl);
+    let hdr = v
+        .record_header(img[pos..pos + 8].try_into().unwrap())
+        .unwrap();
+    v.begin_body(&hdr).unwrap();
+    v.body_part(&head).unwrap();
+    // The first page hashed elsewhere; nothing else may be fed while the hash is out.
+    let mut h = v.lend(4096).unwrap();
+    assert!(v.body_part(page_refs[1]).is_err());
+    assert!(v.lend(4096).is_err());
+    assert!(v.record_header(&[0; 8]).is_err());
+    assert!(v.end_body().is_err());
+    h.update(page_refs[0]);
+    v.give_back(h).unwrap();
+    // More than the payload left cannot be lent.
+    assert!(v.lend(8192).is_err());
+    v.body_part(page_refs[1]).unwrap();
+    v.end_body().unwrap();
+    pos += 8 + hdr.payload_len();
+    let hdr = v
+        .record_header(img[pos..pos + 8].try_into().unwrap())
+        .unwrap();
+    v.record_body(&hdr, &img[pos + 8..pos + 8 + hdr.payload_len()], &[])
+        .unwrap();
+    assert!(v.is_complete());
 }

@@ -116,6 +116,58 @@ pub fn describe_stats(s: &uapi::Stats, stopped: Duration, total: Duration) -> St
     )
 }
 
+/// Whether standard error is a terminal, where progress is shown.
+pub fn stderr_is_terminal() -> bool {
+    // SAFETY: isatty on a descriptor number has no preconditions.
+    unsafe { libc::isatty(2) == 1 }
+}
+
+/// Shows `what` on standard error, every quarter second once a second has passed, as long as
+/// `running` holds; `measure` gives (bytes done, bytes in all or 0). The line is erased at the
+/// end. Meant for a scoped thread, on a terminal.
+pub fn show_progress(
+    what: &str,
+    running: &std::sync::atomic::AtomicBool,
+    measure: impl Fn() -> Option<(u64, u64)>,
+) {
+    use std::sync::atomic::Ordering;
+    let start = Instant::now();
+    let mut shown = false;
+    while running.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if start.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        let Some((done, total)) = measure() else {
+            continue;
+        };
+        let line = if total > 0 {
+            format!(
+                "{what}: {:.0} of {:.0} MB ({}%)",
+                done as f64 / 1e6,
+                total as f64 / 1e6,
+                done * 100 / total.max(1)
+            )
+        } else {
+            format!("{what}: {:.0} MB", done as f64 / 1e6)
+        };
+        eprint!("\r{line}\x1b[K");
+        shown = true;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if shown {
+        eprint!("\r\x1b[K");
+    }
+}
+
+/// `CR_IOC_PROGRESS`: how far the checkpoint this process runs has come.
+pub fn ioctl_progress(dev: &fs::File) -> Option<uapi::Progress> {
+    let mut b = [0u8; uapi::Progress::SIZE_V1];
+    // SAFETY: CR_IOC_PROGRESS writes exactly its encoded size into `b`.
+    let ret = unsafe { libc::ioctl(dev.as_raw_fd(), uapi::IOC_PROGRESS as _, b.as_mut_ptr()) };
+    (ret == 0).then(|| uapi::Progress::from_bytes(&b))
+}
+
 /// Whether `pid` is `root` or one of its descendants; `None` when a process on the way exited
 /// while it was looked at, which a running tree does all the time.
 pub fn in_subtree(root: i32, mut pid: i32) -> Option<bool> {

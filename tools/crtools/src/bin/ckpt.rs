@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
@@ -195,7 +196,19 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
     if stats {
         flags |= uapi::CHECKPOINT_STATS;
     }
-    let result = crtools::ioctl_checkpoint(&dev, pid, out.as_raw_fd(), logfd, flags);
+    let running = AtomicBool::new(true);
+    let result = std::thread::scope(|scope| {
+        if crtools::stderr_is_terminal() {
+            scope.spawn(|| {
+                crtools::show_progress("ckpt", &running, || {
+                    crtools::ioctl_progress(&dev).map(|p| (p.done, p.total))
+                })
+            });
+        }
+        let r = crtools::ioctl_checkpoint(&dev, pid, out.as_raw_fd(), logfd, flags);
+        running.store(false, Ordering::SeqCst);
+        r
+    });
     let after = if kill && result.is_ok() {
         crtools::kill_all(&dir)
     } else {

@@ -13,7 +13,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 use crimage::format::{
@@ -662,23 +663,49 @@ impl Source {
     }
 
     /// Starts feeding a stream; a file needs nothing.
-    fn start(&mut self) -> Option<std::thread::JoinHandle<io::Result<()>>> {
+    fn start(&mut self, fed: &Arc<AtomicU64>) -> Option<std::thread::JoinHandle<io::Result<()>>> {
         self.feed
             .take()
-            .map(|(prefix, rest, pipe)| feed(prefix, rest, pipe))
+            .map(|(prefix, rest, pipe)| feed(prefix, rest, pipe, fed.clone()))
+    }
+
+    /// How far the kernel has read, for progress: a file's position, which the tasks' reads
+    /// move (they share the open file), and its size; for a stream, what the feeder passed on.
+    fn meter(&self, fed: &Arc<AtomicU64>) -> impl Fn() -> Option<(u64, u64)> {
+        let file = self
+            .feed
+            .is_none()
+            .then(|| self.image.try_clone().ok().map(File::from))
+            .flatten();
+        let fed = fed.clone();
+        move || match &file {
+            Some(f) => {
+                // SAFETY: lseek on a descriptor this closure owns; SEEK_CUR moves nothing.
+                let pos = unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_CUR) };
+                let size = f.metadata().ok()?.len();
+                (pos >= 0).then_some((pos as u64, size))
+            }
+            None => Some((fed.load(Ordering::Relaxed), 0)),
+        }
     }
 }
 
 /// Writes the image, from its first byte, into a pipe for the kernel, from a thread: the
 /// prefix restart already read, then the rest, moved by splice without a copy where the source
 /// allows it.
-fn feed(prefix: Vec<u8>, mut rest: File, pipe: OwnedFd) -> std::thread::JoinHandle<io::Result<()>> {
+fn feed(
+    prefix: Vec<u8>,
+    mut rest: File,
+    pipe: OwnedFd,
+    fed: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<io::Result<()>> {
     // SAFETY: ignoring SIGPIPE: a reader that failed closes the pipe, and the feeder then sees
     // EPIPE instead of dying.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     std::thread::spawn(move || -> io::Result<()> {
         let mut w = File::from(pipe);
         w.write_all(&prefix)?;
+        fed.fetch_add(prefix.len() as u64, Ordering::Relaxed);
         loop {
             // SAFETY: splice between two descriptors this thread owns, without offsets.
             let n = unsafe {
@@ -693,7 +720,9 @@ fn feed(prefix: Vec<u8>, mut rest: File, pipe: OwnedFd) -> std::thread::JoinHand
             };
             match n {
                 0 => return Ok(()),
-                n if n > 0 => continue,
+                n if n > 0 => {
+                    fed.fetch_add(n as u64, Ordering::Relaxed);
+                }
                 _ => {
                     let err = io::Error::last_os_error();
                     if err.raw_os_error() != Some(libc::EINVAL) {
@@ -726,7 +755,7 @@ fn dry_run(opts: &Options) -> Result<u8, Fail> {
     let (plan, mut source) = Input::open(&opts.input)?.prepare()?;
     let dev = crtools::open_device()?;
     let (log_r, log_w) = pipe()?;
-    let feeder = source.start();
+    let feeder = source.start(&Arc::new(AtomicU64::new(0)));
     let args = uapi::OpArgs {
         pid: 0,
         fd: source.image.as_raw_fd(),
@@ -849,20 +878,29 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     control.wake_all();
 
     // The tasks hold the image now.
-    let feeder = source.start();
+    let fed = Arc::new(AtomicU64::new(0));
+    let feeder = source.start(&fed);
+    let meter = source.meter(&fed);
     drop(source);
     let mut log_out = open_log(opts)?;
     let mut failed = control.failed.load(Ordering::SeqCst) != 0;
     let mut figures = None;
-    for line in BufReader::new(File::from(log_r)).lines() {
-        let line = line.unwrap_or_default();
-        if let Some(s) = uapi::Stats::parse(&line) {
-            figures = Some(s);
-            continue;
+    let running = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        if crtools::stderr_is_terminal() {
+            scope.spawn(|| crtools::show_progress("restart", &running, &meter));
         }
-        failed |= line.contains("error");
-        let _ = writeln!(log_out, "{line}");
-    }
+        for line in BufReader::new(File::from(log_r)).lines() {
+            let line = line.unwrap_or_default();
+            if let Some(s) = uapi::Stats::parse(&line) {
+                figures = Some(s);
+                continue;
+            }
+            failed |= line.contains("error");
+            let _ = writeln!(log_out, "{line}");
+        }
+        running.store(false, Ordering::SeqCst);
+    });
     if let Some(f) = feeder {
         let _ = f.join();
     }
