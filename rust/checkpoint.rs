@@ -238,7 +238,13 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mine = &self.0;
-        IN_FLIGHT.lock().retain(|t| mine.binary_search(t).is_err());
+        let mut all = IN_FLIGHT.lock();
+        all.retain(|t| mine.binary_search(t).is_err());
+        // Statics are never dropped, so an idle registry must hold no allocation that module
+        // unload would leak.
+        if all.is_empty() {
+            *all = KVec::new();
+        }
     }
 }
 
@@ -266,7 +272,12 @@ fn caller_tgid() -> i32 {
 impl Drop for Registered {
     fn drop(&mut self) {
         let mine = &self.0;
-        RUNNING.lock().retain(|(_, p)| !Arc::ptr_eq(p, mine));
+        let mut running = RUNNING.lock();
+        running.retain(|(_, p)| !Arc::ptr_eq(p, mine));
+        // As for `IN_FLIGHT`: nothing allocated once idle.
+        if running.is_empty() {
+            *running = KVec::new();
+        }
     }
 }
 

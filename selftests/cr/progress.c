@@ -89,7 +89,7 @@ int main(void)
 {
 	static struct cr_progress samples[4096];
 	struct cr_progress p;
-	int logpipe[2], i, grew = 0, below = 0, covered = 1;
+	int logpipe[2], ready[2], i, grew = 0, below = 0, covered = 1;
 	unsigned long long tasks, pages, bytes, ns;
 	pthread_t reader;
 	char log[1024];
@@ -100,7 +100,7 @@ int main(void)
 	ksft_print_header();
 	ksft_set_plan(6);
 	dev = open(CR_DEVICE, O_RDWR | O_CLOEXEC);
-	if (dev < 0 || pipe(image) || pipe(logpipe))
+	if (dev < 0 || pipe(image) || pipe(logpipe) || pipe(ready))
 		cr_bail("setup");
 	cr_expect_errno(ioctl(dev, CR_IOC_PROGRESS, &p), ENOENT, "progress with no checkpoint running");
 
@@ -120,6 +120,7 @@ int main(void)
 		close(logpipe[0]);
 		close(logpipe[1]);
 		close(dev);
+		close(ready[0]);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
@@ -128,6 +129,10 @@ int main(void)
 		if (mem == MAP_FAILED)
 			_exit(1);
 		memset(mem, 0x5a, MIB << 20);
+		/* The pipe closes on exit, so a child that dies also releases the test. */
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		close(ready[1]);
 		for (;;)
 			pause();
 	}
@@ -137,7 +142,15 @@ int main(void)
 		snprintf(pid, sizeof(pid), "%d", child);
 		put(CG "/cgroup.procs", pid);
 	}
-	usleep(500000);
+	/*
+	 * Freeze only once every page is written: under KASAN the memset alone can outlast any
+	 * fixed delay, and a half-written process makes the page count wrong.
+	 */
+	close(ready[1]);
+	/* The byte says the memory is written; the end of file, that the child let go of the pipe. */
+	if (read(ready[0], log, 1) != 1 || read(ready[0], log, 1) != 0)
+		cr_bail("the child did not get ready");
+	close(ready[0]);
 	frozen(1);
 	if (pthread_create(&reader, NULL, drain, NULL))
 		cr_bail("pthread_create");
