@@ -135,7 +135,7 @@ pub(crate) struct Open {
 /// detection.
 #[derive(Default)]
 pub(crate) struct Table {
-    pub(crate) open: KVec<Open>,
+    pub(crate) open: KVVec<Open>,
 }
 
 impl Table {

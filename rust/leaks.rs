@@ -19,7 +19,7 @@ use crate::tree::Tree;
 
 /// A sorted set of kernel identities (pointers compared, never dereferenced).
 #[derive(Default)]
-struct Identities(KVec<u64>);
+struct Identities(KVVec<u64>);
 
 impl Identities {
     fn add(&mut self, id: u64) -> CrResult {
@@ -49,7 +49,7 @@ impl Identities {
 }
 
 /// Drops the repeats of a vector sorted by `key`.
-fn dedup_sorted<T>(v: &mut KVec<T>, key: impl Fn(&T) -> u64) {
+fn dedup_sorted<T>(v: &mut KVVec<T>, key: impl Fn(&T) -> u64) {
     let mut last = None;
     v.retain(|x| {
         let k = Some(key(x));
@@ -92,7 +92,7 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
     for set in [&mut tasks, &mut mms, &mut fds, &mut fss, &mut sighands] {
         set.seal();
     }
-    let mut held: KVec<Held> = KVec::new();
+    let mut held: KVVec<Held> = KVVec::new();
     for table in tables {
         for o in table.open.iter() {
             let pipe = match o.class.kind {

@@ -17,7 +17,7 @@ use crate::shim::{ffi::ShmemInfo, FileExt};
 /// objects, and no allocation per lookup.
 #[derive(Default)]
 pub(crate) struct IdentityMap {
-    entries: KVec<(u64, u32)>,
+    entries: KVVec<(u64, u32)>,
 }
 
 impl IdentityMap {
@@ -80,7 +80,7 @@ pub(crate) enum Object {
 #[derive(Default)]
 pub(crate) struct LoadObjects {
     space: ObjrefSpace,
-    table: KVec<Object>,
+    table: KVVec<Object>,
 }
 
 impl LoadObjects {

@@ -45,7 +45,7 @@ impl Member {
 pub(crate) struct Tree {
     pub(crate) ns: ARef<PidNamespace>,
     pub(crate) container: bool,
-    pub(crate) members: KVec<Member>,
+    pub(crate) members: KVVec<Member>,
 }
 
 /// Finds the subtree rooted at `root` and orders it: depth first, each process followed by its
@@ -82,7 +82,7 @@ pub(crate) fn collect(root: &Task) -> CrResult<Tree> {
     if tasks.len() > MAX_TASKS {
         return Err(CrError::new(E2BIG, "too many tasks in the tree"));
     }
-    let mut found = KVec::with_capacity(tasks.len(), GFP_KERNEL)?;
+    let mut found = KVVec::with_capacity(tasks.len(), GFP_KERNEL)?;
     for task in tasks {
         let info = task.tree_info(&ns);
         if info.flags & CR_TREE_EXITED != 0 && info.pid != info.tgid {
@@ -93,7 +93,7 @@ pub(crate) fn collect(root: &Task) -> CrResult<Tree> {
         found.push(Some((task, info)), GFP_KERNEL)?;
     }
     let order = depth_first(&found, root_info.pid)?;
-    let mut members = KVec::with_capacity(order.len(), GFP_KERNEL)?;
+    let mut members = KVVec::with_capacity(order.len(), GFP_KERNEL)?;
     for i in order {
         if let Some((task, info)) = found[i].take() {
             members.push(member(task, info, root_info.pid), GFP_KERNEL)?;
@@ -365,8 +365,8 @@ pub(crate) fn save(out: &mut ImageOut, tree: &Tree) -> CrResult {
 /// The TREE as restart reads it: the entries, and what each live task's section defines.
 #[derive(Default)]
 pub(crate) struct Loaded {
-    pub(crate) entries: KVec<TreeEntry>,
-    pub(crate) defines: KVec<Defines>,
+    pub(crate) entries: KVVec<TreeEntry>,
+    pub(crate) defines: KVVec<Defines>,
     pub(crate) container: bool,
 }
 
@@ -378,8 +378,8 @@ pub(crate) fn load(input: &mut ImageIn, objects: &mut LoadObjects) -> CrResult<L
     let tree = records::Tree::decode(input.payload()).map_err(|k| input.malformed(k))?;
     let count = tree.head.count as usize;
     let mut loaded = Loaded {
-        entries: KVec::with_capacity(count, GFP_KERNEL)?,
-        defines: KVec::with_capacity(count, GFP_KERNEL)?,
+        entries: KVVec::with_capacity(count, GFP_KERNEL)?,
+        defines: KVVec::with_capacity(count, GFP_KERNEL)?,
         container: tree.container(),
     };
     for e in tree.entries() {

@@ -3,7 +3,8 @@
 # The bench's scenarios, run inside the guest (installed there as cr-bench-scenarios):
 #   cr-bench-scenarios SCALE RUNS TOOL...
 #
-#   SCALE  full (make bench) or small (make check: every scenario once, quickly)
+#   SCALE  full (make bench), small (make check: every scenario once, quickly), or memory
+#          (the 1 GiB checkpoint and restart alone, for work on the memory path)
 #   RUNS   runs of each scenario and tool
 #   TOOL   cr, criu
 #
@@ -188,13 +189,18 @@ full)
 	scenario threads 100 threads 100
 	scenario stream "$((1024 << 20))" memory 1024 cr stream
 	;;
+memory)
+	printf '{"memcpy_mbps":%s}\n' "$(cr_memcpy_bw 256)"
+	scenario memory "$((1024 << 20))" memory 1024
+	;;
 small)
 	printf '{"memcpy_mbps":%s}\n' "$(cr_memcpy_bw 16)"
 	scenario memory "$((16 << 20))" memory 16
 	scenario sparse 64 sparse 64
 	scenario sparse 0 sparse 0
 	scenario vmas 300 vmas 300
-	scenario fds 300 fds 300
+	# 10,000 descriptors once took a per-table vector past the largest kmalloc.
+	scenario fds 10000 fds 10000
 	scenario procs 20 procs 19
 	scenario threads 10 threads 10
 	scenario stream "$((16 << 20))" memory 16 cr stream
