@@ -89,6 +89,20 @@ pub fn parent_of(pid: i32) -> Option<i32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Makes a pipe carrying an image as large as an unprivileged process may (fs/pipe-max-size,
+/// 1 MiB by default), so that the writer and the reader wake each other once per megabyte
+/// rather than once per 64 KiB. Anything else (a file, a socket) is left alone, as is a pipe
+/// that cannot grow.
+pub fn widen_if_pipe(fd: RawFd) {
+    let max = fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::c_int>().ok())
+        .unwrap_or(1 << 20);
+    // SAFETY: fcntl on a descriptor the caller owns; F_SETPIPE_SZ fails harmlessly on anything
+    // but a pipe.
+    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, max) };
+}
+
 /// A pipe, both ends close-on-exec.
 pub fn pipe() -> Result<(OwnedFd, OwnedFd), Fail> {
     let mut fds = [0; 2];

@@ -160,6 +160,7 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
     let _hold = crtools::hold_cgroup(&dir)?;
     let dev = crtools::open_device()?;
     let out: Box<dyn AsRawFd> = if output == "-" {
+        crtools::widen_if_pipe(1);
         Box::new(std::io::stdout())
     } else {
         Box::new(File::create(output).map_err(|e| failed!("{output}: {e}"))?)

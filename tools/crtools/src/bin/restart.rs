@@ -612,8 +612,10 @@ impl Input {
                 Ok((plan, source))
             }
             Self::Stream(mut f) => {
+                crtools::widen_if_pipe(f.as_raw_fd());
                 let (prefix, plan) = read_prefix(&mut f)?;
                 let (read, write) = pipe()?;
+                crtools::widen_if_pipe(write.as_raw_fd());
                 let source = Source {
                     image: read,
                     feed: Some((prefix, f, write)),
