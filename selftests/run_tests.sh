@@ -25,11 +25,14 @@ timeout=${CR_TEST_TIMEOUT:-900}
 for t in "$@"; do
 	i=$((i + 1))
 	echo "# selftests: cr: $t"
+	began=$(cut -d. -f1 /proc/uptime)
 	{
 		timeout $timeout ./"$t" 2>&1
 		echo $? >$status
 	} | sed 's/^/    /'
 	st=$(cat $status)
+	# What each test costs on this kernel, to keep the suite's time in view.
+	echo "# $t took $(($(cut -d. -f1 /proc/uptime) - began)) s"
 	case $st in
 	0) echo "ok $i selftests: cr: $t" ;;
 	4) echo "ok $i selftests: cr: $t # SKIP" ;;

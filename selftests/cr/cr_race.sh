@@ -8,7 +8,8 @@
 . "$(dirname "$0")/cr_lib.sh.inc"
 tap_plan 11
 
-COUNT=${CR_RACE_COUNT:-100}
+COUNT=${CR_RACE_COUNT:-$(scale 100 25)}
+MIB=$(scale 256 64)
 cr_start cr_tree threadfork $T
 tap_check "a tree with threads and children is ready" cr_ready
 reader() {
@@ -35,11 +36,12 @@ tap_check "the tree still runs" cr_round 1
 
 cr_cleanup
 
-# A checkpoint long enough to start a second one while it writes: 256 MiB of memory.
+# A checkpoint long enough to start a second one while it writes: 256 MiB of memory (64 under
+# KASAN, which is slow enough).
 T=$(mktemp -d /tmp/cr-test.XXXXXX)
 RESTARTER=
-cr_start cr_target memory $T
-tap_check "a 256 MiB target is ready" cr_ready
+cr_start cr_target memory $T $MIB
+tap_check "a $MIB MiB target is ready" cr_ready
 ckpt $PID -o $T/a --log $T/log.a 2>$T/err.a &
 A=$!
 tap_check "the first ckpt is writing" wait_for test -s $T/a
