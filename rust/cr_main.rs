@@ -28,6 +28,7 @@ mod cx;
 mod error;
 mod image;
 mod objhash;
+mod prefault;
 mod shim;
 
 // One file per kind of state, each with its checkpoint and restore halves.

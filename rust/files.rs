@@ -15,7 +15,7 @@ use crate::error::{Context, CrError, CrResult};
 use crate::format::{file_kind, shmem_kind, ErrorKind, FileRecord, RecordKind, PATH_MAX};
 use crate::objhash::Object;
 use crate::records::{self, MAX_FD};
-use crate::shim::ffi::{FileFacts, CR_FF_KERNMOUNT, CR_FF_PIPE, CR_FF_SHMEM};
+use crate::shim::ffi::{FileFacts, CR_FF_KERNMOUNT, CR_FF_LOCKED, CR_FF_PIPE, CR_FF_SHMEM};
 use crate::shim::{current, nul_terminated, open_path, FileExt, TaskExt};
 use crate::{pipe, shmem};
 
@@ -75,6 +75,13 @@ pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
     let kind = |kind| Ok(Class { kind, shmem: 0 });
     if f.flags & bindings::O_PATH != 0 {
         return Err(CrError::unsupported("O_PATH descriptors not supported"));
+    }
+    if f.facts & CR_FF_LOCKED != 0 {
+        // Restart would reopen the file without its locks, and the program would go on as if
+        // it held them.
+        return Err(CrError::unsupported(
+            "file locks and leases (flock, fcntl, OFD) are not supported yet",
+        ));
     }
     match ty {
         bindings::S_IFREG => match shmem_class(f)? {

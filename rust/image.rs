@@ -275,7 +275,7 @@ impl Drop for SideHasher<'_> {
 
 /// `system_dfl_wq`, the unbound queue that replaces the deprecated `system_unbound_wq` (the
 /// kernel crate has no accessor for it yet).
-fn default_queue() -> &'static workqueue::Queue {
+pub(crate) fn default_queue() -> &'static workqueue::Queue {
     // SAFETY: `system_dfl_wq` is a C global, set up at boot and never freed.
     unsafe { workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) }
 }
@@ -544,9 +544,11 @@ impl ImageIn {
     }
 
     /// Reads the next pages of the record's data straight into `pages`, and hashes them there:
-    /// on another CPU while the caller goes on reading the next run, for a long run. `pages`
-    /// may come back as another batch of the same room (the one read stays with the hash).
-    pub(crate) fn pages_into(&mut self, pages: &mut OwnPages) -> CrResult {
+    /// for a long run, on another CPU while the caller goes on reading the next run, unless
+    /// `other_cpu_busy` (the other CPU makes the pages present: hashing there too would make it
+    /// the slower of the two). `pages` may come back as another batch of the same room (the one
+    /// read stays with the hash).
+    pub(crate) fn pages_into(&mut self, pages: &mut OwnPages, other_cpu_busy: bool) -> CrResult {
         let len = pages.len() * PAGE_SIZE;
         if len > self.data_left {
             return Err(self.malformed(ErrorKind::BadField("pages")));
@@ -562,7 +564,7 @@ impl ImageIn {
         self.data_left -= len;
         // The previous run's hash comes first in the stream.
         self.settle()?;
-        if len < SIDE_HASH_FROM {
+        if len < SIDE_HASH_FROM || other_cpu_busy {
             for page in pages.contents() {
                 self.check.body_part(page)?;
             }

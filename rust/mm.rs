@@ -17,6 +17,7 @@ use crate::format::{
     file_kind, vma_kind, ErrorKind, FileRecord, MmRecord, PagesHeader, RecordKind, VmaRecord,
     PAGES_PER_RECORD,
 };
+use crate::prefault::{self, Prefault};
 use crate::records::{self, VM_MAYSHARE, VM_MAYWRITE};
 use crate::shim::ffi::{
     MmInfo, CR_REF_GUARD, CR_SCAN_ANON_ONLY, CR_VF_ANON, CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN,
@@ -416,15 +417,21 @@ fn fill_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
     if cx.dry_run {
         return Ok(());
     }
-    let mut runs = KVec::with_capacity(list.count as usize, GFP_KERNEL)?;
-    for run in list.runs() {
-        runs.push(run, GFP_KERNEL)?;
-    }
+    let chunks = prefault::chunks_of(list.runs())?;
     let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
-    for (addr, n) in runs {
-        own.take(addr, n)
-            .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
-        cx.input.pages_into(&mut own)?;
+    // With more than a chunk to place, another CPU makes the pages present ahead of the reads.
+    let mut ahead = match kernel::current!().mm() {
+        Some(mm) if chunks.len() > 1 => Prefault::start(mm, &chunks).ok(),
+        _ => None,
+    };
+    for &(addr, n) in chunks.iter() {
+        own.clear();
+        match &mut ahead {
+            Some(ahead) => ahead.next(n, &mut own),
+            None => own.take(addr, n),
+        }
+        .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
+        cx.input.pages_into(&mut own, ahead.is_some())?;
         cx.tally.pages += n as u64;
     }
     Ok(())

@@ -10,6 +10,7 @@
 #include <linux/cred.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
+#include <linux/filelock.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/highmem.h>
@@ -150,6 +151,12 @@ u32 cr_task_facts(struct task_struct *t)
 	task_lock(t);
 	if (!t->nsproxy || t->nsproxy->mnt_ns != current->nsproxy->mnt_ns)
 		f |= CR_TF_OTHER_MNTNS;
+#ifdef CONFIG_TIME_NS
+	/* Its clocks' offsets, or its future children's, would be lost. */
+	if (t->nsproxy && (t->nsproxy->time_ns != current->nsproxy->time_ns ||
+			   t->nsproxy->time_ns_for_children != current->nsproxy->time_ns_for_children))
+		f |= CR_TF_OTHER_TIMENS;
+#endif
 	task_unlock(t);
 	if (!hlist_empty(&t->signal->posix_timers) || !hlist_empty(&t->signal->ignored_posix_timers))
 		f |= CR_TF_POSIX_TIMERS;
@@ -827,6 +834,23 @@ long cr_own_pages(u64 addr, u32 n, struct page **out)
 	return get_user_pages_unlocked(addr, n, out, FOLL_WRITE | FOLL_FORCE);
 }
 
+/*
+ * cr_own_pages() for the address space of a restoring task, from a worker on another CPU: the
+ * task reads the image into the pages made present before while the next ones are faulted in.
+ */
+long cr_mm_own_pages(struct mm_struct *mm, u64 addr, u32 n, struct page **out)
+{
+	int locked = 1;
+	long got;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	got = get_user_pages_remote(mm, addr, n, FOLL_WRITE | FOLL_FORCE, out, &locked);
+	if (locked)
+		mmap_read_unlock(mm);
+	return got;
+}
+
 /* Removes every mapping of the calling task: the first step of replacing its address space. */
 int cr_unmap_all(void)
 {
@@ -989,6 +1013,20 @@ struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec)
  * What @f is, for files.rs to classify: the inode's identity and type, the filesystem, whether
  * it is a pipe or shmem and of which mount, and its name. Also the open file's flags and position.
  */
+/* Whether any lock or lease sits on @inode, whoever holds it: none of them is saved. */
+static bool cr_inode_locked(struct inode *inode)
+{
+#ifdef CONFIG_FILE_LOCKING
+	struct file_lock_context *ctx = locks_inode_context(inode);
+
+	return ctx && (!list_empty_careful(&ctx->flc_flock) ||
+		       !list_empty_careful(&ctx->flc_posix) ||
+		       !list_empty_careful(&ctx->flc_lease));
+#else
+	return false;
+#endif
+}
+
 void cr_file_facts(struct file *f, struct cr_file_facts *out)
 {
 	struct inode *inode = file_inode(f);
@@ -1013,6 +1051,8 @@ void cr_file_facts(struct file *f, struct cr_file_facts *out)
 		out->facts |= CR_FF_KERNMOUNT;
 	if (d_unlinked(f->f_path.dentry))
 		out->facts |= CR_FF_UNLINKED;
+	if (cr_inode_locked(inode))
+		out->facts |= CR_FF_LOCKED;
 	strscpy(out->name, f->f_path.dentry->d_name.name, sizeof(out->name));
 }
 

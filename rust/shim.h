@@ -50,6 +50,7 @@ struct cr_task_info {
 #define CR_TF_SEM_UNDO 0x800
 #define CR_TF_NO_MM 0x1000
 #define CR_TF_AIO 0x2000
+#define CR_TF_OTHER_TIMENS 0x4000
 
 /* Laid out exactly as format.rs's CredsRecord, which shim.rs fills through it. */
 struct cr_creds_info {
@@ -86,6 +87,7 @@ struct cr_vma_info {
 #define CR_FF_SHMEM 0x2 /* its mapping is shmem's */
 #define CR_FF_KERNMOUNT 0x4 /* on a kernel-internal mount (memfd, MAP_SHARED anonymous) */
 #define CR_FF_UNLINKED 0x8 /* its path no longer leads to it */
+#define CR_FF_LOCKED 0x10 /* its inode has a flock, a POSIX or OFD lock, or a lease */
 
 struct cr_file_facts {
 	u64 pos, dev, ino, size;
@@ -210,6 +212,7 @@ int cr_mm_fault_in(struct mm_struct *mm, u64 addr, struct page **out);
 void cr_put_page(struct page *page);
 const void *cr_page_address(struct page *page);
 long cr_own_pages(u64 addr, u32 n, struct page **out);
+long cr_mm_own_pages(struct mm_struct *mm, u64 addr, u32 n, struct page **out);
 int cr_unmap_all(void);
 int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff);
 int cr_map_vdso(u64 text_start);

@@ -15,7 +15,7 @@ use crate::shim::{current, TaskExt};
 
 /// What makes a live task one cr cannot checkpoint, checked in this order: each `CR_TF_*` fact
 /// that refuses it when present (or, for `CR_TF_FROZEN`, absent), with errno and reason.
-const REFUSALS: [(u32, bool, CrError); 14] = [
+const REFUSALS: [(u32, bool, CrError); 15] = [
     (
         ffi::CR_TF_KTHREAD,
         true,
@@ -88,6 +88,12 @@ const REFUSALS: [(u32, bool, CrError); 14] = [
         ffi::CR_TF_AIO,
         true,
         CrError::unsupported("AIO contexts are not supported"),
+    ),
+    (
+        ffi::CR_TF_OTHER_TIMENS,
+        true,
+        // Restart would put it in the caller's, and its clocks would jump.
+        CrError::unsupported("task is in another time namespace, or made one for its children"),
     ),
 ];
 

@@ -30,6 +30,7 @@ pub(crate) const CR_TF_SAVED_SIGMASK: u32 = 0x400;
 pub(crate) const CR_TF_SEM_UNDO: u32 = 0x800;
 pub(crate) const CR_TF_NO_MM: u32 = 0x1000;
 pub(crate) const CR_TF_AIO: u32 = 0x2000;
+pub(crate) const CR_TF_OTHER_TIMENS: u32 = 0x4000;
 
 pub(crate) const CR_VM_GROWSDOWN: u64 = 0x100;
 pub(crate) const CR_VM_STACK_INCOMPLETE_SETUP: u64 = 0x18000;
@@ -49,6 +50,7 @@ pub(crate) const CR_FF_SHMEM: u32 = 0x2;
 pub(crate) const CR_FF_KERNMOUNT: u32 = 0x4;
 #[allow(dead_code)] // Reported by the shim; cr_file_path() says the same of a path.
 pub(crate) const CR_FF_UNLINKED: u32 = 0x8;
+pub(crate) const CR_FF_LOCKED: u32 = 0x10;
 
 pub(crate) const CR_TREE_EXITED: u32 = 1;
 pub(crate) const CR_TREE_SUBREAPER: u32 = 2;
@@ -393,6 +395,12 @@ extern "C" {
     pub(crate) fn cr_put_page(page: *mut page);
     pub(crate) fn cr_page_address(page: *mut page) -> *const c_void;
     pub(crate) fn cr_own_pages(addr: u64, n: u32, out: *mut *mut page) -> c_long;
+    pub(crate) fn cr_mm_own_pages(
+        mm: *mut mm_struct,
+        addr: u64,
+        n: u32,
+        out: *mut *mut page,
+    ) -> c_long;
     pub(crate) fn cr_unmap_all() -> c_int;
     pub(crate) fn cr_map(file: *mut file, start: u64, end: u64, vm_flags: u64, pgoff: u64)
         -> c_int;

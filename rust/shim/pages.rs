@@ -169,6 +169,49 @@ impl OwnPages {
         }
     }
 
+    /// [`Self::take`] for the address space `mm` of a restoring task, from another task (a
+    /// worker that makes its pages present ahead of it).
+    pub(crate) fn take_of(&mut self, mm: &MmWithUser, addr: u64, n: usize) -> Result {
+        self.clear();
+        if n > self.pages.capacity() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the mm has a user count; `pages` has room for `n` entries, which the shim
+        // fills with referenced pages.
+        let got =
+            unsafe { ffi::cr_mm_own_pages(mm.as_raw(), addr, n as u32, self.pages.as_mut_ptr()) };
+        if got > 0 {
+            // SAFETY: the shim initialised `got <= n` entries.
+            unsafe { self.pages.inc_len(got as usize) };
+        }
+        match got {
+            g if g < 0 => Err(Error::from_errno(g as i32)),
+            g if g as usize != n => Err(EFAULT),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves every page of the batch, with its reference, to the end of `into`.
+    pub(crate) fn move_to(&mut self, into: &mut OwnPages) -> Result {
+        into.pages.reserve(self.pages.len(), GFP_KERNEL)?;
+        for p in self.pages.drain_all() {
+            // Cannot fail: the room was reserved above.
+            let _ = into.pages.push_within_capacity(p);
+        }
+        Ok(())
+    }
+
+    /// Moves the `n` pages from `from` on to the end of `into`, with their references; they
+    /// stay here as holes, which no one puts.
+    pub(crate) fn lend_range(&mut self, from: usize, n: usize, into: &mut OwnPages) -> Result {
+        let range = self.pages.get_mut(from..from + n).ok_or(EINVAL)?;
+        into.pages.reserve(n, GFP_KERNEL)?;
+        for p in range {
+            let _ = into.pages.push_within_capacity(core::mem::take(p));
+        }
+        Ok(())
+    }
+
     /// How many pages.
     pub(crate) fn len(&self) -> usize {
         self.pages.len()
@@ -201,7 +244,9 @@ impl OwnPages {
     /// Puts every page.
     pub(crate) fn clear(&mut self) {
         for p in self.pages.drain_all() {
-            put(p);
+            if !p.is_null() {
+                put(p);
+            }
         }
     }
 }

@@ -175,9 +175,12 @@ scenario() {
 # the second does not.
 yardsticks() {
 	printf '{"memcpy_mbps":%s}\n' "$(cr_memcpy_bw "$1")"
-	cr_timed "$WORK/t.dd" dd if=/dev/zero of="$WORK/yardstick" bs=1M count="$1" 2>/dev/null
-	read -r dd_ns _ <"$WORK/t.dd"
-	rm -f "$WORK/yardstick" "$WORK/t.dd"
+	# Twice: the first write also pays for the host's first touches of the pages it gets.
+	for _ in 1 2; do
+		cr_timed "$WORK/t.dd" dd if=/dev/zero of="$WORK/yardstick" bs=1M count="$1" 2>/dev/null
+		read -r dd_ns _ <"$WORK/t.dd"
+		rm -f "$WORK/yardstick" "$WORK/t.dd"
+	done
 	printf '{"tmpfs_write_mbps":%s}\n' "$(( ($1 << 20) * 1000 / dd_ns ))"
 }
 

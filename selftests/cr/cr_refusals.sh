@@ -4,7 +4,7 @@
 # the process goes on running, thawed.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 49
+tap_plan 70
 
 grows() {
 	[ "$(tail -n 1 $T/count.$1)" -gt "$2" ]
@@ -36,6 +36,9 @@ socket socket not supported
 timer POSIX timers are not supported
 itimer ITIMER_PROF and ITIMER_VIRTUAL are not supported
 gsbase GS base in use
+flock file locks and leases (flock, fcntl, OFD) are not supported
+posixlock file locks and leases (flock, fcntl, OFD) are not supported
+timens task is in another time namespace, or made one for its children
 LIST
 
 # Interrupted system calls whose state cr cannot recreate: the test waits until the target

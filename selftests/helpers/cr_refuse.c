@@ -2,12 +2,15 @@
 /*
  * A counter that also holds one piece of state cr refuses to checkpoint, for the refusal
  * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared, timer,
- * itimer, unlinked, gsbase.
+ * itimer, unlinked, gsbase, flock, posixlock (on OUT.lock), timens (a time namespace made for
+ * its children).
  *
  * With KIND poll, futex or sigsuspend, it instead sleeps for good in that system call, whose
  * interrupted state cr cannot recreate yet (a poll or futex restart block, a temporary mask).
  */
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/file.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -92,6 +95,20 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "shared")) {
 		if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0) ==
 		    MAP_FAILED)
+			return 3;
+	} else if (!strcmp(argv[1], "flock") || !strcmp(argv[1], "posixlock")) {
+		struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		char path[256];
+		int lfd;
+
+		snprintf(path, sizeof(path), "%s.lock", argv[2]);
+		lfd = open(path, O_RDWR | O_CREAT, 0644);
+		if (lfd < 0)
+			return 3;
+		if (argv[1][0] == 'f' ? flock(lfd, LOCK_EX) : fcntl(lfd, F_SETLK, &lock))
+			return 3;
+	} else if (!strcmp(argv[1], "timens")) {
+		if (unshare(CLONE_NEWTIME))
 			return 3;
 	} else {
 		return 2;
