@@ -4,7 +4,8 @@
 #
 #   selftests/check.sh all             set-up, host tests, lint and the fuzz smoke run, while the
 #                                      normal and the debug kernel each build and run the VM
-#                                      selftests and KUnit, side by side (one vCPU each)
+#                                      selftests and KUnit, side by side (one vCPU each; the
+#                                      debug kernel's suite in two VMs, half each)
 #   selftests/check.sh vm VARIANT [T]  one kernel's VM run only, of the selftests matching the
 #                                      glob T (`make check T=cr_pipes`)
 #   selftests/check.sh host            host side only
@@ -80,20 +81,13 @@ fuzz_smoke() {
 	step fuzz-records sh -c "cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run records -- -runs=$FUZZ_RUNS"
 }
 
-# vm_tests VARIANT [GLOB...]: builds what the VM needs and runs the selftests in it; counts the
-# nested TAP: each indented ok / not ok / SKIP is one result, and a selftest that failed without
-# a failing line of its own (a crash, a timeout) counts once more.
-vm_tests() {
-	local variant=$1 log="$LOG/vm-$1.log" flag=() rc p f s crashed
-	shift
+# run_vm VARIANT LOG [GLOB...]: one VM of VARIANT runs the selftests matching GLOB (all without
+# one) and counts the nested TAP: each indented ok / not ok / SKIP is one result, and a selftest
+# that failed without a failing line of its own (a crash, a timeout) counts once more.
+run_vm() {
+	local variant=$1 log=$2 flag=() rc p f s crashed
+	shift 2
 	[[ $variant == debug ]] && flag=(--debug)
-	note "vm ($variant kernel): kselftests and KUnit"
-	if ! make -s vm-image KERNEL="$variant" >"$LOG/build-$variant.log" 2>&1; then
-		fail "building the $variant kernel, module or image (log: $LOG/build-$variant.log)"
-		tail -30 "$LOG/build-$variant.log"
-		return
-	fi
-	[[ $variant == normal && $# -eq 0 ]] && module_lint
 	tools/vm-run --no-build "${flag[@]}" --smp "${CR_VM_SMP:-1}" --timeout "${CR_VM_TIMEOUT:-3000}" \
 		-- /usr/lib/cr/selftests/run_tests.sh "$@" >"$log" 2>&1
 	rc=$?
@@ -114,6 +108,52 @@ vm_tests() {
 	if ((p + f + s == 0 && rc == 0)); then
 		fail "no selftest matched '$*' on the $variant kernel"
 	fi
+}
+
+# halves LOG...: the selftests in two lists of about equal time (by the times the logs of the
+# last run give, longest first, each to the lighter half; in name order without them), one per
+# line. Under KASAN one VM would take most of the run while the other CPU idled.
+halves() {
+	local names
+	names=$(cd selftests/cr && ls *.sh *.c | grep -v '\.inc$' | sed 's/\.c$//' | sort)
+	cat "$@" 2>/dev/null | sed -n 's/^# \(.*\) took \([0-9]*\) s$/\1 \2/p' |
+		awk -v names="$names" '
+			BEGIN { n = split(names, all, "\n"); for (i = 1; i <= n; i++) t[all[i]] = 1 }
+			$1 in t { t[$1] = $2 + 1 }
+			END {
+				for (i = 1; i <= n; i++) order[i] = all[i]
+				for (i = 1; i <= n; i++)
+					for (j = i + 1; j <= n; j++)
+						if (t[order[j]] > t[order[i]]) { x = order[i]; order[i] = order[j]; order[j] = x }
+				for (i = 1; i <= n; i++) {
+					if (a <= b) { a += t[order[i]]; A = A " " order[i] }
+					else { b += t[order[i]]; B = B " " order[i] }
+				}
+				print A; print B
+			}'
+}
+
+# vm_tests VARIANT [GLOB...]: builds what the VM needs and runs the selftests in it. The whole
+# suite on the debug kernel runs in two VMs at once, each with half of it.
+vm_tests() {
+	local variant=$1 log="$LOG/vm-$1.log" a b
+	shift
+	note "vm ($variant kernel): kselftests and KUnit"
+	if ! make -s vm-image KERNEL="$variant" >"$LOG/build-$variant.log" 2>&1; then
+		fail "building the $variant kernel, module or image (log: $LOG/build-$variant.log)"
+		tail -30 "$LOG/build-$variant.log"
+		return
+	fi
+	[[ $variant == normal && $# -eq 0 ]] && module_lint
+	if [[ $variant == debug && $# -eq 0 ]]; then
+		{ read -r a; read -r b; } < <(halves "$LOG"/vm-debug*.log)
+		run_vm debug "$log" $a >"$LOG/vm-debug-a.out" &
+		run_vm debug "$LOG/vm-debug-2.log" $b >"$LOG/vm-debug-b.out"
+		wait $!
+		cat "$LOG/vm-debug-a.out" "$LOG/vm-debug-b.out"
+		return
+	fi
+	run_vm "$variant" "$log" "$@"
 }
 
 summary() {
