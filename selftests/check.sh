@@ -18,7 +18,7 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 export CR_CACHE=${CR_CACHE:-$HOME/.cache/cr}
-FUZZ_RUNS=${FUZZ_RUNS:-1000000}
+FUZZ_RUNS=${FUZZ_RUNS:-300000}
 LOG="$TOP/build/check"
 mkdir -p "$LOG"
 COUNTS="$LOG/counts"
