@@ -169,25 +169,17 @@ scenario() {
 	done
 }
 
-# yardsticks MIB: the in-VM memcpy bandwidth, then that of a write into the images' tmpfs.
-# The copy runs over two buffers of MIB MiB, so it also makes the host back that much guest RAM
-# before anything is timed: otherwise the first tool pays for first touches of guest memory, and
-# the second does not.
-yardsticks() {
+# yardstick MIB: the in-VM memcpy bandwidth. The copy runs over two buffers of MIB MiB, so it
+# also makes the host back that much guest RAM before anything is timed: otherwise the first
+# tool pays for first touches of guest memory, and the second does not.
+yardstick() {
 	printf '{"memcpy_mbps":%s}\n' "$(cr_memcpy_bw "$1")"
-	# Twice: the first write also pays for the host's first touches of the pages it gets.
-	for _ in 1 2; do
-		cr_timed "$WORK/t.dd" dd if=/dev/zero of="$WORK/yardstick" bs=1M count="$1" 2>/dev/null
-		read -r dd_ns _ <"$WORK/t.dd"
-		rm -f "$WORK/yardstick" "$WORK/t.dd"
-	done
-	printf '{"tmpfs_write_mbps":%s}\n' "$(( ($1 << 20) * 1000 / dd_ns ))"
 }
 
 mkdir -p "$WORK"
 case $SCALE in
 full)
-	yardsticks 1024
+	yardstick 1024
 	for mib in 64 256 1024; do
 		scenario memory "$((mib << 20))" memory "$mib"
 	done
@@ -205,11 +197,11 @@ full)
 	scenario stream "$((1024 << 20))" memory 1024 cr stream
 	;;
 memory)
-	yardsticks 1024
+	yardstick 1024
 	scenario memory "$((1024 << 20))" memory 1024
 	;;
 small)
-	yardsticks 16
+	yardstick 16
 	scenario memory "$((16 << 20))" memory 16
 	scenario sparse 64 sparse 64
 	scenario sparse 0 sparse 0

@@ -97,15 +97,11 @@ struct Row {
 struct Summary {
     machine: String,
     memcpy_mbps: Option<f64>,
-    /// `dd` of 1 GiB from /dev/zero into the bench's tmpfs: the most any checkpoint to that
-    /// tmpfs could reach.
-    tmpfs_write_mbps: Option<f64>,
     rows: Vec<Row>,
 }
 
 fn summarise(input: impl BufRead) -> io::Result<Summary> {
     let mut memcpy = None;
-    let mut tmpfs_write = None;
     let mut groups: BTreeMap<(String, u64), BTreeMap<String, Vec<Run>>> = BTreeMap::new();
     let mut order: Vec<(String, u64)> = Vec::new();
     for line in input.lines() {
@@ -120,10 +116,6 @@ fn summarise(input: impl BufRead) -> io::Result<Summary> {
         };
         if let Some(m) = v.get("memcpy_mbps").and_then(|m| m.as_f64()) {
             memcpy = Some(m);
-            continue;
-        }
-        if let Some(m) = v.get("tmpfs_write_mbps").and_then(|m| m.as_f64()) {
-            tmpfs_write = Some(m);
             continue;
         }
         let Ok(run) = serde_json::from_value::<Run>(v) else {
@@ -176,7 +168,6 @@ fn summarise(input: impl BufRead) -> io::Result<Summary> {
     Ok(Summary {
         machine: String::new(),
         memcpy_mbps: memcpy,
-        tmpfs_write_mbps: tmpfs_write,
         rows,
     })
 }
@@ -225,9 +216,6 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
     }
     if let Some(m) = summary.memcpy_mbps {
         writeln!(out, "In-VM memcpy: {m:.0} MB/s.")?;
-    }
-    if let Some(m) = summary.tmpfs_write_mbps {
-        writeln!(out, "In-VM dd into the images' tmpfs: {m:.0} MB/s.")?;
     }
     writeln!(out)?;
     writeln!(
@@ -441,7 +429,6 @@ mod tests {
     const SAMPLE: &str = r#"
 bench: noise that is not JSON
 {"memcpy_mbps":1500}
-{"tmpfs_write_mbps":450}
 {"scenario":"memory","size":67108864,"tool":"cr","run":1,"checkpoint_ns":100000000,"restart_ns":200000000,"image_bytes":67200000,"checkpoint_kib":900,"restart_kib":800,"ok":true,"why":""}
 {"scenario":"memory","size":67108864,"tool":"cr","run":2,"checkpoint_ns":300000000,"restart_ns":400000000,"image_bytes":67200000,"checkpoint_kib":900,"restart_kib":800,"ok":true,"why":""}
 {"scenario":"memory","size":67108864,"tool":"cr","run":3,"checkpoint_ns":200000000,"restart_ns":100000000,"image_bytes":67200000,"checkpoint_kib":900,"restart_kib":800,"ok":false,"why":"the restarted target found its state wrong"}
@@ -453,7 +440,6 @@ bench: noise that is not JSON
     fn medians_count_only_good_runs() {
         let s = summarise(SAMPLE.as_bytes()).unwrap();
         assert_eq!(s.memcpy_mbps, Some(1500.0));
-        assert_eq!(s.tmpfs_write_mbps, Some(450.0));
         assert_eq!(s.rows.len(), 2);
         let cr = &s.rows[0].tools["cr"];
         assert_eq!((cr.runs, cr.failed), (3, 1));
