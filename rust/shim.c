@@ -1165,22 +1165,13 @@ int cr_set_fs(const char *root, const char *cwd, u32 umask)
 /* Writes all of @buf at the file's position (appending where the file says so). */
 int cr_write_all(struct file *f, const void *buf, size_t len)
 {
-	bool stream = f->f_mode & FMODE_STREAM;
-	loff_t pos = f->f_pos;
+	/*
+	 * Through vfs_iter_write(): kernel_write() refuses a file with both ->write and
+	 * ->write_iter, which /dev/null is.
+	 */
+	struct cr_piece piece = { .data = buf, .len = len };
 
-	while (len) {
-		ssize_t n = kernel_write(f, buf, len, stream ? NULL : &pos);
-
-		if (n < 0)
-			return n;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		len -= n;
-		if (!stream)
-			f->f_pos = pos;
-	}
-	return 0;
+	return cr_write_pieces(f, &piece, 1);
 }
 
 /* Reads exactly @len bytes; returns 0, -ENODATA at a premature end, or an error. */

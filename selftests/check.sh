@@ -136,7 +136,7 @@ halves() {
 # vm_tests VARIANT [GLOB...]: builds what the VM needs and runs the selftests in it. The whole
 # suite on the debug kernel runs in two VMs at once, each with half of it.
 vm_tests() {
-	local variant=$1 log="$LOG/vm-$1.log" a b
+	local variant=$1 log="$LOG/vm-$1.log" a b first
 	shift
 	note "vm ($variant kernel): kselftests and KUnit"
 	if ! make -s vm-image KERNEL="$variant" >"$LOG/build-$variant.log" 2>&1; then
@@ -148,8 +148,10 @@ vm_tests() {
 	if [[ $variant == debug && $# -eq 0 ]]; then
 		{ read -r a; read -r b; } < <(halves "$LOG"/vm-debug*.log)
 		run_vm debug "$log" $a >"$LOG/vm-debug-a.out" &
+		# Kept now: run_vm's process substitutions change $! too.
+		first=$!
 		run_vm debug "$LOG/vm-debug-2.log" $b >"$LOG/vm-debug-b.out"
-		wait $!
+		wait "$first"
 		cat "$LOG/vm-debug-a.out" "$LOG/vm-debug-b.out"
 		return
 	fi

@@ -4,7 +4,7 @@
 # /proc/PID/maps is the same before and after; an image piped from ckpt to restart works.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 14
+tap_plan 15
 
 sequential() {
 	awk 'NR != $1 { exit 1 }' $T/count
@@ -33,6 +33,10 @@ tap_check "crinfo decodes the image: task, files, memory, registers" sh -c "
 	grep -q 'VMA .*type=vdso' $T/info &&
 	grep -q 'REGS .*restart=' $T/info &&
 	crinfo --json $T/img.1 | grep -q '\"valid\": true'"
+
+# A character device takes an image too (/dev/null has both ->write and ->write_iter, which
+# kernel_write() refuses).
+tap_check "ckpt -o /dev/null --log /dev/null succeeds" ckpt $PID -o /dev/null --log /dev/null
 
 # Straight from ckpt into restart, through a pipe. restart waits for the pid to be freed.
 kill -9 $PID
