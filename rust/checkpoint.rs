@@ -238,13 +238,17 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mine = &self.0;
-        let mut all = IN_FLIGHT.lock();
-        all.retain(|t| mine.binary_search(t).is_err());
-        // Statics are never dropped, so an idle registry must hold no allocation that module
-        // unload would leak.
-        if all.is_empty() {
-            *all = KVec::new();
-        }
+        release_if_idle(&mut IN_FLIGHT.lock(), |t| mine.binary_search(t).is_err());
+    }
+}
+
+/// Keeps the entries of a global registry that `keep` says, and frees its room once it is empty:
+/// statics are never dropped, so an idle registry must hold no allocation that module unload
+/// would leak.
+fn release_if_idle<T>(registry: &mut KVec<T>, mut keep: impl FnMut(&T) -> bool) {
+    registry.retain(|t| keep(t));
+    if registry.is_empty() {
+        *registry = KVec::new();
     }
 }
 
@@ -272,12 +276,7 @@ fn caller_tgid() -> i32 {
 impl Drop for Registered {
     fn drop(&mut self) {
         let mine = &self.0;
-        let mut running = RUNNING.lock();
-        running.retain(|(_, p)| !Arc::ptr_eq(p, mine));
-        // As for `IN_FLIGHT`: nothing allocated once idle.
-        if running.is_empty() {
-            *running = KVec::new();
-        }
+        release_if_idle(&mut RUNNING.lock(), |(_, p)| !Arc::ptr_eq(p, mine));
     }
 }
 

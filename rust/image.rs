@@ -406,14 +406,20 @@ impl ImageIn {
     }
 
     fn read(&mut self, buf: &mut [u8]) -> CrResult {
+        self.file
+            .read_full(buf)
+            .map_err(|err| self.read_failed(err))
+    }
+
+    /// A read at the current offset that failed with `err`: the stream ending early is a
+    /// truncated image.
+    fn read_failed(&self, err: Error) -> CrError {
         let at = self.check.offset();
-        self.file.read_full(buf).map_err(|err| {
-            if err == ENODATA {
-                CrError::malformed(ErrorKind::Truncated).at(at)
-            } else {
-                CrError::new(err, "reading the image failed").at(at)
-            }
-        })
+        if err == ENODATA {
+            CrError::malformed(ErrorKind::Truncated).at(at)
+        } else {
+            CrError::new(err, "reading the image failed").at(at)
+        }
     }
 
     /// Offset of the record peeked or taken last.
@@ -553,14 +559,9 @@ impl ImageIn {
         if len > self.data_left {
             return Err(self.malformed(ErrorKind::BadField("pages")));
         }
-        let at = self.check.offset();
-        pages.fill_from(&self.file).map_err(|err| {
-            if err == ENODATA {
-                CrError::malformed(ErrorKind::Truncated).at(at)
-            } else {
-                CrError::new(err, "reading the image failed").at(at)
-            }
-        })?;
+        pages
+            .fill_from(&self.file)
+            .map_err(|err| self.read_failed(err))?;
         self.data_left -= len;
         // The previous run's hash comes first in the stream.
         self.settle()?;

@@ -417,18 +417,21 @@ fn fill_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
     if cx.dry_run {
         return Ok(());
     }
+    let current = kernel::current!();
+    let mm = current
+        .mm()
+        .ok_or_else(|| cx.fail(EINVAL, "the restoring task has no address space"))?;
     let chunks = prefault::chunks_of(list.runs())?;
     let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
     // With more than a chunk to place, another CPU makes the pages present ahead of the reads.
-    let mut ahead = match kernel::current!().mm() {
-        Some(mm) if chunks.len() > 1 => Prefault::start(mm, &chunks).ok(),
-        _ => None,
-    };
+    let mut ahead = (chunks.len() > 1)
+        .then(|| Prefault::start(mm, &chunks).ok())
+        .flatten();
     for &(addr, n) in chunks.iter() {
         own.clear();
         match &mut ahead {
             Some(ahead) => ahead.next(n, &mut own),
-            None => own.take(addr, n),
+            None => own.take(mm, addr, n),
         }
         .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
         cx.input.pages_into(&mut own, ahead.is_some())?;

@@ -90,7 +90,7 @@ impl WorkItem for Prefault {
         let mut chunk = OwnPages::with_capacity(CHUNK);
         for &(addr, n) in this.chunks.iter() {
             let result = match &mut chunk {
-                Ok(chunk) => chunk.take_of(&this.mm, addr, n),
+                Ok(chunk) => chunk.take(&this.mm, addr, n),
                 Err(_) => Err(ENOMEM),
             };
             let mut made = this.made.lock();

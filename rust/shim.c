@@ -826,17 +826,9 @@ const void *cr_page_address(struct page *page)
 }
 
 /*
- * The caller's own pages at [addr, addr + n pages), made present and writable (breaking COW,
- * whatever the protection) and referenced, to be filled through the direct map.
- */
-long cr_own_pages(u64 addr, u32 n, struct page **out)
-{
-	return get_user_pages_unlocked(addr, n, out, FOLL_WRITE | FOLL_FORCE);
-}
-
-/*
- * cr_own_pages() for the address space of a restoring task, from a worker on another CPU: the
- * task reads the image into the pages made present before while the next ones are faulted in.
+ * The pages of a restoring task's @mm at [addr, addr + n pages), made present and writable
+ * (breaking COW, whatever the protection) and referenced, to be filled through the direct map:
+ * by the task itself, or by a worker on another CPU while the task fills those made before.
  */
 long cr_mm_own_pages(struct mm_struct *mm, u64 addr, u32 n, struct page **out)
 {
@@ -876,7 +868,6 @@ int cr_unmap_all(void)
 	}
 }
 
-/* Recreates one private mapping at exactly [start, end). */
 /* The madvise() hints an area can carry, each with the advice that sets it. */
 static const struct {
 	vm_flags_t flag;
@@ -954,7 +945,6 @@ int cr_map_vdso(u64 text_start)
 	return current->mm->context.vdso == (void __user *)(unsigned long)text_start ? 0 : -EEXIST;
 }
 
-/* Writes checkpointed page contents, whatever the mapping's protection, as ptrace would. */
 int cr_set_mm(const struct cr_mm_info *in, struct file *exe)
 {
 	struct mm_struct *mm = current->mm;
@@ -1009,10 +999,6 @@ struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec)
 	return f;
 }
 
-/*
- * What @f is, for files.rs to classify: the inode's identity and type, the filesystem, whether
- * it is a pipe or shmem and of which mount, and its name. Also the open file's flags and position.
- */
 /* Whether any lock or lease sits on @inode, whoever holds it: none of them is saved. */
 static bool cr_inode_locked(struct inode *inode)
 {
@@ -1027,6 +1013,10 @@ static bool cr_inode_locked(struct inode *inode)
 #endif
 }
 
+/*
+ * What @f is, for files.rs to classify: the inode's identity and type, the filesystem, whether
+ * it is a pipe or shmem and of which mount, and its name. Also the open file's flags and position.
+ */
 void cr_file_facts(struct file *f, struct cr_file_facts *out)
 {
 	struct inode *inode = file_inode(f);
@@ -1162,13 +1152,35 @@ int cr_set_fs(const char *root, const char *cwd, u32 umask)
 
 /* --- Image I/O --------------------------------------------------------------------------------- */
 
-/* Writes all of @buf at the file's position (appending where the file says so). */
+/*
+ * Moves all of @iter to or from @f at the file's position (appending where the file says so),
+ * in as many calls as it takes; a call that moves nothing is -EIO for a write and -ENODATA (a
+ * premature end) for a read. Every image read and write goes through here, by vfs_iter_*():
+ * kernel_write() would refuse a file with both ->write and ->write_iter, such as /dev/null.
+ */
+static int cr_file_iter_all(struct file *f, struct iov_iter *iter)
+{
+	bool stream = f->f_mode & FMODE_STREAM;
+	bool write = iov_iter_rw(iter) == WRITE;
+
+	while (iov_iter_count(iter)) {
+		loff_t pos = f->f_pos;
+		ssize_t done = write ? vfs_iter_write(f, iter, stream ? NULL : &pos, 0) :
+				       vfs_iter_read(f, iter, stream ? NULL : &pos, 0);
+
+		if (done < 0)
+			return done;
+		if (done == 0)
+			return write ? -EIO : -ENODATA;
+		if (!stream)
+			f->f_pos = pos;
+	}
+	return 0;
+}
+
+/* Writes all of @buf. */
 int cr_write_all(struct file *f, const void *buf, size_t len)
 {
-	/*
-	 * Through vfs_iter_write(): kernel_write() refuses a file with both ->write and
-	 * ->write_iter, which /dev/null is.
-	 */
 	struct cr_piece piece = { .data = buf, .len = len };
 
 	return cr_write_pieces(f, &piece, 1);
@@ -1177,28 +1189,16 @@ int cr_write_all(struct file *f, const void *buf, size_t len)
 /* Reads exactly @len bytes; returns 0, -ENODATA at a premature end, or an error. */
 int cr_read_full(struct file *f, void *buf, size_t len)
 {
-	bool stream = f->f_mode & FMODE_STREAM;
-	loff_t pos = f->f_pos;
+	struct kvec vec = { .iov_base = buf, .iov_len = len };
+	struct iov_iter iter;
 
-	while (len) {
-		ssize_t n = kernel_read(f, buf, len, stream ? NULL : &pos);
-
-		if (n < 0)
-			return n;
-		if (n == 0)
-			return -ENODATA;
-		buf += n;
-		len -= n;
-		if (!stream)
-			f->f_pos = pos;
-	}
-	return 0;
+	iov_iter_kvec(&iter, ITER_DEST, &vec, 1, len);
+	return cr_file_iter_all(f, &iter);
 }
 
 /* Writes all of @pieces in one gathered write where the file allows (one copy, no buffer). */
 int cr_write_pieces(struct file *f, const struct cr_piece *pieces, u32 n)
 {
-	bool stream = f->f_mode & FMODE_STREAM;
 	struct iov_iter iter;
 	size_t len = 0;
 	u32 i;
@@ -1206,18 +1206,7 @@ int cr_write_pieces(struct file *f, const struct cr_piece *pieces, u32 n)
 	for (i = 0; i < n; i++)
 		len += pieces[i].len;
 	iov_iter_kvec(&iter, ITER_SOURCE, (const struct kvec *)pieces, n, len);
-	while (iov_iter_count(&iter)) {
-		loff_t pos = f->f_pos;
-		ssize_t done = vfs_iter_write(f, &iter, stream ? NULL : &pos, 0);
-
-		if (done < 0)
-			return done;
-		if (done == 0)
-			return -EIO;
-		if (!stream)
-			f->f_pos = pos;
-	}
-	return 0;
+	return cr_file_iter_all(f, &iter);
 }
 
 #define CR_READ_BATCH 64
@@ -1225,27 +1214,19 @@ int cr_write_pieces(struct file *f, const struct cr_piece *pieces, u32 n)
 /* Fills whole @pages from the file, in order; -ENODATA at a premature end. */
 int cr_read_pages(struct file *f, struct page **pages, u32 n)
 {
-	bool stream = f->f_mode & FMODE_STREAM;
 	struct bio_vec vec[CR_READ_BATCH];
 
 	while (n) {
 		u32 batch = min_t(u32, n, CR_READ_BATCH), i;
 		struct iov_iter iter;
+		int err;
 
 		for (i = 0; i < batch; i++)
 			bvec_set_page(&vec[i], pages[i], PAGE_SIZE, 0);
 		iov_iter_bvec(&iter, ITER_DEST, vec, batch, batch * PAGE_SIZE);
-		while (iov_iter_count(&iter)) {
-			loff_t pos = f->f_pos;
-			ssize_t done = vfs_iter_read(f, &iter, stream ? NULL : &pos, 0);
-
-			if (done < 0)
-				return done;
-			if (done == 0)
-				return -ENODATA;
-			if (!stream)
-				f->f_pos = pos;
-		}
+		err = cr_file_iter_all(f, &iter);
+		if (err)
+			return err;
 		pages += batch;
 		n -= batch;
 	}

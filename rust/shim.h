@@ -211,7 +211,6 @@ long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
 int cr_mm_fault_in(struct mm_struct *mm, u64 addr, struct page **out);
 void cr_put_page(struct page *page);
 const void *cr_page_address(struct page *page);
-long cr_own_pages(u64 addr, u32 n, struct page **out);
 long cr_mm_own_pages(struct mm_struct *mm, u64 addr, u32 n, struct page **out);
 int cr_unmap_all(void);
 int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff);

@@ -394,7 +394,6 @@ extern "C" {
     pub(crate) fn cr_mm_fault_in(mm: *mut mm_struct, addr: u64, out: *mut *mut page) -> c_int;
     pub(crate) fn cr_put_page(page: *mut page);
     pub(crate) fn cr_page_address(page: *mut page) -> *const c_void;
-    pub(crate) fn cr_own_pages(addr: u64, n: u32, out: *mut *mut page) -> c_long;
     pub(crate) fn cr_mm_own_pages(
         mm: *mut mm_struct,
         addr: u64,

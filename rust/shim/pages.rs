@@ -148,42 +148,21 @@ impl OwnPages {
         })
     }
 
-    /// Replaces the batch with the `n` pages from `addr` on (at most the capacity), faulting
-    /// them in for writing whatever their protection, as a debugger's write would.
-    pub(crate) fn take(&mut self, addr: u64, n: usize) -> Result {
-        // SAFETY: `cr_own_pages` fills at most `n` entries with referenced pages and returns
-        // how many, or an errno.
-        unsafe { self.fill(n, |out| ffi::cr_own_pages(addr, n as u32, out)) }
-    }
-
-    /// [`Self::take`] for the address space `mm` of a restoring task, from another task (a
-    /// worker that makes its pages present ahead of it).
-    pub(crate) fn take_of(&mut self, mm: &MmWithUser, addr: u64, n: usize) -> Result {
-        // SAFETY: as for `take`; the mm has a user count.
-        unsafe {
-            self.fill(n, |out| {
-                ffi::cr_mm_own_pages(mm.as_raw(), addr, n as u32, out)
-            })
-        }
-    }
-
-    /// Replaces the batch with the `n` pages `get` stores at the pointer it is given.
-    ///
-    /// # Safety
-    ///
-    /// `get` writes at most `n` referenced pages there, and returns how many, or an errno.
-    unsafe fn fill(
-        &mut self,
-        n: usize,
-        get: impl FnOnce(*mut *mut bindings::page) -> c_long,
-    ) -> Result {
+    /// Replaces the batch with the `n` pages of `mm` from `addr` on (at most the capacity),
+    /// faulting them in for writing whatever their protection, as a debugger's write would.
+    /// `mm` is a restoring task's: the caller is that task, or a worker that makes its pages
+    /// present ahead of it.
+    pub(crate) fn take(&mut self, mm: &MmWithUser, addr: u64, n: usize) -> Result {
         self.clear();
         if n > self.pages.capacity() {
             return Err(EINVAL);
         }
-        let got = get(self.pages.as_mut_ptr());
+        // SAFETY: the mm has a user count; `pages` has room for `n` entries, which the shim
+        // fills with referenced pages.
+        let got =
+            unsafe { ffi::cr_mm_own_pages(mm.as_raw(), addr, n as u32, self.pages.as_mut_ptr()) };
         if got > 0 {
-            // SAFETY: `get` initialised `got <= n` entries, as the caller promised.
+            // SAFETY: the shim initialised `got <= n` entries.
             unsafe { self.pages.inc_len(got as usize) };
         }
         match got {
