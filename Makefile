@@ -69,9 +69,9 @@ tools:
 selftests: $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) \
 	$(patsubst selftests/helpers/%.c,$(HELPER_OUT)/%,$(HELPER_C))
 
-$(HELPER_OUT)/%: selftests/helpers/%.c selftests/helpers/rounds.h
+$(HELPER_OUT)/%: selftests/helpers/%.c selftests/helpers/rounds.h include/uapi/linux/cr.h
 	@mkdir -p $(HELPER_OUT)
-	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o $@ $<
+	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I include/uapi -o $@ $<
 
 $(SELFTEST_OUT)/%: selftests/cr/%.c selftests/cr/cr_ksft.h include/uapi/linux/cr.h $(SRC_FILE)
 	@mkdir -p $(SELFTEST_OUT)

@@ -82,6 +82,14 @@ if [[ -f $OUT/.cr-stamp && $(cat "$OUT/.cr-stamp") == "$build_key" && -f $OUT/ar
 fi
 
 mkdir -p "$OUT"
+# Two builds of one variant at once (a second make in another shell) would write the same
+# objects: the second waits, then finds the first one's stamp.
+exec 9>"$OUT/.cr-lock"
+flock 9
+if [[ -f $OUT/.cr-stamp && $(cat "$OUT/.cr-stamp") == "$build_key" && -f $OUT/arch/x86/boot/bzImage ]]; then
+	echo "$OUT"
+	exit 0
+fi
 rm -f "$OUT/.cr-stamp"
 log "configuring $VARIANT kernel in $OUT"
 kmake() { "$TC" run make -s -C "$SRC" O="$OUT" ARCH=x86_64 LLVM=-19 "$@"; }

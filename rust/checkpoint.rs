@@ -14,25 +14,25 @@ use kernel::{
     prelude::*,
     sync::Arc,
     task::Task,
-    time::{ClockSource, Monotonic, RealTime},
+    time::{ClockSource, Monotonic},
 };
 
 use crate::cx::{SaveCx, Tally, PAGE_SIZE};
 use crate::error::{CrError, CrResult};
-use crate::format::{Header, ARCH_X86_64, FORMAT_VERSION, RELEASE_LEN};
-use crate::image::{file_of_fd, FileSink, ImageOut, Log, Progress};
+use crate::image::{self, file_of_fd, FileSink, ImageOut, Log, Progress};
 use crate::objhash::SaveObjects;
+use crate::precopy::Precopy;
 use crate::section::{self, Prepared};
-use crate::shim::{current, find_task, MmExt, TaskExt};
+use crate::shim::{find_task, MmExt, TaskExt};
 use crate::tree::{self, Tree};
 use crate::uapi::{self, OpArgs};
 use crate::{leaks, ns, task};
 
-/// Runs the ioctl.
-pub(crate) fn run(args: &OpArgs) -> Result<isize> {
+/// Runs the ioctl; with `CHECKPOINT_AFTER_PRECOPY`, as the frozen round of `precopy`.
+pub(crate) fn run(args: &OpArgs, precopy: Option<Precopy>) -> Result<isize> {
     let log = Log::open(args.logfd)?;
     let start = Monotonic::ktime_get();
-    let stats = checkpoint(args).map_err(|e| {
+    let stats = checkpoint(args, precopy).map_err(|e| {
         log.error("checkpoint", Some(args.pid), &e);
         e.errno
     })?;
@@ -46,21 +46,41 @@ pub(crate) fn run(args: &OpArgs) -> Result<isize> {
     Ok(0)
 }
 
-fn checkpoint(args: &OpArgs) -> CrResult<uapi::Stats> {
+fn checkpoint(args: &OpArgs, precopy: Option<Precopy>) -> CrResult<uapi::Stats> {
+    let precopy = match (args.flags & uapi::CHECKPOINT_AFTER_PRECOPY != 0, precopy) {
+        (false, _) => None,
+        (true, Some(p)) if p.pid == args.pid => Some(p),
+        (true, _) => {
+            return Err(CrError::new(
+                EINVAL,
+                "no precopy of this process on this open /dev/cr",
+            ))
+        }
+    };
     let root = find_task(args.pid).ok_or(CrError::new(ESRCH, "no such process"))?;
-    if !may_checkpoint(&root) {
+    if !task::may_checkpoint(&root) {
         return Err(CrError::new(EPERM, "permission denied"));
     }
     let allow_leaks = args.flags & uapi::CHECKPOINT_ALLOW_LEAKS != 0;
     let mut objs = SaveObjects::default();
-    let (tree, prepared) = prepare(&root, &mut objs, allow_leaks)?;
+    let (tree, mut prepared) = prepare(&root, &mut objs, allow_leaks)?;
+    if let Some(mut precopy) = precopy {
+        for p in prepared.iter_mut() {
+            if let Some(layout) = &p.mm {
+                p.copied = precopy.take_space(&layout.mm);
+                if let Some(copied) = &mut p.copied {
+                    copied.follow_layout(layout)?;
+                }
+            }
+        }
+    }
     // Two checkpoints of one tree at once would each see the other's freeze and thaw: the
     // first one in goes on, any other gets EBUSY.
     let _claim = InFlight::claim(&tree)?;
     let progress = Registered::new(estimate(&prepared))?;
     let file = file_of_fd(args.fd).map_err(|e| CrError::new(e, "bad image descriptor"))?;
     let sink = FileSink::new(file, Some(progress.0.clone()))?;
-    let mut out = ImageOut::new(sink, &header())?;
+    let mut out = ImageOut::new(sink, &image::header(0))?;
     let mut tally = Tally::default();
     match save_all(&tree, &prepared, &mut out, &mut objs, &mut tally) {
         Ok(()) => {
@@ -87,33 +107,6 @@ fn checkpoint(args: &OpArgs) -> CrResult<uapi::Stats> {
     }
 }
 
-/// The caller's right to checkpoint a task: ptrace attach rights over it (which refuse
-/// non-dumpable targets), with `CAP_SYS_ADMIN` or the task's own uid.
-fn may_checkpoint(t: &Task) -> bool {
-    t.may_attach() && (current::capable_sys_admin() || kernel::current!().uid() == t.uid())
-}
-
-fn header() -> Header {
-    let mut release = [0u8; RELEASE_LEN];
-    current::release(&mut release);
-    let mut h = Header {
-        format_version: FORMAT_VERSION,
-        arch: ARCH_X86_64,
-        flags: 0,
-        page_size: PAGE_SIZE as u32,
-        xstate_size: current::xstate_size(),
-        xfeatures: current::xfeatures(),
-        time_ns: RealTime::ktime_get() as u64,
-        release: [0; RELEASE_LEN],
-    };
-    let end = release
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(RELEASE_LEN - 1);
-    h.set_release(&release[..end]);
-    h
-}
-
 /// Everything that does not need the image: the tree, its sharing and leaks, and every live
 /// task's own state, read once (one [`Prepared`] per member, zombies included, empty).
 fn prepare(
@@ -131,7 +124,7 @@ fn prepare(
             continue;
         }
         let of_task = |e: CrError| e.of_task(m.entry.pid);
-        if !may_checkpoint(&m.task) {
+        if !task::may_checkpoint(&m.task) {
             return Err(of_task(CrError::new(
                 EPERM,
                 "permission denied for a task of the tree",

@@ -11,8 +11,9 @@ use core::pin::Pin;
 use kernel::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    new_mutex,
     prelude::*,
-    sync::aref::ARef,
+    sync::{aref::ARef, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -47,8 +48,9 @@ mod leaks;
 mod section;
 mod tree;
 
-// The two operations.
+// The operations.
 mod checkpoint;
+mod precopy;
 mod restart;
 
 #[cfg(CONFIG_KUNIT)]
@@ -83,12 +85,15 @@ impl kernel::InPlaceModule for CrModule {
     }
 }
 
-/// An open `/dev/cr`. A checkpoint is a complete operation; the tasks of one restart share the
-/// file (inherited from the restarter) and with it the [`restart::Restart`].
+/// An open `/dev/cr`. A checkpoint is a complete operation, but for a thawed one, whose rounds
+/// leave what they copied here for its frozen round; the tasks of one restart share the file
+/// (inherited from the restarter) and with it the [`restart::Restart`].
 #[pin_data]
 struct CrDevice {
     #[pin]
     restart: restart::Restart,
+    #[pin]
+    precopy: Mutex<Option<precopy::Precopy>>,
 }
 
 #[vtable]
@@ -99,6 +104,7 @@ impl MiscDevice for CrDevice {
         KBox::try_pin_init(
             try_pin_init!(CrDevice {
                 restart <- restart::Restart::new(),
+                precopy <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )
@@ -116,11 +122,26 @@ impl MiscDevice for CrDevice {
                 write_out(arg, size, &reply)?;
                 Ok(0)
             }
-            (uapi::NR_CHECKPOINT, uapi::IOC_WRITE) => checkpoint::run(&read_op_args(
-                arg,
-                parts.size,
-                uapi::CHECKPOINT_FLAGS_KNOWN,
-            )?),
+            (uapi::NR_CHECKPOINT, uapi::IOC_WRITE) => {
+                let args = read_op_args(arg, parts.size, uapi::CHECKPOINT_FLAGS_KNOWN)?;
+                // A precopy serves the next checkpoint on this file, or none.
+                let precopy = me.precopy.lock().take();
+                checkpoint::run(&args, precopy)
+            }
+            (uapi::NR_PRECOPY, uapi::IOC_WRITE) => {
+                let args = uapi::PrecopyArgs::from_bytes(&read_in(arg, parts.size)?);
+                if args.flags & !uapi::PRECOPY_FLAGS_KNOWN != 0 {
+                    return Err(EINVAL);
+                }
+                *me.precopy.lock() = None;
+                let precopy = precopy::run(&args)?;
+                *me.precopy.lock() = Some(precopy);
+                Ok(0)
+            }
+            (uapi::NR_STAGE, uapi::IOC_WRITE) => {
+                let args = uapi::StageArgs::from_bytes(&read_in(arg, parts.size)?);
+                restart::stage(&me.get_ref().restart, &args)
+            }
             (uapi::NR_PROGRESS, uapi::IOC_READ) => {
                 let size = usable_size(parts.size, uapi::Progress::SIZE_V1)?;
                 write_out(arg, size, &checkpoint::progress()?.to_bytes())?;
@@ -166,9 +187,19 @@ fn write_out(arg: usize, size: usize, reply: &[u8]) -> Result {
 /// Reads a checkpoint or restart argument struct of `size` bytes, whose flags must be among
 /// `known`.
 fn read_op_args(arg: usize, size: usize, known_flags: u64) -> Result<uapi::OpArgs> {
-    let size = usable_size(size, uapi::OpArgs::SIZE_V1)?;
+    let args = uapi::OpArgs::from_bytes(&read_in(arg, size)?);
+    if args.reserved != 0 || args.flags & !known_flags != 0 {
+        return Err(EINVAL);
+    }
+    Ok(args)
+}
+
+/// Reads an input struct whose first version is `N` bytes from a caller whose struct is `size`
+/// bytes, as the ABI's size rule says.
+fn read_in<const N: usize>(arg: usize, size: usize) -> Result<[u8; N]> {
+    let size = usable_size(size, N)?;
     let mut input = UserSlice::new(UserPtr::from_addr(arg), size).reader();
-    let mut known = [0u8; uapi::OpArgs::SIZE_V1];
+    let mut known = [0u8; N];
     input.read_slice(&mut known)?;
     // A newer caller's extra fields must be zero: this module would ignore them.
     let mut rest = size - known.len();
@@ -181,11 +212,7 @@ fn read_op_args(arg: usize, size: usize, known_flags: u64) -> Result<uapi::OpArg
         }
         rest -= n;
     }
-    let args = uapi::OpArgs::from_bytes(&known);
-    if args.reserved != 0 || args.flags & !known_flags != 0 {
-        return Err(EINVAL);
-    }
-    Ok(args)
+    Ok(known)
 }
 
 /// What `CR_IOC_VERSION` reports.

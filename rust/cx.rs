@@ -72,6 +72,9 @@ pub(crate) struct LoadCx<'a> {
     /// What a PAGES record fills: set by the VMA or SHMEM record before it.
     pub(crate) pages: PagesFor,
     pub(crate) tally: &'a mut Tally,
+    /// The pages staged of a thawed checkpoint's precopy image, by address space id: files
+    /// whose byte at offset A is the byte at address A.
+    pub(crate) staged: &'a [(u64, ARef<File>)],
 }
 
 impl LoadCx<'_> {

@@ -31,7 +31,7 @@ use core::fmt;
 pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
 
 /// The format version this code writes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version this code reads.
 pub const FORMAT_VERSION_MIN: u32 = 4;
 
@@ -97,6 +97,14 @@ pub enum RecordKind {
     /// A shared-memory object (MAP_SHARED anonymous, shmem or memfd), defined before the first
     /// VMA or FILE that refers to it: [`ShmemRecord`] then its name; PAGES records follow.
     Shmem = 33,
+    /// Pages of one address space, copied while its tasks ran; only in a precopy image
+    /// ([`header_flags::PRECOPY`]): [`PrecopyHeader`], then a PAGES payload. A later record
+    /// for an address replaces an earlier one.
+    Precopy = 34,
+    /// Pages of the preceding VMA whose contents are those the precopy image before this one
+    /// last gave for their addresses: [`KeepHeader`], then `count` runs of u64 pairs (first
+    /// address, pages), in increasing order.
+    Keep = 35,
     /// General registers and syscall-restart state: [`RegsRecord`].
     Regs = 50,
     /// The XSAVE area in the kernel's UABI layout, `Header::xstate_size` bytes.
@@ -110,7 +118,7 @@ impl RecordKind {
     }
 
     /// Every kind this version defines.
-    pub const ALL: [RecordKind; 20] = [
+    pub const ALL: [RecordKind; 22] = [
         Self::Header,
         Self::Trailer,
         Self::Error,
@@ -129,6 +137,8 @@ impl RecordKind {
         Self::Mm,
         Self::Vma,
         Self::Pages,
+        Self::Precopy,
+        Self::Keep,
         Self::Regs,
         Self::Xstate,
     ];
@@ -154,6 +164,8 @@ impl RecordKind {
             Self::Mm => "MM",
             Self::Vma => "VMA",
             Self::Pages => "PAGES",
+            Self::Precopy => "PRECOPY",
+            Self::Keep => "KEEP",
             Self::Regs => "REGS",
             Self::Xstate => "XSTATE",
         }
@@ -536,6 +548,14 @@ impl RecordHeader {
     }
 }
 
+/// Flags of [`Header::flags`].
+pub mod header_flags {
+    /// A precopy image: only PRECOPY records, the memory a thawed checkpoint copied while the
+    /// tree ran. In the same stream, the image of the frozen round follows it, whose KEEP
+    /// records refer to these pages; neither restores without the other.
+    pub const PRECOPY: u32 = 1;
+}
+
 /// Payload of the HEADER record: what a restart must match before it trusts anything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -543,7 +563,7 @@ pub struct Header {
     pub format_version: u32,
     /// [`ARCH_X86_64`].
     pub arch: u32,
-    /// Image flags; none are defined yet, so this is zero.
+    /// Image flags: [`header_flags`].
     pub flags: u32,
     /// Page size of the checkpointed kernel.
     pub page_size: u32,
@@ -561,7 +581,7 @@ impl Header {
     /// Payload size on the wire.
     pub const LEN: usize = 5 * 4 + 4 + 2 * 8 + 72;
     /// Flags this version defines.
-    pub const KNOWN_FLAGS: u32 = 0;
+    pub const KNOWN_FLAGS: u32 = header_flags::PRECOPY;
 
     /// The release string, without its NUL padding.
     pub fn release_str(&self) -> &str {
@@ -1265,6 +1285,26 @@ wire_struct! {
     /// Head of a PAGES record.
     pub struct PagesHeader {
         /// Pages in this record.
+        pub count: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+wire_struct! {
+    /// Head of a PRECOPY record; a PAGES payload follows.
+    pub struct PrecopyHeader {
+        /// The address space, by an id that the checkpoint gave it (never 0).
+        pub mm: u64,
+    }
+}
+
+wire_struct! {
+    /// Head of a KEEP record.
+    pub struct KeepHeader {
+        /// The address space in the precopy image, as its PRECOPY records name it.
+        pub mm: u64,
+        /// Runs that follow.
         pub count: u32,
         /// Zero.
         pub reserved: u32,

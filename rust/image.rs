@@ -13,18 +13,19 @@ use kernel::{
         atomic::{Atomic, Relaxed},
         Arc, Completion, SpinLock,
     },
+    time::{ClockSource, RealTime},
     workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 use crate::error::{CrError, CrResult, Line};
-use crate::format::PAGES_PER_RECORD;
 use crate::format::{
     BodyHasher, ErrorKind, ImageWriter, RecordHeader, RecordKind, Sink, StreamValidator, Xxh64,
     MAX_RECORD_LEN, RECORD_HEADER_LEN,
 };
+use crate::format::{Header, ARCH_X86_64, FORMAT_VERSION, PAGES_PER_RECORD, RELEASE_LEN};
 use crate::records::PageList;
 use crate::records::PAGE_SIZE;
-use crate::shim::{FileExt, Gather, OwnPages};
+use crate::shim::{current, FileExt, Gather, OwnPages};
 
 /// Takes a reference to the file behind descriptor `fd` of the caller.
 pub(crate) fn file_of_fd(fd: i32) -> Result<ARef<File>> {
@@ -669,4 +670,26 @@ impl Drop for ImageIn {
             job.wait();
         }
     }
+}
+
+/// The header of an image this kernel writes, with `flags`.
+pub(crate) fn header(flags: u32) -> Header {
+    let mut release = [0u8; RELEASE_LEN];
+    current::release(&mut release);
+    let mut h = Header {
+        format_version: FORMAT_VERSION,
+        arch: ARCH_X86_64,
+        flags,
+        page_size: PAGE_SIZE as u32,
+        xstate_size: current::xstate_size(),
+        xfeatures: current::xfeatures(),
+        time_ns: RealTime::ktime_get() as u64,
+        release: [0; RELEASE_LEN],
+    };
+    let end = release
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(RELEASE_LEN - 1);
+    h.set_release(&release[..end]);
+    h
 }

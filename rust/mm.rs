@@ -7,20 +7,29 @@
 //! are mapped from the file again, where their data is; shared memory without a path is a SHMEM
 //! object (`shmem.rs`), stored once however many processes map it. The vDSO is mapped anew at
 //! its old address.
+//!
+//! A thawed checkpoint copies the private areas' pages in rounds while the tasks run
+//! ([`copy_round`], PRECOPY records in a precopy image); each round and then the frozen one
+//! harvest the page tables' dirty state, and a page found unchanged since it was copied is
+//! written as a KEEP record: restart reads it from what it staged of the precopy image.
 
 use kernel::{bindings, fs::File, mm::MmWithUser, prelude::*, sync::aref::ARef, task::Task};
+
+use crate::image::ImageOut;
 
 use crate::cx::{LoadCx, PagesFor, SaveCx};
 use crate::error::{Context, CrError, CrResult};
 use crate::files;
 use crate::format::{
-    file_kind, vma_kind, ErrorKind, FileRecord, MmRecord, PagesHeader, RecordKind, VmaRecord,
-    PAGES_PER_RECORD,
+    file_kind, vma_kind, ErrorKind, FileRecord, KeepHeader, MmRecord, PagesHeader, PrecopyHeader,
+    RecordKind, VmaRecord, PAGES_PER_RECORD,
 };
 use crate::prefault::{self, Prefault};
+use crate::records::PAGE_SIZE;
 use crate::records::{self, VM_MAYSHARE, VM_MAYWRITE};
 use crate::shim::ffi::{
-    MmInfo, CR_REF_GUARD, CR_SCAN_ANON_ONLY, CR_VF_ANON, CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN,
+    MmInfo, CR_REF_DIRTY, CR_REF_ELSEWHERE, CR_REF_GUARD, CR_REF_PINNED, CR_SCAN_ANON_ONLY,
+    CR_SCAN_HARVEST, CR_VF_ANON, CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN,
     CR_VM_STACK_INCOMPLETE_SETUP,
 };
 use crate::shim::{current, nul_terminated, FileExt, MmExt, OwnPages, TaskExt, Vma, Walked};
@@ -158,8 +167,9 @@ impl Layout {
 }
 
 /// MM, then VMA and PAGES records for every area (SHMEM records before the first area that
-/// maps each shared object).
-pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout) -> CrResult {
+/// maps each shared object). After a thawed checkpoint's rounds (`copied`), the pages unchanged
+/// since their copy are KEEP records instead.
+pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout, copied: Option<&CopiedSpace>) -> CrResult {
     let info = layout.mm.layout();
     let exe = layout.exe.facts();
     let rec = MmRecord {
@@ -186,7 +196,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout) -> CrResult {
     }
     cx.record(RecordKind::Mm, &[&rec.encode(), &auxv, &layout.exe_path])?;
 
-    let mut pages = PageWriter::new()?;
+    let mut pages = PageWriter::new(copied)?;
     for a in layout.areas.iter() {
         let v = &a.vma.info;
         let object = match (&a.vma.file, a.kind) {
@@ -220,16 +230,21 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout) -> CrResult {
 }
 
 /// Writes the PAGES records of private areas, one walk of the page tables at a time.
-struct PageWriter {
+struct PageWriter<'a> {
     walked: Walked,
     addrs: KVec<u8>,
+    /// What a thawed checkpoint's rounds copied, and where the walk is in it.
+    copied: Option<Unchanged<'a>>,
+    runs: KVec<u8>,
 }
 
-impl PageWriter {
-    fn new() -> CrResult<Self> {
+impl<'a> PageWriter<'a> {
+    fn new(copied: Option<&'a CopiedSpace>) -> CrResult<Self> {
         Ok(Self {
             walked: Walked::with_capacity(PAGES_PER_RECORD)?,
             addrs: KVec::with_capacity(PAGES_PER_RECORD * 8, GFP_KERNEL)?,
+            copied: copied.map(Unchanged::new),
+            runs: KVec::new(),
         })
     }
 
@@ -243,11 +258,17 @@ impl PageWriter {
         end: u64,
         flags: u32,
     ) -> CrResult {
+        // The frozen round of a thawed checkpoint: what was written since the last round is
+        // what its harvest finds dirty.
+        let flags = match self.copied {
+            Some(_) => flags | CR_SCAN_HARVEST,
+            None => flags,
+        };
         let mut cursor = start;
         while cursor < end {
             self.walked
                 .walk(mm, &mut cursor, end, flags)
-                .why("walking the page tables failed")?;
+                .map_err(walk_error)?;
             if self.walked.iter().any(|(_, f)| f & CR_REF_GUARD != 0) {
                 return Err(CrError::unsupported(
                     "guard or poisoned pages (MADV_GUARD_INSTALL, UFFDIO_POISON)",
@@ -260,24 +281,238 @@ impl PageWriter {
                 continue;
             }
             self.addrs.clear();
-            for (addr, _) in self.walked.iter() {
-                self.addrs
-                    .extend_from_slice(&addr.to_le_bytes(), GFP_KERNEL)?;
-            }
-            let head = PagesHeader {
-                count: self.walked.len() as u32,
-                reserved: 0,
-            };
+            self.runs.clear();
+            let mut keep = KeepRuns::default();
             let mut pages = KVec::with_capacity(self.walked.len(), GFP_KERNEL)?;
             // SAFETY: the tree is frozen, so no task writes these private pages while they are
             // written out.
-            for page in unsafe { self.walked.contents() }.flatten() {
+            let contents = unsafe { self.walked.contents() };
+            for ((addr, flags, frame), page) in self.walked.frames().zip(contents) {
+                let Some(page) = page else { continue };
+                if let Some(copied) = &mut self.copied {
+                    if copied.unchanged(addr, flags, frame) {
+                        keep.add(addr, &mut self.runs)?;
+                        continue;
+                    }
+                }
+                self.addrs
+                    .extend_from_slice(&addr.to_le_bytes(), GFP_KERNEL)?;
                 pages.push(page, GFP_KERNEL)?;
             }
+            if let (Some(copied), true) = (&self.copied, keep.pages > 0) {
+                keep.finish(&mut self.runs)?;
+                let head = KeepHeader {
+                    mm: copied.space.id,
+                    count: keep.count,
+                    reserved: 0,
+                };
+                cx.record(RecordKind::Keep, &[&head.encode(), &self.runs])?;
+                cx.tally.pages += keep.pages;
+            }
+            if pages.is_empty() {
+                continue;
+            }
+            let head = PagesHeader {
+                count: pages.len() as u32,
+                reserved: 0,
+            };
             cx.pages(&[&head.encode(), &self.addrs], &pages)?;
         }
         Ok(())
     }
+}
+
+/// A failed walk of the page tables; a harvest refuses address spaces it cannot track.
+fn walk_error(err: Error) -> CrError {
+    if err == EOPNOTSUPP {
+        CrError::unsupported(
+            "thawed checkpoint of an address space that another MMU writes (KVM, device SVA)",
+        )
+    } else {
+        CrError::new(err, "walking the page tables failed")
+    }
+}
+
+/// Runs of consecutive pages, as a KEEP record lists them: (first address, pages) u64 pairs.
+#[derive(Default)]
+struct KeepRuns {
+    count: u32,
+    pages: u64,
+    /// The run being extended: its first address and length.
+    open: Option<(u64, u64)>,
+}
+
+impl KeepRuns {
+    fn add(&mut self, addr: u64, runs: &mut KVec<u8>) -> CrResult {
+        self.pages += 1;
+        match &mut self.open {
+            Some((first, n)) if *first + *n * PAGE_SIZE as u64 == addr => *n += 1,
+            _ => {
+                self.finish(runs)?;
+                self.open = Some((addr, 1));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, runs: &mut KVec<u8>) -> CrResult {
+        if let Some((first, n)) = self.open.take() {
+            runs.extend_from_slice(&first.to_le_bytes(), GFP_KERNEL)?;
+            runs.extend_from_slice(&n.to_le_bytes(), GFP_KERNEL)?;
+            self.count += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One private area, as a thawed checkpoint's rounds compare it from round to round: a page
+/// copied in an area that changed since (unmapped, remapped, moved) is copied again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct AreaKey {
+    start: u64,
+    end: u64,
+    vm_flags: u64,
+    pgoff: u64,
+    file: usize,
+}
+
+/// What the rounds of a thawed checkpoint copied of one address space.
+pub(crate) struct CopiedSpace {
+    /// Its id in the PRECOPY and KEEP records (never 0).
+    pub(crate) id: u64,
+    /// Held, so that its identity is not reused while the checkpoint lasts.
+    pub(crate) mm: ARef<MmWithUser>,
+    /// Its private areas at the last round.
+    areas: KVec<AreaKey>,
+    /// Each page copied, by address, with the frame the copy was made from.
+    pages: KVVec<(u64, usize)>,
+}
+
+impl CopiedSpace {
+    pub(crate) fn new(id: u64, mm: ARef<MmWithUser>) -> Self {
+        Self {
+            id,
+            mm,
+            areas: KVec::new(),
+            pages: KVVec::new(),
+        }
+    }
+
+    /// Forgets the pages of areas that are not the same as when they were copied: a page of
+    /// an area unmapped, remapped or moved since is copied again.
+    pub(crate) fn follow_layout(&mut self, layout: &Layout) -> CrResult {
+        let mut areas = KVec::new();
+        for a in layout.areas.iter() {
+            let v = &a.vma.info;
+            if matches!(a.kind, vma_kind::ANON | vma_kind::FILE_PRIVATE) {
+                let key = AreaKey {
+                    start: v.start,
+                    end: v.end,
+                    vm_flags: v.vm_flags,
+                    pgoff: v.pgoff,
+                    file: a.vma.file.as_ref().map_or(0, |f| f.as_ptr() as usize),
+                };
+                areas.push(key, GFP_KERNEL)?;
+            }
+        }
+        if areas == self.areas {
+            return Ok(());
+        }
+        let old = core::mem::replace(&mut self.areas, areas);
+        let stable = |addr: u64| {
+            self.areas
+                .iter()
+                .any(|k| k.start <= addr && addr < k.end && old.contains(k))
+        };
+        self.pages.retain(|&mut (addr, _)| stable(addr));
+        Ok(())
+    }
+}
+
+/// Walks a [`CopiedSpace`]'s pages in address order, beside a walk of the page tables.
+struct Unchanged<'a> {
+    space: &'a CopiedSpace,
+    at: usize,
+}
+
+impl<'a> Unchanged<'a> {
+    fn new(space: &'a CopiedSpace) -> Self {
+        Self { space, at: 0 }
+    }
+
+    /// Whether the page at `addr`, as a harvest reported it, holds what its copy holds: it was
+    /// copied from this very frame, and it is not dirty, pinned or read in from elsewhere since.
+    /// Addresses must come in increasing order.
+    fn unchanged(&mut self, addr: u64, flags: u32, frame: usize) -> bool {
+        let pages = &self.space.pages;
+        while self.at < pages.len() && pages[self.at].0 < addr {
+            self.at += 1;
+        }
+        let copied = pages
+            .get(self.at)
+            .is_some_and(|&(a, f)| a == addr && f == frame);
+        copied && frame != 0 && flags & (CR_REF_DIRTY | CR_REF_PINNED | CR_REF_ELSEWHERE) == 0
+    }
+}
+
+/// One round of a thawed checkpoint for one address space, while its tasks run: harvests the
+/// dirty state of its private areas and writes a PRECOPY record of every page not copied yet or
+/// written since its copy. `buf` is room to copy pages in. Returns the pages copied.
+pub(crate) fn copy_round(
+    out: &mut ImageOut,
+    space: &mut CopiedSpace,
+    layout: &Layout,
+    buf: &mut KVVec<u8>,
+) -> CrResult<u64> {
+    space.follow_layout(layout)?;
+    let mut next = KVVec::with_capacity(space.pages.len(), GFP_KERNEL)?;
+    let mut walked = Walked::with_capacity(PAGES_PER_RECORD)?;
+    let mut addrs = KVec::with_capacity(PAGES_PER_RECORD * 8, GFP_KERNEL)?;
+    let mut copied = 0;
+    let mut seen = Unchanged::new(space);
+    for a in layout.areas.iter() {
+        let flags = match a.kind {
+            vma_kind::ANON => CR_SCAN_HARVEST,
+            vma_kind::FILE_PRIVATE => CR_SCAN_HARVEST | CR_SCAN_ANON_ONLY,
+            _ => continue,
+        };
+        let (start, end) = (a.vma.info.start, a.vma.info.end);
+        let mut cursor = start;
+        while cursor < end {
+            walked
+                .walk(&layout.mm, &mut cursor, end, flags)
+                .map_err(walk_error)?;
+            addrs.clear();
+            buf.clear();
+            for (i, (addr, flags, frame)) in walked.frames().enumerate() {
+                // Pinned pages and those not present are read in the frozen round.
+                if frame == 0 || flags & CR_REF_PINNED != 0 {
+                    continue;
+                }
+                if !seen.unchanged(addr, flags, frame) {
+                    walked.copy_running(i, buf)?;
+                    addrs.extend_from_slice(&addr.to_le_bytes(), GFP_KERNEL)?;
+                }
+                next.push((addr, frame), GFP_KERNEL)?;
+            }
+            let n = addrs.len() / 8;
+            if n == 0 {
+                continue;
+            }
+            let pre = PrecopyHeader { mm: space.id };
+            let head = PagesHeader {
+                count: n as u32,
+                reserved: 0,
+            };
+            out.record(
+                RecordKind::Precopy as u32,
+                &[&pre.encode()[..], &head.encode()[..], &addrs[..], &buf[..]],
+            )?;
+            copied += n as u64;
+        }
+    }
+    space.pages = next;
+    Ok(copied)
 }
 
 /// What restart keeps between the MM record and the end of the part.
@@ -315,6 +550,10 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptMm, kind: u32) -> CrResul
             PagesFor::Area { start, end } => fill_area(cx, *start, *end),
             PagesFor::Shmem { .. } => shmem::load_pages(cx),
             PagesFor::Nothing => Err(cx.malformed(ErrorKind::BadField("PAGES without an area"))),
+        },
+        Some(RecordKind::Keep) => match &cx.pages {
+            PagesFor::Area { start, end } => keep_area(cx, *start, *end),
+            _ => Err(cx.malformed(ErrorKind::BadField("KEEP without an area"))),
         },
         _ => Err(cx.malformed(ErrorKind::UnknownKind(kind))),
     }
@@ -414,6 +653,33 @@ fn fill_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
     if first < start || last >= end {
         return Err(cx.malformed(ErrorKind::BadField("page address")));
     }
+    let chunks = prefault::chunks_of(list.runs())?;
+    in_own_memory(cx, |cx, mm| {
+        let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
+        // With more than a chunk to place, another CPU makes the pages present ahead of the
+        // reads.
+        let mut ahead = (chunks.len() > 1)
+            .then(|| Prefault::start(mm, &chunks).ok())
+            .flatten();
+        for &(addr, n) in chunks.iter() {
+            own.clear();
+            match &mut ahead {
+                Some(ahead) => ahead.next(n, &mut own),
+                None => own.take(mm, addr, n),
+            }
+            .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
+            cx.input.pages_into(&mut own, ahead.is_some())?;
+            cx.tally.pages += n as u64;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `place` on the restoring task's own address space; a dry run places nothing.
+fn in_own_memory(
+    cx: &mut LoadCx<'_>,
+    place: impl FnOnce(&mut LoadCx<'_>, &MmWithUser) -> CrResult,
+) -> CrResult {
     if cx.dry_run {
         return Ok(());
     }
@@ -421,23 +687,60 @@ fn fill_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
     let mm = current
         .mm()
         .ok_or_else(|| cx.fail(EINVAL, "the restoring task has no address space"))?;
-    let chunks = prefault::chunks_of(list.runs())?;
-    let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
-    // With more than a chunk to place, another CPU makes the pages present ahead of the reads.
-    let mut ahead = (chunks.len() > 1)
-        .then(|| Prefault::start(mm, &chunks).ok())
-        .flatten();
-    for &(addr, n) in chunks.iter() {
-        own.clear();
-        match &mut ahead {
-            Some(ahead) => ahead.next(n, &mut own),
-            None => own.take(mm, addr, n),
-        }
-        .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
-        cx.input.pages_into(&mut own, ahead.is_some())?;
-        cx.tally.pages += n as u64;
+    place(cx, mm)
+}
+
+/// KEEP of the area the VMA record before mapped: each run is read from the pages restart
+/// staged of the precopy image, at their addresses, straight into the task's memory.
+fn keep_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
+    let keep = LoadCx::decode(cx.input, records::Keep::decode)?;
+    let (first, last) = keep.span();
+    if first < start || last > end {
+        return Err(cx.malformed(ErrorKind::BadField("keep address")));
     }
-    Ok(())
+    let mut runs = KVec::with_capacity(keep.head.count as usize, GFP_KERNEL)?;
+    for run in keep.runs() {
+        runs.push(run, GFP_KERNEL)?;
+    }
+    let mm_id = keep.head.mm;
+    let staged = cx
+        .staged
+        .iter()
+        .find(|(id, _)| *id == mm_id)
+        .map(|(_, f)| f.clone())
+        .ok_or_else(|| {
+            cx.fail(
+                ENOENT,
+                "no pages staged for a precopied address space (restart stages them from the precopy image)",
+            )
+        })?;
+    for &(addr, n) in runs.iter() {
+        let holds = staged
+            .holds(addr, n * PAGE_SIZE as u64)
+            .map_err(|e| cx.fail(e, "reading the staged pages failed"))?;
+        if !holds {
+            return Err(cx.fail(ENODATA, "the precopy image lacks pages the image keeps"));
+        }
+    }
+    in_own_memory(cx, |cx, mm| {
+        let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
+        for &(addr, n) in runs.iter() {
+            let mut done = 0;
+            while done < n {
+                let k = (n - done).min(PAGES_PER_RECORD as u64);
+                let at = addr + done * PAGE_SIZE as u64;
+                own.take(mm, at, k as usize)
+                    .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
+                staged
+                    .set_pos(at)
+                    .and_then(|()| own.fill_from(&staged))
+                    .map_err(|e| cx.fail(e, "reading the staged pages failed"))?;
+                done += k;
+            }
+            cx.tally.pages += n;
+        }
+        Ok(())
+    })
 }
 
 /// After the last area: the layout fields and the executable.

@@ -14,10 +14,11 @@
 
 use crate::format::{
     self, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind, CredsRecord, ErrorKind,
-    FileRecord, FsRecord, ItimersRecord, MmRecord, PagesHeader, PendingHeader, PendingSignal,
-    PipeRecord, RecordKind, RegsRecord, Rlimit, ShmemRecord, SigAction, TaskRecord, TreeEntry,
-    TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS, COMM_LEN, GROUPS_MAX, PAGES_PER_RECORD,
-    RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT, USER_REGS_LEN, UTS_NAME_MAX,
+    FileRecord, FsRecord, ItimersRecord, KeepHeader, MmRecord, PagesHeader, PendingHeader,
+    PendingSignal, PipeRecord, PrecopyHeader, RecordKind, RegsRecord, Rlimit, ShmemRecord,
+    SigAction, TaskRecord, TreeEntry, TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS, COMM_LEN,
+    GROUPS_MAX, PAGES_PER_RECORD, RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT,
+    USER_REGS_LEN, UTS_NAME_MAX,
 };
 
 #[cfg(feature = "serde")]
@@ -650,6 +651,11 @@ impl<'a> Pages<'a> {
         &self.list
     }
 
+    /// The pages' contents, one after another, in the order of their addresses.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
     /// The first and the last address.
     pub fn span(&self) -> (u64, u64) {
         self.list.span()
@@ -662,6 +668,104 @@ impl<'a> Pages<'a> {
             .addrs()
             .enumerate()
             .map(move |(i, a)| (a, &data[i * PAGE_SIZE..(i + 1) * PAGE_SIZE]))
+    }
+}
+
+/// PRECOPY: pages of one address space, copied while its tasks ran.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+pub struct Precopy<'a> {
+    /// The address space's id in this checkpoint.
+    pub mm: u64,
+    /// The pages, by address.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub pages: Pages<'a>,
+}
+
+impl<'a> Precopy<'a> {
+    /// Decodes a whole PRECOPY payload.
+    pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
+        let (head, rest) = format::split_fixed(
+            RecordKind::Precopy,
+            payload,
+            PrecopyHeader::LEN,
+            PrecopyHeader::decode,
+        )?;
+        if head.mm == 0 {
+            return Err(bad("precopy mm"));
+        }
+        Ok(Self {
+            mm: head.mm,
+            pages: Pages::decode(rest)?,
+        })
+    }
+}
+
+/// Most runs one KEEP record holds.
+pub const KEEP_RUNS_MAX: usize = PAGES_PER_RECORD;
+
+/// KEEP: runs of pages whose contents the precopy image holds.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+pub struct Keep<'a> {
+    /// The address space in the precopy image, and how many runs.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub head: KeepHeader,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    runs: &'a [u8],
+}
+
+impl<'a> Keep<'a> {
+    /// Decodes a KEEP payload: page-aligned runs of at least one page, in increasing order,
+    /// apart from each other, inside the address space.
+    pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
+        let (head, rest) = format::split_fixed(
+            RecordKind::Keep,
+            payload,
+            KeepHeader::LEN,
+            KeepHeader::decode,
+        )?;
+        let n = head.count as usize;
+        if head.mm == 0 || head.reserved != 0 || n == 0 || n > KEEP_RUNS_MAX {
+            return Err(bad("keep"));
+        }
+        let (runs, extra) = format::take_u64s(rest, 2 * n)?;
+        done(extra, "keep")?;
+        let me = Self { head, runs };
+        let mut prev_end = 0;
+        for (first, pages) in me.runs() {
+            let end = pages
+                .checked_mul(PAGE_SIZE as u64)
+                .and_then(|len| first.checked_add(len))
+                .ok_or(bad("keep run"))?;
+            if !first.is_multiple_of(PAGE_SIZE as u64) || pages == 0 || first < prev_end {
+                return Err(bad("keep run"));
+            }
+            prev_end = end;
+        }
+        Ok(me)
+    }
+
+    /// Each run as (first address, pages).
+    pub fn runs(&self) -> impl Iterator<Item = (u64, u64)> + 'a {
+        let runs = self.runs;
+        (0..runs.len() / 16)
+            .map(move |i| (format::u64_at(runs, 2 * i), format::u64_at(runs, 2 * i + 1)))
+    }
+
+    /// The first address, and the end of the last run.
+    pub fn span(&self) -> (u64, u64) {
+        let first = self.runs().next().map_or(0, |(a, _)| a);
+        let end = self
+            .runs()
+            .last()
+            .map_or(0, |(a, n)| a + n * PAGE_SIZE as u64);
+        (first, end)
+    }
+
+    /// Pages in all runs.
+    pub fn pages(&self) -> u64 {
+        self.runs().map(|(_, n)| n).sum()
     }
 }
 
@@ -879,7 +983,12 @@ pub const SECTION: [PartSpec; 12] = [
     PartSpec {
         name: "mm",
         first: RecordKind::Mm,
-        more: &[RecordKind::Vma, RecordKind::Pages, RecordKind::Shmem],
+        more: &[
+            RecordKind::Vma,
+            RecordKind::Pages,
+            RecordKind::Keep,
+            RecordKind::Shmem,
+        ],
         may_be_empty: false,
         when: When::Defines(Shared::Mm),
     },

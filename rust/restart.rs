@@ -23,6 +23,7 @@
 //! every task gets the error back. A task killed from outside fails the session too.
 
 use kernel::{
+    fs::File,
     new_condvar, new_mutex,
     prelude::*,
     sync::{aref::ARef, CondVar, Mutex, MutexGuard},
@@ -32,14 +33,14 @@ use kernel::{
 
 use crate::cx::{LoadCx, PagesFor, Tally, PAGE_SIZE};
 use crate::error::{Context, CrError, CrResult};
-use crate::format::{ErrorKind, RecordKind};
+use crate::format::{header_flags, ErrorKind, RecordKind};
 use crate::image::{file_of_fd, ImageIn, Log};
 use crate::ns;
 use crate::objhash::LoadObjects;
 use crate::section::{self, Kept};
 use crate::shim::{current, TaskExt};
 use crate::tree;
-use crate::uapi::{OpArgs, Stats, RESTART_DRY_RUN, RESTART_STATS, RESTART_ZOMBIE};
+use crate::uapi::{OpArgs, StageArgs, Stats, RESTART_DRY_RUN, RESTART_STATS, RESTART_ZOMBIE};
 
 /// A restart shared by the tasks of one image: one per open `/dev/cr`.
 ///
@@ -94,6 +95,8 @@ struct Session {
     began: i64,
     /// The entry whose task applied last, and when: it reports the figures.
     last_applied: Option<(usize, i64)>,
+    /// What `CR_IOC_STAGE` gave of a thawed checkpoint's precopy image, by address space id.
+    staged: KVec<(u64, ARef<File>)>,
 }
 
 type Guard<'a> = MutexGuard<'a, Session>;
@@ -105,7 +108,7 @@ pub(crate) fn run(restart: &Restart, args: &OpArgs) -> Result<isize> {
     }
     let log = Log::open(args.logfd)?;
     if args.flags & RESTART_DRY_RUN != 0 {
-        return dry_run(args).map_err(|e| report(&log, e));
+        return dry_run(restart, args).map_err(|e| report(&log, e));
     }
     let me = current::vpid();
     if args.pid != 0 && args.pid != me {
@@ -143,6 +146,27 @@ pub(crate) fn run(restart: &Restart, args: &OpArgs) -> Result<isize> {
         fail(&mut session, restart);
         report(&log, e)
     })
+}
+
+/// `CR_IOC_STAGE`: keeps a file of pages that a thawed checkpoint's precopy image gave for one
+/// address space, for the KEEP records of the restart to come.
+pub(crate) fn stage(restart: &Restart, args: &StageArgs) -> Result<isize> {
+    if !current::capable_sys_admin() {
+        return Err(EPERM);
+    }
+    if args.reserved != 0 || args.mm == 0 {
+        return Err(EINVAL);
+    }
+    let file = file_of_fd(args.fd)?;
+    let mut session = restart.session.lock();
+    if session.image.is_some() || session.failed {
+        return Err(EBUSY);
+    }
+    if session.staged.iter().any(|(id, _)| *id == args.mm) {
+        return Err(EEXIST);
+    }
+    session.staged.push((args.mm, file), GFP_KERNEL)?;
+    Ok(0)
 }
 
 /// A task may only restore itself when it is a plain user task: not traced, with an address
@@ -184,7 +208,7 @@ fn fail(session: &mut Guard<'_>, restart: &Restart) {
 /// `CR_RESTART_DRY_RUN`: the caller alone reads the whole image as the tasks of a restart would,
 /// section by section, with every check they make before they change (the records, objrefs and
 /// tree, files reopened by path and inode, this CPU's state), and restores nothing.
-fn dry_run(args: &OpArgs) -> CrResult<isize> {
+fn dry_run(restart: &Restart, args: &OpArgs) -> CrResult<isize> {
     if args.pid != 0 {
         return Err(CrError::new(
             EINVAL,
@@ -192,6 +216,9 @@ fn dry_run(args: &OpArgs) -> CrResult<isize> {
         ));
     }
     let mut session = Session::default();
+    for (id, file) in restart.session.lock().staged.iter() {
+        session.staged.push((*id, file.clone()), GFP_KERNEL)?;
+    }
     let checked = dry_run_session(&mut session, args);
     session.objects.release();
     checked.map(|()| 0)
@@ -261,6 +288,15 @@ fn read_prefix(input: &mut ImageIn, session: &mut Session) -> CrResult {
     // The header is the first record; the validator already checked magic, version and arch.
     input.expect(RecordKind::Header)?;
     check_cpu(input)?;
+    if input
+        .header()
+        .is_some_and(|h| h.flags & header_flags::PRECOPY != 0)
+    {
+        return Err(input.fail(
+            EINVAL,
+            "a precopy image: restart stages it, and restores the frozen round that follows it",
+        ));
+    }
     session.tree = tree::load(input, &mut session.objects)?;
     let count = session.tree.entries.len();
     session.joined = KVec::with_capacity(count, GFP_KERNEL)?;
@@ -443,6 +479,7 @@ fn read_turn(session: &mut Session, index: usize, kept: &mut Kept, dry_run: bool
         dry_run,
         pages: PagesFor::Nothing,
         tally: &mut session.tally,
+        staged: &session.staged,
     };
     section::load(&mut cx, kept, &entry, defines).map_err(|e| e.of_task(entry.pid))?;
     end_turn(session)

@@ -24,6 +24,8 @@ pub(crate) struct Prepared {
     pub(crate) fs: Option<fs::Paths>,
     pub(crate) files: Option<files::Table>,
     pub(crate) mm: Option<mm::Layout>,
+    /// What a thawed checkpoint's rounds copied of the address space.
+    pub(crate) copied: Option<mm::CopiedSpace>,
     pub(crate) cpu: Option<regs::Cpu>,
 }
 
@@ -145,7 +147,7 @@ pub(crate) const PARTS: [Part; 12] = [
             p.mm = Some(mm::Layout::read(t)?);
             Ok(())
         }),
-        save: |cx, p| mm::save(cx, p.mm.as_ref().ok_or(NOT_PREPARED)?),
+        save: |cx, p| mm::save(cx, p.mm.as_ref().ok_or(NOT_PREPARED)?, p.copied.as_ref()),
         load: |cx, k, kind| mm::load(cx, &mut k.mm, kind),
         finish: Some(|cx, k| mm::finish(cx, &mut k.mm)),
         apply: None,

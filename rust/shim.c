@@ -62,7 +62,8 @@ MODULE_IMPORT_NS("CR");
 
 static_assert(CR_VM_GROWSDOWN == VM_GROWSDOWN);
 static_assert(CR_REF_ELSEWHERE == CR_PAGE_ELSEWHERE && CR_REF_GUARD == CR_PAGE_GUARD);
-static_assert(CR_SCAN_ANON_ONLY == CR_WALK_ANON_ONLY);
+static_assert(CR_REF_DIRTY == CR_PAGE_DIRTY && CR_REF_PINNED == CR_PAGE_PINNED);
+static_assert(CR_SCAN_ANON_ONLY == CR_WALK_ANON_ONLY && CR_SCAN_HARVEST == CR_WALK_HARVEST);
 static_assert(sizeof(struct cr_page_ref) == sizeof(struct cr_page) &&
 	      offsetof(struct cr_page_ref, page) == offsetof(struct cr_page, page) &&
 	      offsetof(struct cr_page_ref, flags) == offsetof(struct cr_page, flags));
@@ -823,6 +824,15 @@ void cr_put_page(struct page *page)
 const void *cr_page_address(struct page *page)
 {
 	return page_address(page);
+}
+
+/*
+ * Copies a page that its task may be writing meanwhile (a thawed checkpoint's rounds): a copy
+ * torn by a write is harmless, since the write leaves the page dirty for the next round.
+ */
+void cr_copy_running_page(void *dst, struct page *page)
+{
+	memcpy(dst, page_address(page), PAGE_SIZE);
 }
 
 /*
@@ -1626,6 +1636,19 @@ int cr_set_pos(struct file *f, u64 pos)
 	if (ret < 0)
 		return ret;
 	return ret == pos ? 0 : -EIO;
+}
+
+/*
+ * Whether @f has data all through [@pos, @pos + @len): a hole in a sparse file reads as zeros,
+ * which must not pass for pages. Moves the position.
+ */
+int cr_file_holds(struct file *f, u64 pos, u64 len)
+{
+	loff_t hole = vfs_llseek(f, pos, SEEK_HOLE);
+
+	if (hole < 0)
+		return hole == -ENXIO ? 0 : hole;
+	return hole >= pos + len;
 }
 
 /* The address spaces that map @f's inode (identities), up to @max; how many mappings there are. */

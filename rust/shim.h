@@ -190,10 +190,13 @@ struct cr_page_ref {
 };
 
 /* cr_page_ref.flags this module reads: the kernel's CR_PAGE_* */
+#define CR_REF_DIRTY 0x2
+#define CR_REF_PINNED 0x4
 #define CR_REF_ELSEWHERE 0x10
 #define CR_REF_GUARD 0x20
 /* cr_mm_walk_pages() flags it uses: the kernel's CR_WALK_* */
 #define CR_SCAN_ANON_ONLY 0x1
+#define CR_SCAN_HARVEST 0x2
 
 /* One piece of a gathered write (laid out as struct kvec). */
 struct cr_piece {
@@ -211,6 +214,7 @@ long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
 int cr_mm_fault_in(struct mm_struct *mm, u64 addr, struct page **out);
 void cr_put_page(struct page *page);
 const void *cr_page_address(struct page *page);
+void cr_copy_running_page(void *dst, struct page *page);
 long cr_mm_own_pages(struct mm_struct *mm, u64 addr, u32 n, struct page **out);
 int cr_unmap_all(void);
 int cr_map(struct file *file, u64 start, u64 end, u64 vm_flags, u64 pgoff);
@@ -230,6 +234,7 @@ int cr_write_pieces(struct file *f, const struct cr_piece *pieces, u32 n);
 int cr_read_pages(struct file *f, struct page **pages, u32 n);
 struct file *cr_reopen_same(struct file *f, u32 flags);
 int cr_set_pos(struct file *f, u64 pos);
+int cr_file_holds(struct file *f, u64 pos, u64 len);
 void cr_set_status_flags(struct file *f, u32 flags);
 int cr_read_at(struct file *f, void *buf, u32 len, u64 pos);
 int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos);

@@ -4,7 +4,7 @@
 //! its first thread: resource limits (RLIMITS) and interval timers (ITIMERS). Also what makes a
 //! task one cr cannot checkpoint at all.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, task::Task};
 
 use crate::cx::{LoadCx, SaveCx};
 use crate::error::{Context, CrError, CrResult};
@@ -261,3 +261,9 @@ pub(crate) fn apply_creds(kept: &KeptTask) -> CrResult {
 }
 
 const _: () = assert!(core::mem::size_of::<CredsRecord>() == core::mem::size_of::<CredsInfo>());
+
+/// The caller's right to checkpoint a task: ptrace attach rights over it (which refuse
+/// non-dumpable targets), with `CAP_SYS_ADMIN` or the task's own uid.
+pub(crate) fn may_checkpoint(t: &Task) -> bool {
+    t.may_attach() && (current::capable_sys_admin() || kernel::current!().uid() == t.uid())
+}

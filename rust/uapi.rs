@@ -13,16 +13,28 @@ pub const ABI_VERSION: u32 = 1;
 pub const FEATURE_TREES: u64 = 1 << 0;
 /// `CR_FEATURE_CONTAINERS`: a pid namespace's init and its UTS names.
 pub const FEATURE_CONTAINERS: u64 = 1 << 1;
+/// `CR_FEATURE_THAWED`: thawed checkpoints (`CR_IOC_PRECOPY`, `CR_IOC_STAGE`).
+pub const FEATURE_THAWED: u64 = 1 << 2;
 /// `CR_FEATURES_KNOWN`: the feature bits this version defines.
-pub const FEATURES_KNOWN: u64 = FEATURE_TREES | FEATURE_CONTAINERS;
+pub const FEATURES_KNOWN: u64 = FEATURE_TREES | FEATURE_CONTAINERS | FEATURE_THAWED;
 
 /// `CR_CHECKPOINT_ALLOW_LEAKS`: checkpoint even when a task outside the tree shares one of its
 /// objects (a pipe end, shared memory, a descriptor table); restart then splits the sharing.
 pub const CHECKPOINT_ALLOW_LEAKS: u64 = 1 << 0;
 /// `CR_CHECKPOINT_STATS`: once the checkpoint succeeded, write a line of figures to logfd.
 pub const CHECKPOINT_STATS: u64 = 1 << 1;
+/// `CR_CHECKPOINT_AFTER_PRECOPY`: the frozen round of a thawed checkpoint, after
+/// `CR_IOC_PRECOPY` on the same open `/dev/cr`.
+pub const CHECKPOINT_AFTER_PRECOPY: u64 = 1 << 2;
 /// Checkpoint flags this version defines.
-pub const CHECKPOINT_FLAGS_KNOWN: u64 = CHECKPOINT_ALLOW_LEAKS | CHECKPOINT_STATS;
+pub const CHECKPOINT_FLAGS_KNOWN: u64 =
+    CHECKPOINT_ALLOW_LEAKS | CHECKPOINT_STATS | CHECKPOINT_AFTER_PRECOPY;
+/// `CR_PRECOPY_STATS`: once done, write a line of figures to logfd.
+pub const PRECOPY_STATS: u64 = 1 << 0;
+/// Precopy flags this version defines.
+pub const PRECOPY_FLAGS_KNOWN: u64 = PRECOPY_STATS;
+/// Rounds of a precopy when the caller gives 0.
+pub const PRECOPY_ROUNDS_DEFAULT: u32 = 8;
 /// `CR_RESTART_STATS`: once the restart succeeded, the last task writes a line of figures to
 /// its logfd.
 pub const RESTART_STATS: u64 = 1 << 1;
@@ -292,3 +304,132 @@ impl OpArgs {
 pub const IOC_CHECKPOINT: u32 = ioc(IOC_WRITE, NR_CHECKPOINT, OpArgs::SIZE_V1);
 /// `CR_IOC_RESTART`.
 pub const IOC_RESTART: u32 = ioc(IOC_WRITE, NR_RESTART, OpArgs::SIZE_V1);
+
+/// `_IOC_NR` of `CR_IOC_PRECOPY`.
+pub const NR_PRECOPY: u32 = 0x04;
+/// `_IOC_NR` of `CR_IOC_STAGE`.
+pub const NR_STAGE: u32 = 0x05;
+
+/// `struct cr_precopy_args`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct PrecopyArgs {
+    /// Root of the tree.
+    pub pid: i32,
+    /// Image descriptor.
+    pub fd: i32,
+    /// Log descriptor, or -1.
+    pub logfd: i32,
+    /// Most rounds; 0 for [`PRECOPY_ROUNDS_DEFAULT`].
+    pub max_rounds: u32,
+    /// `CR_PRECOPY_*` flags.
+    pub flags: u64,
+    /// How long the frozen round may take to copy what the last round found written.
+    pub max_downtime_ns: u64,
+}
+
+impl PrecopyArgs {
+    /// Size of the first version.
+    pub const SIZE_V1: usize = 32;
+
+    /// Wire form.
+    pub fn to_bytes(self) -> [u8; Self::SIZE_V1] {
+        let mut b = [0u8; Self::SIZE_V1];
+        b[0..4].copy_from_slice(&self.pid.to_le_bytes());
+        b[4..8].copy_from_slice(&self.fd.to_le_bytes());
+        b[8..12].copy_from_slice(&self.logfd.to_le_bytes());
+        b[12..16].copy_from_slice(&self.max_rounds.to_le_bytes());
+        b[16..24].copy_from_slice(&self.flags.to_le_bytes());
+        b[24..32].copy_from_slice(&self.max_downtime_ns.to_le_bytes());
+        b
+    }
+
+    /// Parses the wire form.
+    pub fn from_bytes(b: &[u8; Self::SIZE_V1]) -> Self {
+        let i32_at = |i: usize| i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        Self {
+            pid: i32_at(0),
+            fd: i32_at(4),
+            logfd: i32_at(8),
+            max_rounds: i32_at(12) as u32,
+            flags: u64_at(16),
+            max_downtime_ns: u64_at(24),
+        }
+    }
+}
+
+/// `CR_IOC_PRECOPY`.
+pub const IOC_PRECOPY: u32 = ioc(IOC_WRITE, NR_PRECOPY, PrecopyArgs::SIZE_V1);
+
+/// `struct cr_stage_args`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct StageArgs {
+    /// The staged pages, by address.
+    pub fd: i32,
+    /// Must be zero.
+    pub reserved: u32,
+    /// The address space's id in the PRECOPY records.
+    pub mm: u64,
+}
+
+impl StageArgs {
+    /// Size of the first version.
+    pub const SIZE_V1: usize = 16;
+
+    /// Wire form.
+    pub fn to_bytes(self) -> [u8; Self::SIZE_V1] {
+        let mut b = [0u8; Self::SIZE_V1];
+        b[0..4].copy_from_slice(&self.fd.to_le_bytes());
+        b[4..8].copy_from_slice(&self.reserved.to_le_bytes());
+        b[8..16].copy_from_slice(&self.mm.to_le_bytes());
+        b
+    }
+
+    /// Parses the wire form.
+    pub fn from_bytes(b: &[u8; Self::SIZE_V1]) -> Self {
+        let mut m = [0u8; 8];
+        m.copy_from_slice(&b[8..16]);
+        Self {
+            fd: i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            reserved: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            mm: u64::from_le_bytes(m),
+        }
+    }
+}
+
+/// `CR_IOC_STAGE`.
+pub const IOC_STAGE: u32 = ioc(IOC_WRITE, NR_STAGE, StageArgs::SIZE_V1);
+
+/// The line a precopy writes with [`PRECOPY_STATS`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrecopyStats {
+    /// Rounds made.
+    pub rounds: u32,
+    /// Pages copied in all rounds.
+    pub pages: u64,
+    /// Image bytes.
+    pub bytes: u64,
+    /// Pages the last round found written.
+    pub last: u64,
+    /// Nanoseconds.
+    pub ns: u64,
+}
+
+/// The start of that line.
+pub const PRECOPY_STATS_PREFIX: &str = "cr: precopy: ";
+
+impl core::fmt::Display for PrecopyStats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{PRECOPY_STATS_PREFIX}rounds={} pages={} bytes={} last={} ns={}",
+            self.rounds, self.pages, self.bytes, self.last, self.ns
+        )
+    }
+}

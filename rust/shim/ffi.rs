@@ -41,9 +41,12 @@ pub(crate) const CR_VF_VDSO: u32 = 0x1;
 pub(crate) const CR_VF_VVAR: u32 = 0x2;
 pub(crate) const CR_VF_ANON: u32 = 0x4;
 
+pub(crate) const CR_REF_DIRTY: u32 = 0x2;
+pub(crate) const CR_REF_PINNED: u32 = 0x4;
 pub(crate) const CR_REF_ELSEWHERE: u32 = 0x10;
 pub(crate) const CR_REF_GUARD: u32 = 0x20;
 pub(crate) const CR_SCAN_ANON_ONLY: u32 = 0x1;
+pub(crate) const CR_SCAN_HARVEST: u32 = 0x2;
 
 pub(crate) const CR_FF_PIPE: u32 = 0x1;
 pub(crate) const CR_FF_SHMEM: u32 = 0x2;
@@ -394,6 +397,7 @@ extern "C" {
     pub(crate) fn cr_mm_fault_in(mm: *mut mm_struct, addr: u64, out: *mut *mut page) -> c_int;
     pub(crate) fn cr_put_page(page: *mut page);
     pub(crate) fn cr_page_address(page: *mut page) -> *const c_void;
+    pub(crate) fn cr_copy_running_page(dst: *mut c_void, page: *mut page);
     pub(crate) fn cr_mm_own_pages(
         mm: *mut mm_struct,
         addr: u64,
@@ -425,6 +429,7 @@ extern "C" {
     pub(crate) fn cr_read_pages(f: *mut file, pages: *mut *mut page, n: u32) -> c_int;
     pub(crate) fn cr_reopen_same(f: *mut file, flags: u32) -> *mut file;
     pub(crate) fn cr_set_pos(f: *mut file, pos: u64) -> c_int;
+    pub(crate) fn cr_file_holds(f: *mut file, pos: u64, len: u64) -> c_int;
     pub(crate) fn cr_set_status_flags(f: *mut file, flags: u32);
     pub(crate) fn cr_read_at(f: *mut file, buf: *mut c_void, len: u32, pos: u64) -> c_int;
     pub(crate) fn cr_write_at(f: *mut file, buf: *const c_void, len: u32, pos: u64) -> c_int;

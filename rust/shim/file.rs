@@ -30,6 +30,8 @@ pub(crate) trait FileExt {
     fn reopen_same(&self, flags: u32) -> Result<ARef<File>>;
     /// Sets the position.
     fn set_pos(&self, pos: u64) -> Result;
+    /// Whether the file has data (no hole) all through `[pos, pos + len)`; moves the position.
+    fn holds(&self, pos: u64, len: u64) -> Result<bool>;
     /// Sets O_APPEND, O_NONBLOCK and O_NOATIME as in `flags`.
     fn set_status_flags(&self, flags: u32);
     /// Reads `buf.len()` bytes at `pos`, leaving the position alone; `ENODATA` at the end.
@@ -118,6 +120,12 @@ impl FileExt for File {
     fn set_pos(&self, pos: u64) -> Result {
         // SAFETY: the file is referenced.
         check(unsafe { ffi::cr_set_pos(self.as_ptr(), pos) })
+    }
+
+    fn holds(&self, pos: u64, len: u64) -> Result<bool> {
+        // SAFETY: the file is referenced.
+        let ret = unsafe { ffi::cr_file_holds(self.as_ptr(), pos, len) };
+        check(ret).map(|()| ret > 0)
     }
 
     fn set_status_flags(&self, flags: u32) {

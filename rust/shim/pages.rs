@@ -101,6 +101,31 @@ impl Walked {
         self.refs.iter().map(|r| (r.addr, r.flags))
     }
 
+    /// Address, `CR_REF_*` flags and frame of each page: the frame is an identity, for telling
+    /// whether an address still maps the page a copy was made from (0 for a page not read in).
+    pub(crate) fn frames(&self) -> impl Iterator<Item = (u64, u32, usize)> + '_ {
+        self.refs.iter().map(|r| (r.addr, r.flags, r.page as usize))
+    }
+
+    /// Appends a copy of the `i`th page to `into`, while its task may write it; a page not read
+    /// in (a guard) is refused.
+    pub(crate) fn copy_running(&self, i: usize, into: &mut KVVec<u8>) -> Result {
+        let page = self.refs.get(i).map_or(core::ptr::null_mut(), |r| r.page);
+        if page.is_null() {
+            return Err(EINVAL);
+        }
+        let at = into.len();
+        into.reserve(PAGE_SIZE, GFP_KERNEL)?;
+        // SAFETY: the batch holds a reference on the page; `into` has room for PAGE_SIZE more
+        // bytes at `at`, which the copy initialises. The page may be written while it is
+        // copied, which the C copy tolerates and the caller's dirty tracking accounts for.
+        unsafe {
+            ffi::cr_copy_running_page(into.as_mut_ptr().add(at).cast(), page);
+            into.inc_len(PAGE_SIZE);
+        }
+        Ok(())
+    }
+
     /// The contents of each page, in order; a page not read in (a guard) has none.
     ///
     /// # Safety

@@ -24,7 +24,7 @@
 #define CR_ABI_VERSION		1
 
 /* Image format versions: written, and oldest accepted. */
-#define CR_IMAGE_VERSION	4
+#define CR_IMAGE_VERSION	5
 #define CR_IMAGE_VERSION_MIN	4
 
 /* Architecture ids, as in the image header. */
@@ -36,7 +36,8 @@
  */
 #define CR_FEATURE_TREES	(1ULL << 0)	/* trees, threads, pipes, shared memory */
 #define CR_FEATURE_CONTAINERS	(1ULL << 1)	/* a pid namespace's init, UTS names */
-#define CR_FEATURES_KNOWN	(CR_FEATURE_TREES | CR_FEATURE_CONTAINERS)
+#define CR_FEATURE_THAWED	(1ULL << 2)	/* CR_IOC_PRECOPY, CR_IOC_STAGE */
+#define CR_FEATURES_KNOWN	(CR_FEATURE_TREES | CR_FEATURE_CONTAINERS | CR_FEATURE_THAWED)
 
 struct cr_version {
 	__u32 abi_version;	 /* out: CR_ABI_VERSION */
@@ -78,6 +79,14 @@ struct cr_checkpoint_args {
  * image's bytes, and the nanoseconds the ioctl took.
  */
 #define CR_CHECKPOINT_STATS		(1ULL << 1)
+
+/*
+ * The frozen round of a thawed checkpoint: CR_IOC_PRECOPY on this open /dev/cr copied the
+ * tree's memory while it ran, to the same stream. Pages found unchanged since they were copied
+ * are written as KEEP records that refer to that copy; the rest as usual. EINVAL when this
+ * open /dev/cr made no precopy of @pid; the precopy is used up either way.
+ */
+#define CR_CHECKPOINT_AFTER_PRECOPY	(1ULL << 2)
 
 #define CR_IOC_CHECKPOINT	_IOW(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
 
@@ -125,6 +134,45 @@ struct cr_progress {
 };
 
 #define CR_IOC_PROGRESS		_IOR(CR_IOC_MAGIC, 0x03, struct cr_progress)
+
+/*
+ * precopy(pid, fd, flags, logfd): the first half of a thawed checkpoint. While the tree of @pid
+ * runs, its private memory is copied to @fd in rounds, as a precopy image: first every page,
+ * then each round the pages written since the round before, found by the page tables' dirty
+ * bits, which costs the tree no write-protection and no fault. Returns once the last round's
+ * pages would have been copied within @max_downtime_ns, or the rounds stop shrinking, or after
+ * @max_rounds (0: 8). The caller then freezes the tree and calls CR_IOC_CHECKPOINT with
+ * CR_CHECKPOINT_AFTER_PRECOPY on the same open /dev/cr and @fd, which holds what was copied
+ * meanwhile. Errors as for CR_IOC_CHECKPOINT; EOPNOTSUPP for an address space that another
+ * MMU writes too (KVM, device SVA), whose writes set no dirty bit.
+ */
+struct cr_precopy_args {
+	__s32 pid;
+	__s32 fd;
+	__s32 logfd;
+	__u32 max_rounds;	/* 0: the default, 8 */
+	__u64 flags;		/* CR_PRECOPY_* */
+	__u64 max_downtime_ns;
+};
+
+/* Write "cr: precopy: rounds=N pages=N bytes=N last=N ns=N" to @logfd once done. */
+#define CR_PRECOPY_STATS	(1ULL << 0)
+
+#define CR_IOC_PRECOPY		_IOW(CR_IOC_MAGIC, 0x04, struct cr_precopy_args)
+
+/*
+ * Before the first CR_IOC_RESTART of a thawed checkpoint's image: @fd is a file (a memfd)
+ * whose bytes at offset A are what the precopy image last gave for address A of address space
+ * @mm. KEEP records of that address space are read from it. EBUSY once the restart began,
+ * EEXIST for an @mm already staged.
+ */
+struct cr_stage_args {
+	__s32 fd;
+	__u32 __reserved;	/* must be zero */
+	__u64 mm;
+};
+
+#define CR_IOC_STAGE		_IOW(CR_IOC_MAGIC, 0x05, struct cr_stage_args)
 
 /*
  * Every task of the image calls CR_IOC_RESTART on one open /dev/cr (inherited from the

@@ -237,9 +237,13 @@ fn uapi_matches_the_c_header() {
          CR_ABI_VERSION, CR_IMAGE_VERSION, CR_IMAGE_VERSION_MIN, CR_ARCH_X86_64, \
          sizeof(struct cr_version), offsetof(struct cr_version, features), \
          (unsigned long long)CR_FEATURES_KNOWN, \
-         (unsigned long long)(CR_CHECKPOINT_ALLOW_LEAKS | CR_CHECKPOINT_STATS), \
+         (unsigned long long)(CR_CHECKPOINT_ALLOW_LEAKS | CR_CHECKPOINT_STATS | \
+         CR_CHECKPOINT_AFTER_PRECOPY), \
          (unsigned long long)(CR_RESTART_DRY_RUN | CR_RESTART_STATS)); \
          printf(\"%u %zu\\n\", (unsigned)CR_IOC_PROGRESS, sizeof(struct cr_progress)); \
+         printf(\"%u %zu %u %zu %llu %llu\\n\", (unsigned)CR_IOC_PRECOPY, \
+         sizeof(struct cr_precopy_args), (unsigned)CR_IOC_STAGE, sizeof(struct cr_stage_args), \
+         (unsigned long long)CR_PRECOPY_STATS, (unsigned long long)CR_CHECKPOINT_AFTER_PRECOPY); \
          return 0; }\n",
     )
     .unwrap();
@@ -253,7 +257,7 @@ fn uapi_matches_the_c_header() {
     assert!(status.success());
     let out = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
     let want = format!(
-        "{} {} {} {} {} {} 16 {} {} {}\n{} {}\n",
+        "{} {} {} {} {} {} 16 {} {} {}\n{} {}\n{} {} {} {} {} {}\n",
         uapi::IOC_VERSION,
         uapi::ABI_VERSION,
         FORMAT_VERSION,
@@ -264,7 +268,13 @@ fn uapi_matches_the_c_header() {
         uapi::CHECKPOINT_FLAGS_KNOWN,
         uapi::RESTART_FLAGS_KNOWN,
         uapi::IOC_PROGRESS,
-        uapi::Progress::SIZE_V1
+        uapi::Progress::SIZE_V1,
+        uapi::IOC_PRECOPY,
+        uapi::PrecopyArgs::SIZE_V1,
+        uapi::IOC_STAGE,
+        uapi::StageArgs::SIZE_V1,
+        uapi::PRECOPY_FLAGS_KNOWN,
+        uapi::CHECKPOINT_AFTER_PRECOPY
     );
     assert_eq!(out, want);
     assert_eq!(

@@ -1,8 +1,8 @@
 //! The record decoders the module restarts with: what they accept, and what they refuse.
 
 use crimage::format::{
-    entry_flags, file_kind, shmem_kind, ErrorKind, FileRecord, PagesHeader, ShmemRecord,
-    TaskRecord, TreeEntry, TreeHeader,
+    entry_flags, file_kind, shmem_kind, ErrorKind, FileRecord, KeepHeader, PagesHeader,
+    PrecopyHeader, ShmemRecord, TaskRecord, TreeEntry, TreeHeader,
 };
 use crimage::records::{self, PAGE_SIZE};
 
@@ -75,6 +75,60 @@ fn pages_come_in_increasing_page_addresses() {
     assert!(records::Pages::decode(&pages(0x1000, 0x1000)).is_err());
     assert!(records::Pages::decode(&pages(0x1001, 0x3000)).is_err());
     assert!(records::Pages::decode(&ok[..ok.len() - 1]).is_err());
+}
+
+#[test]
+fn precopy_pages_name_their_address_space() {
+    let pages = {
+        let mut v = PagesHeader {
+            count: 1,
+            reserved: 0,
+        }
+        .encode()
+        .to_vec();
+        v.extend_from_slice(&0x7000u64.to_le_bytes());
+        v.resize(v.len() + PAGE_SIZE, 0x5a);
+        v
+    };
+    let pre = with(&PrecopyHeader { mm: 3 }.encode(), &pages);
+    let p = records::Precopy::decode(&pre).unwrap();
+    assert_eq!((p.mm, p.pages.span().0), (3, 0x7000));
+    assert!(p.pages.data().iter().all(|&b| b == 0x5a));
+    assert!(records::Precopy::decode(&with(&PrecopyHeader { mm: 0 }.encode(), &pages)).is_err());
+    assert!(records::Precopy::decode(&pre[..pre.len() - 1]).is_err());
+}
+
+#[test]
+fn kept_runs_are_increasing_and_apart() {
+    let keep = |runs: &[(u64, u64)]| {
+        let head = KeepHeader {
+            mm: 1,
+            count: runs.len() as u32,
+            reserved: 0,
+        };
+        let mut v = head.encode().to_vec();
+        for (a, n) in runs {
+            v.extend_from_slice(&a.to_le_bytes());
+            v.extend_from_slice(&n.to_le_bytes());
+        }
+        v
+    };
+    let ok = keep(&[(0x1000, 2), (0x3000, 1)]);
+    let k = records::Keep::decode(&ok).unwrap();
+    assert_eq!(k.span(), (0x1000, 0x4000));
+    assert_eq!(k.pages(), 3);
+    assert_eq!(k.runs().collect::<Vec<_>>(), [(0x1000, 2), (0x3000, 1)]);
+    for bad in [
+        keep(&[]),
+        keep(&[(0x1000, 2), (0x2000, 1)]),
+        keep(&[(0x3000, 1), (0x1000, 1)]),
+        keep(&[(0x1000, 0)]),
+        keep(&[(0x1800, 1)]),
+        keep(&[(!0xfffu64, 2)]),
+    ] {
+        assert!(records::Keep::decode(&bad).is_err());
+    }
+    assert!(records::Keep::decode(&ok[..ok.len() - 8]).is_err());
 }
 
 #[test]

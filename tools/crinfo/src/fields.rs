@@ -208,6 +208,21 @@ pub struct Pages {
 }
 
 #[derive(Serialize)]
+pub struct Precopy {
+    mm: u64,
+    pages: u32,
+    first: String,
+}
+
+#[derive(Serialize)]
+pub struct Keep {
+    mm: u64,
+    runs: u32,
+    pages: u64,
+    first: String,
+}
+
+#[derive(Serialize)]
 pub struct Regs {
     restart: &'static str,
     #[serde(flatten)]
@@ -238,6 +253,8 @@ pub enum Fields {
     Mm(Mm),
     Vma(Vma),
     Pages(Pages),
+    Precopy(Precopy),
+    Keep(Keep),
     Regs(Regs),
     Xstate(Xstate),
 }
@@ -429,6 +446,23 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
             Fields::Pages(Pages {
                 pages: pages.count,
                 first: hex(pages.span().0),
+            })
+        }
+        RecordKind::Precopy => {
+            let pre = records::Precopy::decode(p)?;
+            Fields::Precopy(Precopy {
+                mm: pre.mm,
+                pages: pre.pages.count,
+                first: hex(pre.pages.span().0),
+            })
+        }
+        RecordKind::Keep => {
+            let keep = records::Keep::decode(p)?;
+            Fields::Keep(Keep {
+                mm: keep.head.mm,
+                runs: keep.head.count,
+                pages: keep.pages(),
+                first: hex(keep.span().0),
             })
         }
         RecordKind::Regs => {

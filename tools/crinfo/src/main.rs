@@ -120,8 +120,13 @@ impl<W: Write> Listing for TextListing<W> {
     fn header(&mut self, h: &Header) -> io::Result<()> {
         writeln!(
             self.0,
-            "header: format {} arch {} page {} xstate {} bytes (xfeatures {:#x}) kernel {} time {}",
+            "header: format {}{} arch {} page {} xstate {} bytes (xfeatures {:#x}) kernel {} time {}",
             h.format_version,
+            if h.flags & format::header_flags::PRECOPY != 0 {
+                " precopy"
+            } else {
+                ""
+            },
             arch_name(h.arch),
             h.page_size,
             h.xstate_size,
@@ -279,20 +284,31 @@ fn fill(input: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     Ok(fill_count(input, buf)? == buf.len())
 }
 
-/// Streams the image from `input` into `listing`. Returns the first problem of the image, or
+/// Streams the image from `input` into `listing`; a thawed checkpoint's precopy image and the
+/// image after it are listed one after the other. Returns the first problem of the stream, or
 /// an I/O error of the input or the output.
 fn decode(input: &mut impl Read, listing: &mut impl Listing) -> io::Result<Option<FormatError>> {
-    let mut v = StreamValidator::new();
-    let mut graph = graph::Builder::default();
-    let mut first_error: Option<FormatError> = None;
-    let result = stream(input, &mut v, listing, &mut graph, &mut first_error);
-    let error = match result {
-        Ok(()) => first_error,
-        Err(Stop::Image(e)) => first_error.or(Some(e)),
-        Err(Stop::Io(e)) => return Err(e),
-    };
-    listing.end(graph.finish(), v.trailer(), error.as_ref())?;
-    Ok(error)
+    loop {
+        let mut v = StreamValidator::new();
+        let mut graph = graph::Builder::default();
+        let mut first_error: Option<FormatError> = None;
+        let result = stream(input, &mut v, listing, &mut graph, &mut first_error);
+        let error = match result {
+            Ok(()) => first_error,
+            Err(Stop::Image(e)) => first_error.or(Some(e)),
+            Err(Stop::Io(e)) => return Err(e),
+        };
+        listing.end(graph.finish(), v.trailer(), error.as_ref())?;
+        if error.is_some() || !is_precopy(&v) {
+            return Ok(error);
+        }
+    }
+}
+
+/// Whether the image read is a precopy image, which the image of the frozen round follows.
+fn is_precopy(v: &StreamValidator) -> bool {
+    v.header()
+        .is_some_and(|h| h.flags & format::header_flags::PRECOPY != 0)
 }
 
 enum Stop {
@@ -394,7 +410,10 @@ fn stream(
         }
         listing.record(listed)?;
     }
-    // Nothing may follow the trailer.
+    // Nothing may follow the trailer, but the frozen round after a precopy image.
+    if is_precopy(v) {
+        return Ok(());
+    }
     let mut extra = [0u8; 1];
     if input.read(&mut extra)? != 0 {
         return Err(Stop::Image(FormatError {

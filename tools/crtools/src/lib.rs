@@ -292,16 +292,35 @@ pub fn ioctl_checkpoint(
         logfd,
         reserved: 0,
         flags,
-    }
-    .to_bytes();
-    // SAFETY: CR_IOC_CHECKPOINT reads exactly its encoded size, `args.len()` bytes, from the
-    // pointer, which stays valid across the call.
-    let ret = unsafe { libc::ioctl(dev.as_raw_fd(), uapi::IOC_CHECKPOINT as _, args.as_ptr()) };
+    };
+    ioctl_in(dev, uapi::IOC_CHECKPOINT, &args.to_bytes())
+}
+
+/// An ioctl that reads its argument struct, `args`, whose size `cmd` encodes.
+fn ioctl_in(dev: &fs::File, cmd: u32, args: &[u8]) -> io::Result<()> {
+    // SAFETY: the ioctl reads exactly its encoded size, `args.len()` bytes, from the pointer,
+    // which stays valid across the call.
+    let ret = unsafe { libc::ioctl(dev.as_raw_fd(), cmd as _, args.as_ptr()) };
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
     }
+}
+
+/// `CR_IOC_PRECOPY`: the rounds of a thawed checkpoint, while the tree runs.
+pub fn ioctl_precopy(dev: &fs::File, args: &uapi::PrecopyArgs) -> io::Result<()> {
+    ioctl_in(dev, uapi::IOC_PRECOPY, &args.to_bytes())
+}
+
+/// `CR_IOC_STAGE`: hands the kernel the pages staged for address space `mm`.
+pub fn ioctl_stage(dev: &fs::File, fd: RawFd, mm: u64) -> io::Result<()> {
+    let args = uapi::StageArgs {
+        fd,
+        reserved: 0,
+        mm,
+    };
+    ioctl_in(dev, uapi::IOC_STAGE, &args.to_bytes())
 }
 
 /// The argument bytes of `CR_IOC_RESTART` for the calling task.

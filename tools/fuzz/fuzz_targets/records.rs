@@ -40,6 +40,19 @@ fn decode(kind: RecordKind, p: &[u8]) {
                 assert!(first <= last && pages.iter().count() == pages.count as usize);
             }
         }
+        RecordKind::Precopy => {
+            if let Ok(pre) = records::Precopy::decode(p) {
+                assert!(pre.mm != 0);
+                assert_eq!(pre.pages.data().len(), pre.pages.list().data_len());
+            }
+        }
+        RecordKind::Keep => {
+            if let Ok(keep) = records::Keep::decode(p) {
+                let (first, end) = keep.span();
+                assert!(first < end && keep.runs().count() == keep.head.count as usize);
+                assert!(keep.pages() >= keep.head.count as u64);
+            }
+        }
         RecordKind::Sighand => drop(records::Sighand::decode(p)),
         RecordKind::SigPending => {
             if let Ok(q) = records::SigPending::decode(p) {

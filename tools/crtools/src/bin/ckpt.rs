@@ -22,6 +22,11 @@ use crtools::{fail, failed, Fail};
 /// ckpt --cgroup PATH checkpoints a container: every task of the cgroup v2 at PATH, whose root
 /// process must be the init of a pid namespace. The image restores into a new pid namespace.
 ///
+/// With --thawed, the tree's memory is copied while it runs, in rounds, each one copying the
+/// pages written since the one before (found by the page tables' dirty bits, at no cost to the
+/// tree); the tree is frozen only for the last pages and the rest of its state. The image is a
+/// precopy image followed by the frozen round's, in one stream.
+///
 /// A checkpoint fails when a task outside the tree shares an object with it (a pipe end, shared
 /// memory, a descriptor table): restart could not keep that sharing. --allow-leaks checkpoints
 /// anyway. Reasons for a refusal come from the kernel, on standard error or in the --log FILE.
@@ -31,8 +36,8 @@ use crtools::{fail, failed, Fail};
 #[derive(Parser)]
 #[command(
     name = "ckpt",
-    override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats]\n       \
-                      ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats]\n       \
+    override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed]\n       \
+                      ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed]\n       \
                       ckpt run [--cgroup NAME] -- COMMAND [ARGS...]",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
@@ -81,6 +86,15 @@ struct Checkpoint {
     /// Print the figures: tasks, pages, bytes, time frozen, time in all, and MB/s.
     #[arg(long)]
     stats: bool,
+    /// Copy the memory while the tree runs, and freeze it only for what is left.
+    #[arg(long)]
+    thawed: bool,
+    /// With --thawed: freeze once the pages left could be copied within MS milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10, requires = "thawed")]
+    max_downtime: u64,
+    /// With --thawed: the most rounds before the freeze (default 8).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "thawed")]
+    rounds: u32,
 }
 
 /// What to checkpoint.
@@ -143,6 +157,8 @@ struct Request<'a> {
     allow_leaks: bool,
     log: Option<&'a str>,
     stats: bool,
+    /// The rounds of a thawed checkpoint: (most rounds, downtime budget).
+    thawed: Option<(u32, Duration)>,
 }
 
 fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
@@ -153,6 +169,7 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
         allow_leaks,
         log,
         stats,
+        thawed,
     } = *req;
     let (dir, pid) = locate(target)?;
     // Whoever freezes a cgroup thaws it: a second ckpt must not thaw the first one's tree in
@@ -188,9 +205,24 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
         (None, None) => 2,
     };
 
+    let mut flags = 0;
+    if let Some((rounds, downtime)) = thawed {
+        // Not through the stats pipe, which is read only after the checkpoint: a failure here
+        // must be told now. Its figures line is passed on as it is.
+        let args = uapi::PrecopyArgs {
+            pid,
+            fd: out.as_raw_fd(),
+            logfd: log_file.as_ref().map_or(2, |f| f.as_raw_fd()),
+            max_rounds: rounds,
+            flags: if stats { uapi::PRECOPY_STATS } else { 0 },
+            max_downtime_ns: downtime.as_nanos() as u64,
+        };
+        crtools::ioctl_precopy(&dev, &args)
+            .map_err(|e| failed!("copying the memory of pid {pid} failed: {e}"))?;
+        flags |= uapi::CHECKPOINT_AFTER_PRECOPY;
+    }
     let frozen = Instant::now();
     crtools::freeze(&dir, Duration::from_secs(10))?;
-    let mut flags = 0;
     if allow_leaks {
         flags |= uapi::CHECKPOINT_ALLOW_LEAKS;
     }
@@ -266,6 +298,9 @@ fn main() -> ExitCode {
                         allow_leaks: c.allow_leaks,
                         log: c.log.as_deref(),
                         stats: c.stats,
+                        thawed: c
+                            .thawed
+                            .then_some((c.rounds, Duration::from_millis(c.max_downtime))),
                     };
                     let target = match (pid, cgroup) {
                         (Some(pid), _) => Target::Pid(pid),

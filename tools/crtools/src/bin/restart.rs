@@ -12,14 +12,17 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
 use crimage::format::{
-    self, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC, RECORD_HEADER_LEN,
+    self, RecordHeader, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC,
+    RECORD_HEADER_LEN,
 };
+use crimage::records::{self, PAGE_SIZE};
 use crimage::uapi;
 use crtools::forest::{Birth, Plan};
 use crtools::{fail, failed, pipe, Fail};
@@ -86,6 +89,94 @@ impl Options {
     }
 }
 
+/// Reads the next record of `v`'s image into `body` (payload, then padding), validated; returns
+/// its header.
+fn next_record(
+    input: &mut dyn Read,
+    v: &mut StreamValidator,
+    hdr: &mut [u8; RECORD_HEADER_LEN],
+    body: &mut Vec<u8>,
+) -> Result<RecordHeader, Fail> {
+    let truncated = || failed!("image is truncated");
+    let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
+    input.read_exact(hdr).map_err(|_| truncated())?;
+    let h = v.record_header(hdr).map_err(|e| invalid(&e))?;
+    body.resize(h.payload_len() + h.padding_len(), 0);
+    input.read_exact(body).map_err(|_| truncated())?;
+    let (payload, pad) = body.split_at(h.payload_len());
+    v.record_body(&h, payload, pad).map_err(|e| invalid(&e))?;
+    Ok(h)
+}
+
+/// The pages of a thawed checkpoint's precopy image, one sparse memfd per address space: the
+/// byte at offset A is the one the image last gave for address A.
+type Staged = Vec<(u64, File)>;
+
+/// Reads the start of the stream. A precopy image is read whole and staged; then the image that
+/// follows is the one to restart. Otherwise, the bytes read are the start of that image.
+fn take_precopy(input: &mut dyn Read) -> Result<(Vec<u8>, Staged), Fail> {
+    let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
+    let mut v = StreamValidator::new();
+    let mut magic = [0u8; 8];
+    input
+        .read_exact(&mut magic)
+        .map_err(|_| failed!("image is truncated"))?;
+    v.magic(&magic).map_err(|e| invalid(&e))?;
+    let (mut hdr, mut body) = ([0u8; RECORD_HEADER_LEN], Vec::new());
+    next_record(input, &mut v, &mut hdr, &mut body)?;
+    let precopy = v
+        .header()
+        .is_some_and(|h| h.flags & format::header_flags::PRECOPY != 0);
+    if !precopy {
+        let mut head = magic.to_vec();
+        head.extend_from_slice(&hdr);
+        head.extend_from_slice(&body);
+        return Ok((head, Vec::new()));
+    }
+    let mut staged: Staged = Vec::new();
+    while !v.is_complete() {
+        let h = next_record(input, &mut v, &mut hdr, &mut body)?;
+        let payload = &body[..h.payload_len()];
+        match RecordKind::from_u32(h.kind) {
+            Some(RecordKind::Precopy) => {
+                let pre = records::Precopy::decode(payload).map_err(|e| invalid(&e))?;
+                let file = match staged.iter().position(|(id, _)| *id == pre.mm) {
+                    Some(at) => &staged[at].1,
+                    None => {
+                        staged.push((pre.mm, memfd(c"cr-precopy")?));
+                        &staged[staged.len() - 1].1
+                    }
+                };
+                let mut i = 0;
+                for (first, n) in pre.pages.list().runs() {
+                    let data = &pre.pages.data()[i * PAGE_SIZE..(i + n) * PAGE_SIZE];
+                    file.write_all_at(data, first)
+                        .map_err(|e| failed!("staging the precopied pages: {e}"))?;
+                    i += n;
+                }
+            }
+            Some(RecordKind::Trailer) => {}
+            Some(RecordKind::Error) => {
+                let why = format::decode_error_message(payload).unwrap_or("?");
+                fail!("invalid image: the checkpoint failed while it copied memory: {why}")
+            }
+            _ => fail!("invalid image: a {:#x} record in a precopy image", h.kind),
+        }
+    }
+    Ok((Vec::new(), staged))
+}
+
+/// A new anonymous file, closed on exec.
+fn memfd(name: &std::ffi::CStr) -> Result<File, Fail> {
+    // SAFETY: memfd_create with a NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        fail!("memfd_create: {}", io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor owned by nobody else.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 /// Reads the magic, the header and the tree, keeping every byte for the kernel.
 fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
     let truncated = || failed!("image is truncated");
@@ -97,13 +188,9 @@ fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
         .map_err(|e| invalid(&e))?;
     let mut plan = None;
     for _ in 0..2 {
-        let mut hdr = [0u8; RECORD_HEADER_LEN];
-        input.read_exact(&mut hdr).map_err(|_| truncated())?;
-        let h = v.record_header(&hdr).map_err(|e| invalid(&e))?;
-        let mut body = vec![0u8; h.payload_len() + h.padding_len()];
-        input.read_exact(&mut body).map_err(|_| truncated())?;
-        let (payload, pad) = body.split_at(h.payload_len());
-        v.record_body(&h, payload, pad).map_err(|e| invalid(&e))?;
+        let (mut hdr, mut body) = ([0u8; RECORD_HEADER_LEN], Vec::new());
+        let h = next_record(input, &mut v, &mut hdr, &mut body)?;
+        let payload = &body[..h.payload_len()];
         if h.kind == RecordKind::Tree as u32 {
             let (head, rest) = format::split_fixed(
                 RecordKind::Tree,
@@ -598,27 +685,39 @@ impl Input {
         })
     }
 
-    /// Reads the prefix, then makes the image readable by the kernel from its first byte.
+    /// Stages a precopy image, reads the prefix of the image to restart, then makes that image
+    /// readable by the kernel from its first byte.
     fn prepare(self) -> Result<(Plan, Source), Fail> {
         match self {
             Self::File(mut f) => {
-                let (_, plan) = read_prefix(&mut f)?;
-                f.rewind()
+                let (head, staged) = take_precopy(&mut f)?;
+                // Where the image to restart starts: after the precopy image, if any.
+                let start = if head.is_empty() {
+                    f.stream_position()
+                        .map_err(|e| failed!("reading the image: {e}"))?
+                } else {
+                    0
+                };
+                let (_, plan) = read_prefix(&mut io::Cursor::new(head).chain(&mut f))?;
+                f.seek(io::SeekFrom::Start(start))
                     .map_err(|e| failed!("rewinding the image: {e}"))?;
                 let source = Source {
                     image: f.into(),
                     feed: None,
+                    staged,
                 };
                 Ok((plan, source))
             }
             Self::Stream(mut f) => {
                 crtools::widen_if_pipe(f.as_raw_fd());
-                let (prefix, plan) = read_prefix(&mut f)?;
+                let (head, staged) = take_precopy(&mut f)?;
+                let (prefix, plan) = read_prefix(&mut io::Cursor::new(head).chain(&mut f))?;
                 let (read, write) = pipe()?;
                 crtools::widen_if_pipe(write.as_raw_fd());
                 let source = Source {
                     image: read,
                     feed: Some((prefix, f, write)),
+                    staged,
                 };
                 Ok((plan, source))
             }
@@ -634,9 +733,20 @@ struct Source {
     /// and the pipe end it writes to. It starts only once the tree exists: a process that
     /// forks must be single-threaded.
     feed: Option<(Vec<u8>, File, OwnedFd)>,
+    /// What a precopy image before the image gave, for the kernel.
+    staged: Staged,
 }
 
 impl Source {
+    /// Hands the staged pages to the kernel, before any task restores itself from `dev`.
+    fn stage(&self, dev: &File) -> Result<(), Fail> {
+        for (mm, file) in &self.staged {
+            crtools::ioctl_stage(dev, file.as_raw_fd(), *mm)
+                .map_err(|e| failed!("staging the precopied pages: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// The feeder's pipe end, which no task may hold (-1 for a file).
     fn feeder_end(&self) -> RawFd {
         self.feed.as_ref().map_or(-1, |(_, _, w)| w.as_raw_fd())
@@ -648,13 +758,7 @@ impl Source {
         let Some((prefix, mut rest, _)) = self.feed.take() else {
             return Ok(());
         };
-        // SAFETY: memfd_create with a NUL-terminated name.
-        let fd = unsafe { libc::memfd_create(c"cr-image".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            fail!("memfd_create: {}", io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a new descriptor owned by nobody else.
-        let mut spill = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut spill = memfd(c"cr-image")?;
         let taken = spill
             .write_all(&prefix)
             .and_then(|()| io::copy(&mut rest, &mut spill))
@@ -756,6 +860,7 @@ fn open_log(opts: &Options) -> Result<Box<dyn Write>, Fail> {
 fn dry_run(opts: &Options) -> Result<u8, Fail> {
     let (plan, mut source) = Input::open(&opts.input)?.prepare()?;
     let dev = crtools::open_device()?;
+    source.stage(&dev)?;
     let (log_r, log_w) = pipe()?;
     let feeder = source.start(&Arc::new(AtomicU64::new(0)));
     let args = uapi::OpArgs {
@@ -823,6 +928,7 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     }
     let count = plan.entries.len() as u32;
     let dev = crtools::open_device()?;
+    source.stage(&dev)?;
     let cg_dir = crtools::make_cgroup(&format!("cr-restart-{root}"))?;
     let cg = File::open(&cg_dir).map_err(|e| failed!("{}: {e}", cg_dir.display()))?;
     let (log_r, log_w) = pipe()?;

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `CR_IOC_PRECOPY`: the rounds of a thawed checkpoint, which copy a tree's private memory
+//! while it runs.
+//!
+//! Each round walks the page tables of every address space of the tree, harvesting their dirty
+//! state ([`mm::copy_round`]): the first round copies every page, each later one the pages
+//! written since the round before, and no task takes a fault for it. The copies go to a
+//! precopy image. The rounds stop once the pages the last one found written could be copied
+//! within the caller's downtime budget, or they stop shrinking, or after the last round
+//! allowed. What was copied stays with the open `/dev/cr`, for the frozen round that
+//! `CR_IOC_CHECKPOINT` with `CR_CHECKPOINT_AFTER_PRECOPY` writes once the caller froze the tree.
+
+use kernel::{
+    mm::MmWithUser,
+    prelude::*,
+    sync::aref::ARef,
+    task::Task,
+    time::{ClockSource, Monotonic},
+};
+
+use crate::cx::PAGE_SIZE;
+use crate::error::{CrError, CrResult};
+use crate::format::{header_flags, PAGES_PER_RECORD};
+use crate::image::{self, file_of_fd, FileSink, ImageOut, Log};
+use crate::mm::{self, CopiedSpace};
+use crate::shim::{current, find_task, TaskExt};
+use crate::uapi::{PrecopyArgs, PrecopyStats, PRECOPY_ROUNDS_DEFAULT, PRECOPY_STATS};
+use crate::{task, tree};
+
+/// Most rounds, whatever the caller asks.
+const ROUNDS_MAX: u32 = 64;
+
+/// What the rounds of a thawed checkpoint copied, until its frozen round.
+pub(crate) struct Precopy {
+    /// The root of the tree, as the caller named it.
+    pub(crate) pid: i32,
+    /// Every address space a round copied.
+    pub(crate) spaces: KVec<CopiedSpace>,
+}
+
+/// Runs the ioctl, and returns what it copied.
+pub(crate) fn run(args: &PrecopyArgs) -> Result<Precopy> {
+    let log = Log::open(args.logfd)?;
+    let start = Monotonic::ktime_get();
+    let (precopy, stats) = precopy(args).map_err(|e| {
+        log.error("precopy", Some(args.pid), &e);
+        e.errno
+    })?;
+    if args.flags & PRECOPY_STATS != 0 {
+        let stats = PrecopyStats {
+            ns: (Monotonic::ktime_get() - start) as u64,
+            ..stats
+        };
+        log.raw(format_args!("{stats}"));
+    }
+    Ok(precopy)
+}
+
+fn precopy(args: &PrecopyArgs) -> CrResult<(Precopy, PrecopyStats)> {
+    let root = find_task(args.pid).ok_or(CrError::new(ESRCH, "no such process"))?;
+    if !task::may_checkpoint(&root) {
+        return Err(CrError::new(EPERM, "permission denied"));
+    }
+    let file = file_of_fd(args.fd).map_err(|e| CrError::new(e, "bad image descriptor"))?;
+    let sink = FileSink::new(file, None)?;
+    let mut out = ImageOut::new(sink, &image::header(header_flags::PRECOPY))?;
+    let mut me = Precopy {
+        pid: args.pid,
+        spaces: KVec::new(),
+    };
+    let mut stats = PrecopyStats::default();
+    match me.rounds(&root, args, &mut out, &mut stats) {
+        Ok(()) => {
+            let mut sink = out.finish()?;
+            stats.bytes = sink.written();
+            sink.flush()
+                .map_err(|e| CrError::new(e, "writing the image failed"))?;
+            Ok((me, stats))
+        }
+        Err(e) => {
+            // Mark the image as incomplete, so that no reader mistakes it for a good one.
+            if out.error(e.reason()).is_ok() {
+                if let Ok(mut sink) = out.finish() {
+                    let _ = sink.flush();
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+impl Precopy {
+    fn rounds(
+        &mut self,
+        root: &Task,
+        args: &PrecopyArgs,
+        out: &mut ImageOut,
+        stats: &mut PrecopyStats,
+    ) -> CrResult {
+        let rounds = match args.max_rounds {
+            0 => PRECOPY_ROUNDS_DEFAULT,
+            n => n.min(ROUNDS_MAX),
+        };
+        let mut buf = KVVec::with_capacity(PAGES_PER_RECORD * PAGE_SIZE, GFP_KERNEL)?;
+        // Bytes per second the first round, which copies everything, achieved.
+        let mut speed = 0u64;
+        let mut before = u64::MAX;
+        for round in 0..rounds {
+            if current::fatal_signal_pending() {
+                return Err(CrError::new(EINTR, "interrupted"));
+            }
+            let began = Monotonic::ktime_get();
+            let copied = self.round(root, out, &mut buf)?;
+            let took = (Monotonic::ktime_get() - began).max(1) as u64;
+            stats.rounds += 1;
+            stats.pages += copied;
+            stats.last = copied;
+            let bytes = copied * PAGE_SIZE as u64;
+            if round == 0 {
+                speed = bytes.saturating_mul(1_000_000_000) / took;
+                if copied == 0 {
+                    break;
+                }
+                continue;
+            }
+            // The frozen round copies about what this round found written.
+            let frozen_ns = bytes.saturating_mul(1_000_000_000) / speed.max(1);
+            if frozen_ns <= args.max_downtime_ns {
+                break;
+            }
+            // Written as fast as copied: more rounds would not shrink the frozen one.
+            if copied.saturating_mul(5) > before.saturating_mul(4) {
+                break;
+            }
+            before = copied;
+        }
+        Ok(())
+    }
+
+    /// One round over every address space the tree uses now; returns the pages copied.
+    fn round(&mut self, root: &Task, out: &mut ImageOut, buf: &mut KVVec<u8>) -> CrResult<u64> {
+        let tree = tree::collect(root)?;
+        let mut done: KVec<usize> = KVec::new();
+        let mut copied = 0;
+        for m in tree.members.iter().filter(|m| !m.entry.is_zombie()) {
+            let Some(mm) = m.task.mm_ref() else { continue };
+            let identity = mm.as_raw() as usize;
+            if done.contains(&identity) {
+                continue;
+            }
+            done.push(identity, GFP_KERNEL)?;
+            let of_task = |e: CrError| e.of_task(m.entry.pid);
+            let layout = mm::Layout::read(&m.task).map_err(of_task)?;
+            let space = self.space_of(mm)?;
+            copied += mm::copy_round(out, space, &layout, buf).map_err(of_task)?;
+        }
+        Ok(copied)
+    }
+
+    /// The copies of `mm`, started empty the first time.
+    fn space_of(&mut self, mm: ARef<MmWithUser>) -> CrResult<&mut CopiedSpace> {
+        let at = match self
+            .spaces
+            .iter()
+            .position(|s| s.mm.as_raw() == mm.as_raw())
+        {
+            Some(at) => at,
+            None => {
+                let id = self.spaces.len() as u64 + 1;
+                self.spaces.push(CopiedSpace::new(id, mm), GFP_KERNEL)?;
+                self.spaces.len() - 1
+            }
+        };
+        Ok(&mut self.spaces[at])
+    }
+
+    /// Takes the copies of `mm`, for the frozen round.
+    pub(crate) fn take_space(&mut self, mm: &MmWithUser) -> Option<CopiedSpace> {
+        let at = self
+            .spaces
+            .iter()
+            .position(|s| s.mm.as_raw() == mm.as_raw())?;
+        self.spaces.remove(at).ok()
+    }
+}

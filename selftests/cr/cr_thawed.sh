@@ -1,0 +1,108 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Thawed checkpoints (ckpt --thawed): the memory of a target that keeps rewriting it is copied
+# while it runs, and the frozen round sends only what changed since. Restart gives back the
+# memory as it was at the freeze: no torn page, no stale one, no write missed. The rounds add no
+# fault to the target, where soft-dirty tracking (the positive control) adds one per page
+# written. The image is a precopy image whose pages the frozen round keeps; it streams too.
+# Between the rounds and the freeze (cr_thaw_steps), memory written from outside through
+# /proc/PID/mem (no dirty bit in the page tables) and pages moved, dropped and written
+# again come back as they were at the freeze.
+. "$(dirname "$0")/tap.sh.inc"
+. "$(dirname "$0")/cr_lib.sh.inc"
+tap_plan 19
+
+MIB=$(scale 64 16)
+
+# minflt PID: the minor faults PID took (field 10 of /proc/PID/stat, after the comm).
+minflt() {
+	sed 's/.*) //' /proc/"$1"/stat | cut -d' ' -f8
+}
+
+# no_new_faults PID BEFORE: PID took no fault since it had taken BEFORE.
+no_new_faults() {
+	now=$(minflt "$1")
+	echo "minor faults: $2 before, $now after"
+	[ "$now" -eq "$2" ]
+}
+
+# new_faults PID BEFORE: PID took faults since.
+new_faults() {
+	now=$(minflt "$1")
+	echo "minor faults: $2 before, $now after"
+	[ "$now" -gt "$2" ]
+}
+
+cr_start cr_writer $T $MIB 16 2
+tap_check "the writer rewrites $MIB MiB, in two threads" cr_ready
+tap_check "its memory checks out before any checkpoint" cr_round 1
+
+faults=$(minflt $PID)
+sleep 1
+tap_check "the writer takes no fault on its own" no_new_faults $PID $faults
+
+thawed() {
+	ckpt $PID -o $T/thawed.img --thawed --stats --log $T/thawed.log 2>$T/thawed.err ||
+		{ cat $T/thawed.log $T/thawed.err; return 1; }
+	sed 's/^/# /' $T/thawed.log $T/thawed.err
+}
+faults=$(minflt $PID)
+tap_check "ckpt --thawed checkpoints the running writer ($MIB MiB)" thawed
+sed 's/^/# /' $T/thawed.log $T/thawed.err 2>/dev/null
+tap_check "the rounds added no fault to the writer" no_new_faults $PID $faults
+tap_check "the writer runs on, its memory intact" cr_round 2
+echo "# the writer's longest stall around the thawed checkpoint: $(cat $T/stall.2) us"
+tap_check "the image holds a precopy image, then the frozen round with KEEP records" sh -c "
+	crinfo $T/thawed.img >$T/thawed.info &&
+	grep -q 'header: format [0-9]* precopy' $T/thawed.info &&
+	grep -q 'PRECOPY ' $T/thawed.info &&
+	grep -q 'KEEP ' $T/thawed.info &&
+	grep -q 'PAGES ' $T/thawed.info"
+
+CR_CKPT_FLAGS=--thawed
+for n in 1 2; do
+	tap_check "cycle $n: ckpt --thawed --kill, and restart" cr_cycle $n
+	tap_check "cycle $n: the restored memory is the memory at the freeze" cr_round $((n + 2))
+done
+CR_CKPT_FLAGS=
+
+# steps_cycle NAME COMMAND...: a thawed checkpoint of PID into $T/NAME.img with COMMAND run
+# between its rounds and its freeze, then a restart of it, as cr_cycle does.
+steps_cycle() {
+	name=$1
+	shift
+	cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$PID/cgroup)
+	cr_thaw_steps $PID "$cg" $T/$name.img -- "$@" || return 1
+	cr_dry_run $T/$name.img || return 1
+	if [ -n "$RESTARTER" ]; then wait $RESTARTER 2>/dev/null; else wait $PID 2>/dev/null; fi
+	wait_for pid_gone $PID || return 1
+	restart -i $T/$name.img --log $T/restart.log.$name </dev/null >/dev/null &
+	RESTARTER=$!
+	wait_for comm_is $PID cr_writer
+}
+tap_check "writes through /proc/PID/mem between the rounds and the freeze" \
+	steps_cycle gup cr_poke write $PID $T
+tap_check "what /proc/PID/mem wrote is restored" cr_poke verify $PID $T
+tap_check "the memory after the outside writes is the memory at the freeze" cr_round 5
+tap_check "pages moved (mremap), dropped (MADV_DONTNEED) and rewritten before the freeze" \
+	steps_cycle reshape sh -c "kill -USR2 $PID && until [ -e $T/reshaped.1 ]; do sleep 0.05; done"
+tap_check "the moved and rewritten pages are restored as they were at the freeze" cr_round 6
+
+# Streamed: the precopy image and the frozen round through one pipe.
+stream() {
+	ckpt $PID -o - --thawed --kill | restart -i - --detach >$T/detached || return 1
+	wait $RESTARTER 2>/dev/null
+	RESTARTER=
+	[ "$(cat $T/detached)" = "$PID" ]
+}
+tap_check "ckpt --thawed -o - | restart -i - --detach" stream
+tap_check "the streamed restart's memory is the memory at the freeze" cr_round 7
+
+# The positive control: soft-dirty write-protects every page, so each first write faults.
+faults=$(minflt $PID)
+echo 4 >/proc/$PID/clear_refs
+sleep 1
+tap_check "soft-dirty tracking (clear_refs 4) makes the same writer fault" new_faults $PID $faults
+
+cr_cleanup
+tap_finish
