@@ -6,11 +6,12 @@
 # fault to the target, where soft-dirty tracking (the positive control) adds one per page
 # written. The image is a precopy image whose pages the frozen round keeps; it streams too.
 # Between the rounds and the freeze (cr_thaw_steps), memory written from outside through
-# /proc/PID/mem (no dirty bit in the page tables) and pages moved, dropped and written
-# again come back as they were at the freeze.
+# /proc/PID/mem (no dirty bit in the page tables), pages moved, dropped, freed lazily and
+# written again, a transparent huge page written, and a child forked come back as they were at
+# the freeze.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 19
+tap_plan 20
 
 MIB=$(scale 64 16)
 
@@ -84,9 +85,15 @@ tap_check "writes through /proc/PID/mem between the rounds and the freeze" \
 	steps_cycle gup cr_poke write $PID $T
 tap_check "what /proc/PID/mem wrote is restored" cr_poke verify $PID $T
 tap_check "the memory after the outside writes is the memory at the freeze" cr_round 5
-tap_check "pages moved (mremap), dropped (MADV_DONTNEED) and rewritten before the freeze" \
+echo "# transparent huge pages of the writer: $(grep AnonHugePages /proc/$PID/smaps_rollup)"
+tap_check "mremap, MADV_DONTNEED, MADV_FREE, a huge page written and a fork, before the freeze" \
 	steps_cycle reshape sh -c "kill -USR2 $PID && until [ -e $T/reshaped.1 ]; do sleep 0.05; done"
-tap_check "the moved and rewritten pages are restored as they were at the freeze" cr_round 6
+tap_check "the pages moved, dropped, freed and rewritten are as they were at the freeze" \
+	cr_round 6
+has_child() {
+	grep -qs "^PPid:[[:space:]]*$PID\$" /proc/[0-9]*/status
+}
+tap_check "the child forked before the freeze is restored too" has_child
 
 # Streamed: the precopy image and the frozen round through one pipe.
 stream() {
@@ -104,5 +111,8 @@ echo 4 >/proc/$PID/clear_refs
 sleep 1
 tap_check "soft-dirty tracking (clear_refs 4) makes the same writer fault" new_faults $PID $faults
 
+for status in /proc/[0-9]*/status; do
+	grep -qs "^PPid:[[:space:]]*$PID\$" "$status" && kill -9 "$(basename "$(dirname "$status")")"
+done
 cr_cleanup
 tap_finish

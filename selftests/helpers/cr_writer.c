@@ -14,9 +14,12 @@
  * addresses are in DIR/mailbox.
  *
  * Each SIGUSR2 reshapes 64 more pages between two writes: they move (mremap) to where a spare
- * reservation was, the spare takes their old place, and half of them are dropped
- * (MADV_DONTNEED) and written again; DIR/reshaped.N says it is done. The rounds of a thawed
- * checkpoint must notice pages that changed address, and pages that went and came back.
+ * reservation was, the spare takes their old place, a half of them is dropped (MADV_DONTNEED)
+ * and a quarter freed lazily (MADV_FREE), and both are written again; a page of 4 MiB of
+ * transparent huge pages (MADV_HUGEPAGE, otherwise never written) is rewritten; and a child is
+ * forked, which sleeps. DIR/reshaped.N says it is done. The rounds of a thawed checkpoint must
+ * notice pages that changed address, pages that went and came back, a huge page written, and
+ * an address space that appeared.
  *
  * Each SIGUSR1 makes it check, with the writers held between two writes, that every page is
  * whole (all its words equal) and holds the generation its table says: a restart from a torn or
@@ -42,6 +45,7 @@
 #define PAGE 4096
 #define WORDS (PAGE / 8)
 #define MAILBOX_PAGES 64
+#define HUGE_PAGES 1024
 #define THREADS_MAX 8
 
 /* Pages, their generations, and the page being written with its new generation (or -1). */
@@ -53,7 +57,7 @@ struct share {
 	uint64_t seed, gen;
 };
 
-static struct share shares[THREADS_MAX + 2];
+static struct share shares[THREADS_MAX + 3];
 static volatile sig_atomic_t reshapes_requested;
 static int reshape_no;
 static int writers;
@@ -73,6 +77,15 @@ static void fill(volatile uint64_t *page, uint64_t gen)
 {
 	for (int w = 0; w < WORDS; w++)
 		page[w] = gen;
+}
+
+static void rewrite(struct share *s, long p)
+{
+	s->pending[1] = (int64_t)++s->gen;
+	s->pending[0] = p;
+	fill(s->mem + p * WORDS, s->gen);
+	s->table[p] = s->gen;
+	s->pending[0] = -1;
 }
 
 static int check(struct share *s, const char *what, char *why, size_t len)
@@ -108,17 +121,10 @@ static void *writer(void *arg)
 	for (;;) {
 		pthread_rwlock_rdlock(&hold);
 		for (long i = 0; i < burst; i++) {
-			long p;
-
 			s->seed ^= s->seed << 13;
 			s->seed ^= s->seed >> 7;
 			s->seed ^= s->seed << 17;
-			p = (long)(s->seed % (uint64_t)s->pages);
-			s->pending[1] = (int64_t)++s->gen;
-			s->pending[0] = p;
-			fill(s->mem + p * WORDS, s->gen);
-			s->table[p] = s->gen;
-			s->pending[0] = -1;
+			rewrite(s, (long)(s->seed % (uint64_t)s->pages));
 		}
 		pthread_rwlock_unlock(&hold);
 		nanosleep(&tick, NULL);
@@ -133,14 +139,22 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-static void setup(struct share *s, long pages, uint64_t first_gen)
+/* @huge: in 2 MiB-aligned memory that asks for transparent huge pages. */
+static void setup(struct share *s, long pages, uint64_t first_gen, int huge)
 {
+	size_t align = huge ? 2 << 20 : PAGE;
+	char *room = mmap(NULL, pages * PAGE + align, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (room == MAP_FAILED)
+		exit(3);
 	s->pages = pages;
-	s->mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		      -1, 0);
+	s->mem = (uint64_t *)(((uintptr_t)room + align - 1) & ~(uintptr_t)(align - 1));
+	if (huge && madvise((void *)s->mem, pages * PAGE, MADV_HUGEPAGE))
+		exit(3);
 	s->table = mmap(NULL, pages * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			0);
-	if (s->mem == MAP_FAILED || s->table == MAP_FAILED)
+	if (s->table == MAP_FAILED)
 		exit(3);
 	s->gen = first_gen;
 	s->seed = 88172645463325252ull + first_gen;
@@ -157,7 +171,10 @@ static void on_usr2(int sig)
 	reshapes_requested++;
 }
 
-/* Moves @s's pages to @spare, leaves a spare in their place, and rewrites half of them. */
+/*
+ * Moves @s's pages to @spare and leaves a spare in their place, drops the first half and frees
+ * the next quarter lazily, and rewrites both.
+ */
 static void reshape(struct share *s, void **spare)
 {
 	void *old = (void *)s->mem;
@@ -168,18 +185,18 @@ static void reshape(struct share *s, void **spare)
 	    mmap(old, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != old)
 		exit(3);
 	*spare = old;
-	if (madvise((void *)s->mem, len / 2, MADV_DONTNEED))
+	if (madvise((void *)s->mem, len / 2, MADV_DONTNEED) ||
+	    madvise((void *)(s->mem + s->pages / 2 * WORDS), len / 4, MADV_FREE))
 		exit(3);
-	for (long p = 0; p < s->pages / 2; p++) {
-		fill(s->mem + p * WORDS, ++s->gen);
-		s->table[p] = s->gen;
-	}
+	for (long p = 0; p < s->pages * 3 / 4; p++)
+		rewrite(s, p);
 }
 
 int main(int argc, char **argv)
 {
 	struct timespec tick = { 0, 2 * 1000 * 1000 };
 	struct share *mailbox = &shares[THREADS_MAX], *moving = &shares[THREADS_MAX + 1];
+	struct share *huge = &shares[THREADS_MAX + 2];
 	void *spare;
 	pthread_t threads[THREADS_MAX];
 	long pages;
@@ -198,9 +215,10 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, on_usr1);
 	signal(SIGUSR2, on_usr2);
 	for (int t = 0; t < writers; t++)
-		setup(&shares[t], pages / writers, (uint64_t)t << 40);
-	setup(mailbox, MAILBOX_PAGES, (uint64_t)THREADS_MAX << 40);
-	setup(moving, MAILBOX_PAGES, (uint64_t)(THREADS_MAX + 1) << 40);
+		setup(&shares[t], pages / writers, (uint64_t)t << 40, 0);
+	setup(mailbox, MAILBOX_PAGES, (uint64_t)THREADS_MAX << 40, 0);
+	setup(moving, MAILBOX_PAGES, (uint64_t)(THREADS_MAX + 1) << 40, 0);
+	setup(huge, HUGE_PAGES, (uint64_t)(THREADS_MAX + 2) << 40, 1);
 	spare = mmap(NULL, MAILBOX_PAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (spare == MAP_FAILED)
 		return 3;
@@ -219,7 +237,12 @@ int main(int argc, char **argv)
 			reshape_no++;
 			pthread_rwlock_wrlock(&hold);
 			reshape(moving, &spare);
+			rewrite(huge, HUGE_PAGES / 2);
 			pthread_rwlock_unlock(&hold);
+			if (fork() == 0) {
+				for (;;)
+					pause();
+			}
 			snprintf(name, sizeof(name), "reshaped.%d", reshape_no);
 			put_file(name, "ok\n");
 		}
@@ -233,6 +256,8 @@ int main(int argc, char **argv)
 			good = check(mailbox, "mailbox", why, sizeof(why));
 		if (good)
 			good = check(moving, "moved", why, sizeof(why));
+		if (good)
+			good = check(huge, "huge", why, sizeof(why));
 		pthread_rwlock_unlock(&hold);
 		snprintf(name, sizeof(name), "stall.%d", round_no);
 		put_file(name, "%llu\n", (unsigned long long)stall);
