@@ -28,7 +28,7 @@ kernel=$(cat "$TOP/build/vm/normal/kernel-path")
 rm -rf "$ROOT/opt/cr"
 mkdir -p "$ROOT/opt/cr/bin" "$OUT"
 cp "$TOP/build/module/normal/rust/cr.ko" "$TOP/selftests/bench/init" "$ROOT/opt/cr/"
-cp "$TOOLS_BIN"/{ckpt,restart,crinfo} "$TOP"/build/helpers/{cr_target,cr_timed,cr_memcpy_bw} \
+cp "$TOOLS_BIN"/{ckpt,restart,crinfo} "$TOP"/build/helpers/{cr_target,cr_writer,cr_timed,cr_memcpy_bw} \
 	"$ROOT/opt/cr/bin/"
 install -m 755 "$TOP/selftests/bench/scenarios.sh" "$ROOT/opt/cr/bin/cr-bench-scenarios"
 

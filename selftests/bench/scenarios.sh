@@ -3,8 +3,9 @@
 # The bench's scenarios, run inside the guest (installed there as cr-bench-scenarios):
 #   cr-bench-scenarios SCALE RUNS TOOL...
 #
-#   SCALE  full (make bench), small (make check: every scenario once, quickly), or memory
-#          (the 1 GiB checkpoint and restart alone, for work on the memory path)
+#   SCALE  full (make bench), small (make check: every scenario once, quickly), memory
+#          (the 1 GiB checkpoint and restart alone, for work on the memory path), or thawed
+#          (the thawed checkpoints alone)
 #   RUNS   runs of each scenario and tool
 #   TOOL   cr, criu
 #
@@ -156,6 +157,126 @@ run_one() {
 	rm -rf "$dir"
 }
 
+minflt() {
+	sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f8
+}
+
+# run_thawed MIB RATE TOOL RUN: a checkpoint of a cr_writer rewriting random pages of its MIB
+# MiB at about RATE MiB/s, that leaves it running: cr's thawed checkpoint, or criu's pre-dump
+# then dump (soft-dirty). What counts is how long the writer stalled (its longest gap between
+# two bursts, around the checkpoint) and the faults the checkpoint added to it (its minor
+# faults during the checkpoint, less those of a quiet second before). Then the writer is killed
+# and restarted from the image, and checks its memory page by page.
+run_thawed() {
+	mib=$1 rate=$2 tool=$3 run=$4
+	scenario=thawed-$mib
+	dir=$WORK/$scenario.$tool.$run
+	cg=bench-$scenario-$tool-$run
+	img=$WORK/img
+	rm -rf "$dir" "$img" "$img.d" "$img.pre"
+	mkdir -p "$dir"
+	drop_cgroup "$cg"
+	why=
+	ckpt_ns=0 rst_ns=0 ckpt_kib=0 rst_kib=0 bytes=0 frozen_ns=0 stall_us=0 faults=0 quiet=0
+	# Pages per burst, a burst a millisecond.
+	burst=$(((rate * 256 + 999) / 1000))
+	setsid ckpt run --cgroup "$cg" -- cr_writer "$dir" "$mib" "$burst" 1 </dev/null \
+		>/dev/null 2>&1 &
+	pid=$!
+	wait_for_file "$dir/ready" || why="the writer did not start"
+	if [ -z "$why" ]; then
+		kill -USR1 "$pid"
+		wait_for_file "$dir/result.1" || why="the writer did not answer"
+	fi
+	if [ -z "$why" ]; then
+		f0=$(minflt "$pid")
+		sleep 1
+		f1=$(minflt "$pid")
+		quiet=$((f1 - f0))
+		case $tool in
+		cr) cr_timed "$dir/t.ckpt" ckpt "$pid" -o "$img" --thawed --stats \
+			--log "$dir/log" 2>"$dir/stats" ;;
+		criu)
+			mkdir -p "$img.pre" "$img.d"
+			cr_timed "$dir/t.ckpt" sh -c "criu pre-dump -t $pid -D $img.pre --shell-job \
+				-o pre.log 2>>$dir/log && criu dump -t $pid -D $img.d --shell-job \
+				--prev-images-dir ../img.pre --track-mem --leave-running -o dump.log \
+				2>>$dir/log" ;;
+		esac
+		[ $? -eq 0 ] || why="$tool checkpoint failed: $(tail -q -n 3 "$dir/log" "$img.d/dump.log" "$img.pre/pre.log" 2>/dev/null | tr '\n"' ' _')"
+		f2=$(minflt "$pid")
+		faults=$((f2 - f1 - quiet))
+	fi
+	if [ -z "$why" ]; then
+		kill -USR1 "$pid"
+		wait_for_file "$dir/result.2" || why="the writer did not answer after the checkpoint"
+	fi
+	if [ -z "$why" ]; then
+		result=$(cat "$dir/result.2")
+		[ "$result" = ok ] || why="the writer found its memory wrong after the checkpoint: $result"
+		stall_us=$(cat "$dir/stall.2")
+		frozen=$(sed -n 's/.*stopped \([0-9.]*\) s.*/\1/p' "$dir/stats" 2>/dev/null)
+		[ -n "$frozen" ] && frozen_ns=$(echo "$frozen" | awk '{ printf "%d", $1 * 1e9 }')
+	fi
+	if [ -z "$why" ]; then
+		# Killed, but its cgroup stays: criu restores the writer into it.
+		echo 1 >"$CG/$cg/cgroup.kill"
+		wait_dead "$pid" || why="the writer does not die"
+		wait "$pid" 2>/dev/null
+	fi
+	if [ -z "$why" ]; then
+		if [ "$tool" = cr ]; then bytes=$(bytes_of "$img"); else
+			bytes=$(($(bytes_of "$img.d") + $(bytes_of "$img.pre")))
+		fi
+		case $tool in
+		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" >/dev/null ;;
+		criu) cr_timed "$dir/t.restart" criu restore -D "$img.d" -d --shell-job \
+			-o restore.log 2>>"$dir/log" ;;
+		esac
+		[ $? -eq 0 ] || why="$tool restart failed: $(tail -q -n 3 "$dir/log" "$img.d/restore.log" 2>/dev/null | tr '\n"' ' _')"
+	fi
+	# The image was taken before the writer's second round, which it makes again.
+	rm -f "$dir/result.2"
+	if [ -z "$why" ]; then
+		kill -USR1 "$pid" 2>/dev/null || why="the restarted writer is not there"
+	fi
+	if [ -z "$why" ]; then
+		wait_for_file "$dir/result.2" || why="the restarted writer did not answer"
+	fi
+	if [ -z "$why" ]; then
+		result=$(cat "$dir/result.2")
+		[ "$result" = ok ] || why="the restarted writer found its memory wrong: $result"
+	fi
+	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
+	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
+	drop_cgroup "$cg"
+	drop_cgroup "cr-restart-$pid"
+	kill -9 "$pid" 2>/dev/null
+	rm -rf "$img" "$img.d" "$img.pre"
+	ok=true
+	if [ -n "$why" ]; then
+		ok=false
+		failures=$((failures + 1))
+		say "$scenario $rate $tool run $run: $why"
+	fi
+	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"frozen_ns":%s,"stall_us":%s,"faults":%s,"quiet_faults":%s,"ok":%s,"why":"%s"}\n' \
+		"$scenario" "$rate" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
+		"$rst_kib" "$frozen_ns" "$stall_us" "$faults" "$quiet" "$ok" "$why"
+	rm -rf "$dir"
+}
+
+# thawed MIB RATE: run_thawed for every tool, RUNS times.
+thawed() {
+	for tool in $TOOLS; do
+		r=1
+		while [ $r -le "$RUNS" ]; do
+			say "thawed $1 MiB at $2 MiB/s, $tool run $r"
+			run_thawed "$1" "$2" "$tool" "$r"
+			r=$((r + 1))
+		done
+	done
+}
+
 # scenario NAME SIZE MODE ARG [TOOLS] [stream]
 scenario() {
 	for tool in ${5:-$TOOLS}; do
@@ -195,6 +316,12 @@ full)
 	done
 	scenario threads 100 threads 100
 	scenario stream "$((1024 << 20))" memory 1024 cr stream
+	thawed 1024 16
+	thawed 1024 128
+	;;
+thawed)
+	thawed 1024 16
+	thawed 1024 128
 	;;
 memory)
 	yardstick 1024
@@ -211,6 +338,7 @@ small)
 	scenario procs 20 procs 19
 	scenario threads 10 threads 10
 	scenario stream "$((16 << 20))" memory 16 cr stream
+	thawed 16 16
 	;;
 *)
 	say "unknown scale $SCALE"

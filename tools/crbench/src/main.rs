@@ -39,6 +39,15 @@ struct Run {
     checkpoint_kib: u64,
     #[serde(default)]
     restart_kib: u64,
+    /// A thawed checkpoint's: how long the tool had the tree frozen (0: not known).
+    #[serde(default)]
+    frozen_ns: u64,
+    /// A thawed checkpoint's: the writer's longest stall around it.
+    #[serde(default)]
+    stall_us: u64,
+    /// A thawed checkpoint's: the faults it added to the writer.
+    #[serde(default)]
+    faults: i64,
     ok: bool,
     #[serde(default)]
     why: String,
@@ -82,6 +91,9 @@ struct ToolResult {
     image_bytes: Option<Stat>,
     checkpoint_peak_kib: Option<Stat>,
     restart_peak_kib: Option<Stat>,
+    frozen_s: Option<Stat>,
+    stall_s: Option<Stat>,
+    faults: Option<Stat>,
     failures: Vec<String>,
 }
 
@@ -149,6 +161,9 @@ fn summarise(input: impl BufRead) -> io::Result<Summary> {
                         image_bytes: stat(&|r| r.image_bytes as f64).filter(|s| s.max > 0.0),
                         checkpoint_peak_kib: stat(&|r| r.checkpoint_kib as f64),
                         restart_peak_kib: stat(&|r| r.restart_kib as f64).filter(|s| s.max > 0.0),
+                        frozen_s: stat(&|r| r.frozen_ns as f64 / 1e9).filter(|s| s.max > 0.0),
+                        stall_s: stat(&|r| r.stall_us as f64 / 1e6).filter(|s| s.max > 0.0),
+                        faults: stat(&|r| r.faults as f64),
                         failures: runs
                             .iter()
                             .filter(|r| !r.ok)
@@ -173,12 +188,37 @@ fn summarise(input: impl BufRead) -> io::Result<Summary> {
 }
 
 fn size_label(scenario: &str, size: u64) -> String {
+    if let Some(mib) = thawed_mib(scenario) {
+        return format!("{mib} MiB, written at {size} MiB/s");
+    }
     match scenario {
         "memory" | "stream" => format!("{} MiB", size >> 20),
         "sparse" if size == 0 => "64 pages, no reservation".into(),
         "sparse" => format!("{size} GiB, 64 pages"),
         _ => size.to_string(),
     }
+}
+
+/// The writer's memory of a thawed scenario (`thawed-MIB`).
+fn thawed_mib(scenario: &str) -> Option<u64> {
+    scenario.strip_prefix("thawed-")?.parse().ok()
+}
+
+fn millis(s: Option<Stat>) -> String {
+    match s {
+        None => "—".into(),
+        Some(s) if s.max - s.min < 0.0005 => format!("{:.0} ms", s.median * 1e3),
+        Some(s) => format!(
+            "{:.0} ms ({:.0}–{:.0})",
+            s.median * 1e3,
+            s.min * 1e3,
+            s.max * 1e3
+        ),
+    }
+}
+
+fn count(s: Option<Stat>) -> String {
+    s.map_or("—".into(), |s| format!("{:.0}", s.median))
 }
 
 fn secs(s: Option<Stat>) -> String {
@@ -231,9 +271,16 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
         image_bytes: None,
         checkpoint_peak_kib: None,
         restart_peak_kib: None,
+        frozen_s: None,
+        stall_s: None,
+        faults: None,
         failures: Vec::new(),
     };
-    for row in &summary.rows {
+    for row in summary
+        .rows
+        .iter()
+        .filter(|r| thawed_mib(&r.scenario).is_none())
+    {
         let cr = row.tools.get("cr").unwrap_or(&none);
         let criu = row.tools.get("criu").unwrap_or(&none);
         let speed = match (row.scenario.as_str(), cr.checkpoint_s, cr.restart_s) {
@@ -270,6 +317,7 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
             speed
         )?;
     }
+    thawed_table(summary, &none, out)?;
     for row in &summary.rows {
         for (tool, r) in &row.tools {
             if r.failed > 0 {
@@ -284,6 +332,52 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The checkpoints that leave a writer running: cr's thawed one against criu's pre-dump and
+/// dump. The stall is the writer's longest gap between two of its bursts around the checkpoint;
+/// faults are those the checkpoint added to it.
+fn thawed_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> io::Result<()> {
+    let rows: Vec<&Row> = summary
+        .rows
+        .iter()
+        .filter(|r| thawed_mib(&r.scenario).is_some())
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nCheckpoints of a running writer, which goes on running: cr's `ckpt --thawed` against \
+         `criu pre-dump` then `criu dump --track-mem --leave-running`. Stall: the writer's longest \
+         gap between two bursts around the checkpoint (ratio = criu's / cr's); frozen: the time \
+         ckpt had the tree frozen; faults: those the checkpoint added to the writer.\n"
+    )?;
+    writeln!(
+        out,
+        "| writer | cr stall | criu stall | ratio | cr frozen | cr faults | criu faults | cr total | criu total | cr image | criu image |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    for row in rows {
+        let cr = row.tools.get("cr").unwrap_or(none);
+        let criu = row.tools.get("criu").unwrap_or(none);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            size_label(&row.scenario, row.size),
+            millis(cr.stall_s),
+            millis(criu.stall_s),
+            ratio(cr.stall_s, criu.stall_s),
+            millis(cr.frozen_s),
+            count(cr.faults),
+            count(criu.faults),
+            secs(cr.checkpoint_s),
+            secs(criu.checkpoint_s),
+            bytes(cr.image_bytes),
+            bytes(criu.image_bytes),
+        )?;
     }
     Ok(())
 }
@@ -462,6 +556,25 @@ bench: noise that is not JSON
         );
         assert!(text.contains("1 of 3 runs failed"));
         assert!(text.contains("| fds | 1000 |"));
+    }
+
+    #[test]
+    fn thawed_checkpoints_have_a_table_of_their_own() {
+        let runs = r#"
+{"scenario":"thawed-1024","size":16,"tool":"cr","run":1,"checkpoint_ns":900000000,"restart_ns":1,"image_bytes":1100000000,"frozen_ns":8000000,"stall_us":12000,"faults":0,"quiet_faults":0,"ok":true,"why":""}
+{"scenario":"thawed-1024","size":16,"tool":"criu","run":1,"checkpoint_ns":4000000000,"restart_ns":1,"image_bytes":1200000000,"stall_us":840000,"faults":20109,"quiet_faults":0,"ok":true,"why":""}
+"#;
+        let s = summarise(runs.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        table(&s, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "| 1024 MiB, written at 16 MiB/s | 12 ms | 840 ms | 70.0× | 8 ms | 0 | 20109 |"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("| thawed-1024 |"), "{text}");
     }
 
     #[test]
