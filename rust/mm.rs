@@ -731,9 +731,12 @@ fn keep_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
                 let at = addr + done * PAGE_SIZE as u64;
                 own.take(mm, at, k as usize)
                     .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
+                // Each page is kept once: its staged copy is freed as soon as it is in place, so
+                // that the restart does not hold the memory twice.
                 staged
                     .set_pos(at)
                     .and_then(|()| own.fill_from(&staged))
+                    .and_then(|()| staged.punch(at, k * PAGE_SIZE as u64))
                     .map_err(|e| cx.fail(e, "reading the staged pages failed"))?;
                 done += k;
             }

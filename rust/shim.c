@@ -11,6 +11,7 @@
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/filelock.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/highmem.h>
@@ -1649,6 +1650,12 @@ int cr_file_holds(struct file *f, u64 pos, u64 len)
 	if (hole < 0)
 		return hole == -ENXIO ? 0 : hole;
 	return hole >= pos + len;
+}
+
+/* Frees [@pos, @pos + @len) of @f, which then reads as a hole. */
+int cr_file_punch(struct file *f, u64 pos, u64 len)
+{
+	return vfs_fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, pos, len);
 }
 
 /* The address spaces that map @f's inode (identities), up to @max; how many mappings there are. */

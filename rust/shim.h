@@ -235,6 +235,7 @@ int cr_read_pages(struct file *f, struct page **pages, u32 n);
 struct file *cr_reopen_same(struct file *f, u32 flags);
 int cr_set_pos(struct file *f, u64 pos);
 int cr_file_holds(struct file *f, u64 pos, u64 len);
+int cr_file_punch(struct file *f, u64 pos, u64 len);
 void cr_set_status_flags(struct file *f, u32 flags);
 int cr_read_at(struct file *f, void *buf, u32 len, u64 pos);
 int cr_write_at(struct file *f, const void *buf, u32 len, u64 pos);

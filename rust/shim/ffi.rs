@@ -430,6 +430,7 @@ extern "C" {
     pub(crate) fn cr_reopen_same(f: *mut file, flags: u32) -> *mut file;
     pub(crate) fn cr_set_pos(f: *mut file, pos: u64) -> c_int;
     pub(crate) fn cr_file_holds(f: *mut file, pos: u64, len: u64) -> c_int;
+    pub(crate) fn cr_file_punch(f: *mut file, pos: u64, len: u64) -> c_int;
     pub(crate) fn cr_set_status_flags(f: *mut file, flags: u32);
     pub(crate) fn cr_read_at(f: *mut file, buf: *mut c_void, len: u32, pos: u64) -> c_int;
     pub(crate) fn cr_write_at(f: *mut file, buf: *const c_void, len: u32, pos: u64) -> c_int;

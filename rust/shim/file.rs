@@ -32,6 +32,8 @@ pub(crate) trait FileExt {
     fn set_pos(&self, pos: u64) -> Result;
     /// Whether the file has data (no hole) all through `[pos, pos + len)`; moves the position.
     fn holds(&self, pos: u64, len: u64) -> Result<bool>;
+    /// Frees `[pos, pos + len)`, which then reads as a hole.
+    fn punch(&self, pos: u64, len: u64) -> Result;
     /// Sets O_APPEND, O_NONBLOCK and O_NOATIME as in `flags`.
     fn set_status_flags(&self, flags: u32);
     /// Reads `buf.len()` bytes at `pos`, leaving the position alone; `ENODATA` at the end.
@@ -126,6 +128,11 @@ impl FileExt for File {
         // SAFETY: the file is referenced.
         let ret = unsafe { ffi::cr_file_holds(self.as_ptr(), pos, len) };
         check(ret).map(|()| ret > 0)
+    }
+
+    fn punch(&self, pos: u64, len: u64) -> Result {
+        // SAFETY: the file is referenced.
+        check(unsafe { ffi::cr_file_punch(self.as_ptr(), pos, len) })
     }
 
     fn set_status_flags(&self, flags: u32) {

@@ -338,7 +338,7 @@ small)
 	scenario procs 20 procs 19
 	scenario threads 10 threads 10
 	scenario stream "$((16 << 20))" memory 16 cr stream
-	thawed 16 16
+	thawed 8 16
 	;;
 *)
 	say "unknown scale $SCALE"

@@ -13,7 +13,7 @@
 . "$(dirname "$0")/cr_lib.sh.inc"
 tap_plan 20
 
-MIB=$(scale 64 16)
+MIB=$(scale 64 4)
 
 # minflt PID: the minor faults PID took (field 10 of /proc/PID/stat, after the comm).
 minflt() {

@@ -1,8 +1,10 @@
 //! `crinfo [--json] [IMAGE|-]`: decode a cr image.
 //!
-//! Prints the header, every record and the trailer check. Exit status: 0 for a complete, valid
-//! image; 1 when the image is malformed, truncated or records a failed checkpoint (what could be
-//! decoded is still printed, followed by the reason and its offset); 2 for usage errors.
+//! Prints the header, every record and the trailer check; for a thawed checkpoint's stream, the
+//! precopy image and then the frozen round's (with --json, one document each). Exit status: 0
+//! for a complete, valid image; 1 when the image is malformed, truncated or records a failed
+//! checkpoint (what could be decoded is still printed, followed by the reason and its offset); 2
+//! for usage errors.
 //!
 //! The image is read as a stream, record by record, with the module's own validator and
 //! decoders: a text listing is printed as it goes, and nothing but the current record is held.
