@@ -164,9 +164,10 @@ minflt() {
 # run_thawed MIB RATE TOOL RUN: a checkpoint of a cr_writer rewriting random pages of its MIB
 # MiB at about RATE MiB/s, that leaves it running: cr's thawed checkpoint, or criu's pre-dump
 # then dump (soft-dirty). What counts is how long the writer stalled (its longest gap between
-# two bursts, around the checkpoint) and the faults the checkpoint added to it (its minor
-# faults during the checkpoint, less those of a quiet second before). Then the writer is killed
-# and restarted from the image, and checks its memory page by page.
+# two bursts, around the checkpoint, against the same over a quiet second before: the TCG guest
+# has stalls of its own) and the faults the checkpoint added to it (its minor faults during the
+# checkpoint, less those of the quiet second). Then the writer is killed and restarted from the
+# image, and checks its memory page by page.
 run_thawed() {
 	mib=$1 rate=$2 tool=$3 run=$4
 	scenario=thawed-$mib
@@ -178,6 +179,7 @@ run_thawed() {
 	drop_cgroup "$cg"
 	why=
 	ckpt_ns=0 rst_ns=0 ckpt_kib=0 rst_kib=0 bytes=0 frozen_ns=0 stall_us=0 faults=0 quiet=0
+	quiet_stall_us=0
 	# Pages per burst, a burst a millisecond.
 	burst=$(((rate * 256 + 999) / 1000))
 	setsid ckpt run --cgroup "$cg" -- cr_writer "$dir" "$mib" "$burst" 1 </dev/null \
@@ -191,8 +193,13 @@ run_thawed() {
 	if [ -z "$why" ]; then
 		f0=$(minflt "$pid")
 		sleep 1
+		kill -USR1 "$pid"
+		wait_for_file "$dir/result.2" || why="the writer did not answer"
+		quiet_stall_us=$(cat "$dir/stall.2" 2>/dev/null || echo 0)
 		f1=$(minflt "$pid")
 		quiet=$((f1 - f0))
+	fi
+	if [ -z "$why" ]; then
 		case $tool in
 		cr) cr_timed "$dir/t.ckpt" ckpt "$pid" -o "$img" --thawed --stats \
 			--log "$dir/log" 2>"$dir/stats" ;;
@@ -209,12 +216,12 @@ run_thawed() {
 	fi
 	if [ -z "$why" ]; then
 		kill -USR1 "$pid"
-		wait_for_file "$dir/result.2" || why="the writer did not answer after the checkpoint"
+		wait_for_file "$dir/result.3" || why="the writer did not answer after the checkpoint"
 	fi
 	if [ -z "$why" ]; then
-		result=$(cat "$dir/result.2")
+		result=$(cat "$dir/result.3")
 		[ "$result" = ok ] || why="the writer found its memory wrong after the checkpoint: $result"
-		stall_us=$(cat "$dir/stall.2")
+		stall_us=$(cat "$dir/stall.3")
 		frozen=$(sed -n 's/.*stopped \([0-9.]*\) s.*/\1/p' "$dir/stats" 2>/dev/null)
 		[ -n "$frozen" ] && frozen_ns=$(echo "$frozen" | awk '{ printf "%d", $1 * 1e9 }')
 	fi
@@ -229,22 +236,23 @@ run_thawed() {
 			bytes=$(($(bytes_of "$img.d") + $(bytes_of "$img.pre")))
 		fi
 		case $tool in
-		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" >/dev/null ;;
+		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" \
+			>/dev/null 2>>"$dir/log" ;;
 		criu) cr_timed "$dir/t.restart" criu restore -D "$img.d" -d --shell-job \
 			-o restore.log 2>>"$dir/log" ;;
 		esac
 		[ $? -eq 0 ] || why="$tool restart failed: $(tail -q -n 3 "$dir/log" "$img.d/restore.log" 2>/dev/null | tr '\n"' ' _')"
 	fi
-	# The image was taken before the writer's second round, which it makes again.
-	rm -f "$dir/result.2"
+	# The image was taken before the writer's third round, which it makes again.
+	rm -f "$dir/result.3"
 	if [ -z "$why" ]; then
 		kill -USR1 "$pid" 2>/dev/null || why="the restarted writer is not there"
 	fi
 	if [ -z "$why" ]; then
-		wait_for_file "$dir/result.2" || why="the restarted writer did not answer"
+		wait_for_file "$dir/result.3" || why="the restarted writer did not answer"
 	fi
 	if [ -z "$why" ]; then
-		result=$(cat "$dir/result.2")
+		result=$(cat "$dir/result.3")
 		[ "$result" = ok ] || why="the restarted writer found its memory wrong: $result"
 	fi
 	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
@@ -259,9 +267,9 @@ run_thawed() {
 		failures=$((failures + 1))
 		say "$scenario $rate $tool run $run: $why"
 	fi
-	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"frozen_ns":%s,"stall_us":%s,"faults":%s,"quiet_faults":%s,"ok":%s,"why":"%s"}\n' \
+	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"frozen_ns":%s,"stall_us":%s,"quiet_stall_us":%s,"faults":%s,"quiet_faults":%s,"ok":%s,"why":"%s"}\n' \
 		"$scenario" "$rate" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
-		"$rst_kib" "$frozen_ns" "$stall_us" "$faults" "$quiet" "$ok" "$why"
+		"$rst_kib" "$frozen_ns" "$stall_us" "$quiet_stall_us" "$faults" "$quiet" "$ok" "$why"
 	rm -rf "$dir"
 }
 

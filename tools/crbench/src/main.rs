@@ -45,6 +45,9 @@ struct Run {
     /// A thawed checkpoint's: the writer's longest stall around it.
     #[serde(default)]
     stall_us: u64,
+    /// The same over a quiet second before the checkpoint: the guest's own stalls.
+    #[serde(default)]
+    quiet_stall_us: u64,
     /// A thawed checkpoint's: the faults it added to the writer.
     #[serde(default)]
     faults: i64,
@@ -93,6 +96,7 @@ struct ToolResult {
     restart_peak_kib: Option<Stat>,
     frozen_s: Option<Stat>,
     stall_s: Option<Stat>,
+    quiet_stall_s: Option<Stat>,
     faults: Option<Stat>,
     failures: Vec<String>,
 }
@@ -163,6 +167,8 @@ fn summarise(input: impl BufRead) -> io::Result<Summary> {
                         restart_peak_kib: stat(&|r| r.restart_kib as f64).filter(|s| s.max > 0.0),
                         frozen_s: stat(&|r| r.frozen_ns as f64 / 1e9).filter(|s| s.max > 0.0),
                         stall_s: stat(&|r| r.stall_us as f64 / 1e6).filter(|s| s.max > 0.0),
+                        quiet_stall_s: stat(&|r| r.quiet_stall_us as f64 / 1e6)
+                            .filter(|s| s.max > 0.0),
                         faults: stat(&|r| r.faults as f64),
                         failures: runs
                             .iter()
@@ -273,6 +279,7 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
         restart_peak_kib: None,
         frozen_s: None,
         stall_s: None,
+        quiet_stall_s: None,
         faults: None,
         failures: Vec::new(),
     };
@@ -352,24 +359,26 @@ fn thawed_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> i
         out,
         "\nCheckpoints of a running writer, which goes on running: cr's `ckpt --thawed` against \
          `criu pre-dump` then `criu dump --track-mem --leave-running`. Stall: the writer's longest \
-         gap between two bursts around the checkpoint (ratio = criu's / cr's); frozen: the time \
-         ckpt had the tree frozen; faults: those the checkpoint added to the writer.\n"
+         gap between two bursts around the checkpoint (ratio = criu's / cr's), and over a quiet \
+         second before it (the guest's own); frozen: the time ckpt had the tree frozen; faults: \
+         those the checkpoint added to the writer.\n"
     )?;
     writeln!(
         out,
-        "| writer | cr stall | criu stall | ratio | cr frozen | cr faults | criu faults | cr total | criu total | cr image | criu image |"
+        "| writer | cr stall | criu stall | ratio | quiet stall | cr frozen | cr faults | criu faults | cr total | criu total | cr image | criu image |"
     )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for row in rows {
         let cr = row.tools.get("cr").unwrap_or(none);
         let criu = row.tools.get("criu").unwrap_or(none);
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             size_label(&row.scenario, row.size),
             millis(cr.stall_s),
             millis(criu.stall_s),
             ratio(cr.stall_s, criu.stall_s),
+            millis(cr.quiet_stall_s.or(criu.quiet_stall_s)),
             millis(cr.frozen_s),
             count(cr.faults),
             count(criu.faults),
@@ -561,7 +570,7 @@ bench: noise that is not JSON
     #[test]
     fn thawed_checkpoints_have_a_table_of_their_own() {
         let runs = r#"
-{"scenario":"thawed-1024","size":16,"tool":"cr","run":1,"checkpoint_ns":900000000,"restart_ns":1,"image_bytes":1100000000,"frozen_ns":8000000,"stall_us":12000,"faults":0,"quiet_faults":0,"ok":true,"why":""}
+{"scenario":"thawed-1024","size":16,"tool":"cr","run":1,"checkpoint_ns":900000000,"restart_ns":1,"image_bytes":1100000000,"frozen_ns":8000000,"stall_us":12000,"quiet_stall_us":3000,"faults":0,"quiet_faults":0,"ok":true,"why":""}
 {"scenario":"thawed-1024","size":16,"tool":"criu","run":1,"checkpoint_ns":4000000000,"restart_ns":1,"image_bytes":1200000000,"stall_us":840000,"faults":20109,"quiet_faults":0,"ok":true,"why":""}
 "#;
         let s = summarise(runs.as_bytes()).unwrap();
@@ -570,7 +579,7 @@ bench: noise that is not JSON
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains(
-                "| 1024 MiB, written at 16 MiB/s | 12 ms | 840 ms | 70.0× | 8 ms | 0 | 20109 |"
+                "| 1024 MiB, written at 16 MiB/s | 12 ms | 840 ms | 70.0× | 3 ms | 8 ms | 0 | 20109 |"
             ),
             "{text}"
         );
