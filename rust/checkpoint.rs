@@ -17,7 +17,7 @@ use kernel::{
     time::{ClockSource, Monotonic},
 };
 
-use crate::cx::{SaveCx, Tally, PAGE_SIZE};
+use crate::cx::{release_if_idle, SaveCx, Tally, PAGE_SIZE};
 use crate::error::{CrError, CrResult};
 use crate::image::{self, file_of_fd, FileSink, ImageOut, Log, Progress};
 use crate::objhash::SaveObjects;
@@ -232,16 +232,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let mine = &self.0;
         release_if_idle(&mut IN_FLIGHT.lock(), |t| mine.binary_search(t).is_err());
-    }
-}
-
-/// Keeps the entries of a global registry that `keep` says, and frees its room once it is empty:
-/// statics are never dropped, so an idle registry must hold no allocation that module unload
-/// would leak.
-fn release_if_idle<T>(registry: &mut KVec<T>, mut keep: impl FnMut(&T) -> bool) {
-    registry.retain(|t| keep(t));
-    if registry.is_empty() {
-        *registry = KVec::new();
     }
 }
 

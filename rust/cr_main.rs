@@ -79,6 +79,8 @@ impl kernel::InPlaceModule for CrModule {
         unsafe { checkpoint::IN_FLIGHT.init() };
         // SAFETY: as above.
         unsafe { checkpoint::RUNNING.init() };
+        // SAFETY: as above.
+        unsafe { mm::TRACKED.init() };
         try_pin_init!(Self {
             _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),
         })

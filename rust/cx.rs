@@ -97,3 +97,13 @@ impl LoadCx<'_> {
         self.input.malformed(kind)
     }
 }
+
+/// Keeps the entries of a global registry that `keep` says, and frees its room once it is empty:
+/// statics are never dropped, so an idle registry must hold no allocation that module unload
+/// would leak.
+pub(crate) fn release_if_idle<T>(registry: &mut KVec<T>, mut keep: impl FnMut(&T) -> bool) {
+    registry.retain(|t| keep(t));
+    if registry.is_empty() {
+        *registry = KVec::new();
+    }
+}

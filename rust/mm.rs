@@ -13,11 +13,14 @@
 //! harvest the page tables' dirty state, and a page found unchanged since it was copied is
 //! written as a KEEP record: restart reads it from what it staged of the precopy image.
 
+// `global_lock!` names `Pin`.
+use core::pin::Pin;
+
 use kernel::{bindings, fs::File, mm::MmWithUser, prelude::*, sync::aref::ARef, task::Task};
 
 use crate::image::ImageOut;
 
-use crate::cx::{LoadCx, PagesFor, SaveCx};
+use crate::cx::{release_if_idle, LoadCx, PagesFor, SaveCx};
 use crate::error::{Context, CrError, CrResult};
 use crate::files;
 use crate::format::{
@@ -388,14 +391,30 @@ pub(crate) struct CopiedSpace {
     pages: KVVec<(u64, usize)>,
 }
 
+kernel::sync::global_lock! {
+    // SAFETY: initialized in the module's init, before /dev/cr exists.
+    pub(crate) unsafe(uninit) static TRACKED: Mutex<KVec<usize>> = KVec::new();
+}
+
 impl CopiedSpace {
-    pub(crate) fn new(id: u64, mm: ARef<MmWithUser>) -> Self {
-        Self {
+    /// Starts tracking `mm`, which no other thawed checkpoint may track meanwhile: each harvest
+    /// clears the dirty state the other one relies on, so that one would keep stale copies.
+    pub(crate) fn new(id: u64, mm: ARef<MmWithUser>) -> CrResult<Self> {
+        let identity = mm.as_raw() as usize;
+        let mut tracked = TRACKED.lock();
+        if tracked.contains(&identity) {
+            return Err(CrError::new(
+                EBUSY,
+                "another thawed checkpoint tracks this address space",
+            ));
+        }
+        tracked.push(identity, GFP_KERNEL)?;
+        Ok(Self {
             id,
             mm,
             areas: KVec::new(),
             pages: KVVec::new(),
-        }
+        })
     }
 
     /// Forgets the pages of areas that are not the same as when they were copied: a page of
@@ -426,6 +445,13 @@ impl CopiedSpace {
         };
         self.pages.retain(|&mut (addr, _)| stable(addr));
         Ok(())
+    }
+}
+
+impl Drop for CopiedSpace {
+    fn drop(&mut self) {
+        let identity = self.mm.as_raw() as usize;
+        release_if_idle(&mut TRACKED.lock(), |&t| t != identity);
     }
 }
 

@@ -168,7 +168,7 @@ impl Precopy {
             Some(at) => at,
             None => {
                 let id = self.spaces.len() as u64 + 1;
-                self.spaces.push(CopiedSpace::new(id, mm), GFP_KERNEL)?;
+                self.spaces.push(CopiedSpace::new(id, mm)?, GFP_KERNEL)?;
                 self.spaces.len() - 1
             }
         };

@@ -111,12 +111,12 @@ run_vm() {
 }
 
 # halves LOG...: the selftests in two lists of about equal time (by the times the logs of the
-# last run give, longest first, each to the lighter half; in name order without them), one per
-# line. Under KASAN one VM would take most of the run while the other CPU idled.
+# last run give, or else selftests/debug-times, longest first, each to the lighter half), one
+# per line. Under KASAN one VM would take most of the run while the other CPU idled.
 halves() {
 	local names
 	names=$(cd selftests/cr && ls *.sh *.c | grep -v '\.inc$' | sed 's/\.c$//' | sort)
-	cat "$@" 2>/dev/null | sed -n 's/^# \(.*\) took \([0-9]*\) s$/\1 \2/p' |
+	cat selftests/debug-times "$@" 2>/dev/null | sed -n 's/^# \(.*\) took \([0-9]*\) s$/\1 \2/p' |
 		awk -v names="$names" '
 			BEGIN { n = split(names, all, "\n"); for (i = 1; i <= n; i++) t[all[i]] = 1 }
 			$1 in t { t[$1] = $2 + 1 }

@@ -102,7 +102,7 @@ run_one() {
 		cr.file) cr_timed "$dir/t.ckpt" ckpt "$pid" -o "$img" --kill --log "$dir/log" ;;
 		cr.stream)
 			cr_timed "$dir/t.ckpt" sh -c "ckpt $pid -o - --kill --log $dir/log |
-				restart -i - --detach --log $dir/log >$dir/newpid" ;;
+				restart -i - --detach --log $dir/log >$dir/newpid 2>>$dir/log" ;;
 		criu.file)
 			mkdir -p "$img.d"
 			cr_timed "$dir/t.ckpt" criu dump -t "$pid" -D "$img.d" --shell-job \
@@ -121,7 +121,9 @@ run_one() {
 	fi
 	if [ -z "$why" ] && [ "$how" = file ]; then
 		case $tool in
-		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" >"$dir/newpid" ;;
+		# Its progress line would flood the console, which is a terminal.
+		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" \
+			>"$dir/newpid" 2>>"$dir/log" ;;
 		criu) cr_timed "$dir/t.restart" criu restore -D "$img.d" -d --shell-job \
 			-o restore.log 2>>"$dir/log" ;;
 		esac

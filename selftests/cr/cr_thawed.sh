@@ -8,10 +8,10 @@
 # Between the rounds and the freeze (cr_thaw_steps), memory written from outside through
 # /proc/PID/mem (no dirty bit in the page tables), pages moved, dropped, freed lazily and
 # written again, a transparent huge page written, and a child forked come back as they were at
-# the freeze.
+# the freeze. A second thawed checkpoint during the rounds of a first is refused.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 20
+tap_plan 22
 
 MIB=$(scale 64 4)
 
@@ -94,6 +94,11 @@ has_child() {
 	grep -qs "^PPid:[[:space:]]*$PID\$" /proc/[0-9]*/status
 }
 tap_check "the child forked before the freeze is restored too" has_child
+# Each harvest clears the dirty state the other would need: one tracker per address space.
+tap_check "a second thawed checkpoint during the first one's rounds is refused (EBUSY)" \
+	steps_cycle busy sh -c "! ckpt $PID -o /dev/null --thawed 2>$T/busy.err &&
+		grep -q 'another thawed checkpoint tracks this address space' $T/busy.err"
+tap_check "the first one's image restores the memory at its freeze" cr_round 7
 
 # Streamed: the precopy image and the frozen round through one pipe.
 stream() {
@@ -103,7 +108,7 @@ stream() {
 	[ "$(cat $T/detached)" = "$PID" ]
 }
 tap_check "ckpt --thawed -o - | restart -i - --detach" stream
-tap_check "the streamed restart's memory is the memory at the freeze" cr_round 7
+tap_check "the streamed restart's memory is the memory at the freeze" cr_round 8
 
 # The positive control: soft-dirty write-protects every page, so each first write faults.
 faults=$(minflt $PID)

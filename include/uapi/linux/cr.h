@@ -144,7 +144,8 @@ struct cr_progress {
  * @max_rounds (0: 8). The caller then freezes the tree and calls CR_IOC_CHECKPOINT with
  * CR_CHECKPOINT_AFTER_PRECOPY on the same open /dev/cr and @fd, which holds what was copied
  * meanwhile. Errors as for CR_IOC_CHECKPOINT; EOPNOTSUPP for an address space that another
- * MMU writes too (KVM, device SVA), whose writes set no dirty bit.
+ * MMU writes too (KVM, device SVA), whose writes set no dirty bit; EBUSY for one that another
+ * precopy tracks (until its checkpoint, or until its /dev/cr is closed).
  */
 struct cr_precopy_args {
 	__s32 pid;
