@@ -8,12 +8,17 @@
 # Between the rounds and the freeze (cr_thaw_steps), memory written from outside through
 # /proc/PID/mem (no dirty bit in the page tables), pages moved, dropped, freed lazily and
 # written again, a transparent huge page written, and a child forked come back as they were at
-# the freeze. A second thawed checkpoint during the rounds of a first is refused.
+# the freeze. A second thawed checkpoint during the rounds of a first is refused. Last, the
+# writer runs in a cgroup whose memory.high sends a part of it to swap on zram: pages swapped out
+# and in during the rounds hide their writes from the dirty bit, and must be copied anyway.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 22
+tap_plan 24
 
 MIB=$(scale 64 4)
+# Memory is charged to a cgroup's memory controller only from when the cgroup has it: on for
+# every cgroup from the start, so that the swap case at the end can limit the writer.
+echo +memory >/sys/fs/cgroup/cgroup.subtree_control
 
 # minflt PID: the minor faults PID took (field 10 of /proc/PID/stat, after the comm).
 minflt() {
@@ -115,6 +120,31 @@ faults=$(minflt $PID)
 echo 4 >/proc/$PID/clear_refs
 sleep 1
 tap_check "soft-dirty tracking (clear_refs 4) makes the same writer fault" new_faults $PID $faults
+
+# swap_cycle: a thawed cycle of the writer while it swaps: zram for swap, and a memory.high on
+# its cgroup below what it holds.
+swap_cycle() {
+	if ! grep -q zram0 /proc/swaps; then
+		echo $((4 * MIB))M >/sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null &&
+			swapon /dev/zram0 || return 1
+	fi
+	cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$PID/cgroup)
+	# A quarter of the writer's memory less than the cgroup holds: enough to swap, not to
+	# thrash; memory.high reclaims and throttles where memory.max would kill.
+	echo $(($(cat "$cg/memory.current") - (MIB << 18))) >"$cg/memory.high" || return 1
+	wait_for sh -c "[ \$(cat $cg/memory.swap.current) -gt 0 ]" ||
+		{ echo "the writer does not swap: $(cat "$cg/memory.current") bytes in memory"; return 1; }
+	echo "the writer's memory in swap: $(cat "$cg/memory.swap.current") bytes"
+	CR_CKPT_FLAGS=--thawed
+	cr_cycle swap
+	st=$?
+	CR_CKPT_FLAGS=
+	return $st
+}
+tap_check "ckpt --thawed --kill of the writer while it swaps, and restart" swap_cycle
+tap_check "pages swapped out and in during the rounds are as they were at the freeze" \
+	cr_round 9
+swapoff /dev/zram0 2>/dev/null
 
 for status in /proc/[0-9]*/status; do
 	grep -qs "^PPid:[[:space:]]*$PID\$" "$status" && kill -9 "$(basename "$(dirname "$status")")"
