@@ -144,10 +144,12 @@ swap_cycle() {
 tap_check "ckpt --thawed --kill of the writer while it swaps, and restart" swap_cycle
 tap_check "pages swapped out and in during the rounds are as they were at the freeze" \
 	cr_round 9
-swapoff /dev/zram0 2>/dev/null
+swapoff /dev/zram0 2>/dev/null && echo 1 >/sys/block/zram0/reset
 
 for status in /proc/[0-9]*/status; do
 	grep -qs "^PPid:[[:space:]]*$PID\$" "$status" && kill -9 "$(basename "$(dirname "$status")")"
 done
 cr_cleanup
+# The later tests' cgroups go without the memory controller again.
+echo -memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 tap_finish
