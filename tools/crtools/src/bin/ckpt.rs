@@ -92,9 +92,9 @@ struct Checkpoint {
     /// With --thawed: freeze once the pages left could be copied within MS milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10, requires = "thawed")]
     max_downtime: u64,
-    /// With --thawed: the most rounds before the freeze (default 8).
-    #[arg(long, value_name = "N", default_value_t = 0, requires = "thawed")]
-    rounds: u32,
+    /// With --thawed: the most rounds before the freeze [default: 8].
+    #[arg(long, value_name = "N", requires = "thawed")]
+    rounds: Option<u32>,
 }
 
 /// What to checkpoint.
@@ -298,9 +298,10 @@ fn main() -> ExitCode {
                         allow_leaks: c.allow_leaks,
                         log: c.log.as_deref(),
                         stats: c.stats,
-                        thawed: c
-                            .thawed
-                            .then_some((c.rounds, Duration::from_millis(c.max_downtime))),
+                        thawed: c.thawed.then_some((
+                            c.rounds.unwrap_or(0),
+                            Duration::from_millis(c.max_downtime),
+                        )),
                     };
                     let target = match (pid, cgroup) {
                         (Some(pid), _) => Target::Pid(pid),
