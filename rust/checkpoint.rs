@@ -82,29 +82,14 @@ fn checkpoint(args: &OpArgs, precopy: Option<Precopy>) -> CrResult<uapi::Stats> 
     let sink = FileSink::new(file, Some(progress.0.clone()))?;
     let mut out = ImageOut::new(sink, &image::header(0))?;
     let mut tally = Tally::default();
-    match save_all(&tree, &prepared, &mut out, &mut objs, &mut tally) {
-        Ok(()) => {
-            let mut stats = uapi::Stats {
-                tasks: tree.members.iter().filter(|m| !m.entry.is_zombie()).count() as u64,
-                pages: tally.pages,
-                ..uapi::Stats::default()
-            };
-            let mut sink = out.finish()?;
-            stats.bytes = sink.written();
-            sink.flush()
-                .map_err(|e| CrError::new(e, "writing the image failed"))?;
-            Ok(stats)
-        }
-        Err(e) => {
-            // Mark the image as incomplete, so that no reader mistakes it for a good one.
-            if out.error(e.reason()).is_ok() {
-                if let Ok(mut sink) = out.finish() {
-                    let _ = sink.flush();
-                }
-            }
-            Err(e)
-        }
-    }
+    let written = save_all(&tree, &prepared, &mut out, &mut objs, &mut tally);
+    let bytes = image::close(out, written)?;
+    Ok(uapi::Stats {
+        tasks: tree.members.iter().filter(|m| !m.entry.is_zombie()).count() as u64,
+        pages: tally.pages,
+        bytes,
+        ..uapi::Stats::default()
+    })
 }
 
 /// Everything that does not need the image: the tree, its sharing and leaks, and every live

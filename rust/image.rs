@@ -225,6 +225,29 @@ impl Sink for FileSink {
 /// The image being written by a checkpoint.
 pub(crate) type ImageOut = ImageWriter<FileSink>;
 
+/// Ends an image after its records were written (`written`): with its trailer, flushed, and
+/// returns its size; or, after a failure, marked incomplete with an ERROR record, so that no
+/// reader mistakes it for a good one, and returns the failure.
+pub(crate) fn close(mut out: ImageOut, written: CrResult) -> CrResult<u64> {
+    match written {
+        Ok(()) => {
+            let mut sink = out.finish()?;
+            let bytes = sink.written();
+            sink.flush()
+                .map_err(|e| CrError::new(e, "writing the image failed"))?;
+            Ok(bytes)
+        }
+        Err(e) => {
+            if out.error(e.reason()).is_ok() {
+                if let Ok(mut sink) = out.finish() {
+                    let _ = sink.flush();
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Hashes a record's pages on another CPU while this one copies them into the stream: the hash
 /// and the copy each read every byte once, and run about as fast as each other.
 ///

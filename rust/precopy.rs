@@ -70,24 +70,9 @@ fn precopy(args: &PrecopyArgs) -> CrResult<(Precopy, PrecopyStats)> {
         spaces: KVec::new(),
     };
     let mut stats = PrecopyStats::default();
-    match me.rounds(&root, args, &mut out, &mut stats) {
-        Ok(()) => {
-            let mut sink = out.finish()?;
-            stats.bytes = sink.written();
-            sink.flush()
-                .map_err(|e| CrError::new(e, "writing the image failed"))?;
-            Ok((me, stats))
-        }
-        Err(e) => {
-            // Mark the image as incomplete, so that no reader mistakes it for a good one.
-            if out.error(e.reason()).is_ok() {
-                if let Ok(mut sink) = out.finish() {
-                    let _ = sink.flush();
-                }
-            }
-            Err(e)
-        }
-    }
+    let written = me.rounds(&root, args, &mut out, &mut stats);
+    stats.bytes = image::close(out, written)?;
+    Ok((me, stats))
 }
 
 impl Precopy {

@@ -79,6 +79,31 @@ bytes_of() {
 	fi
 }
 
+# restart_from TOOL: restarts the target from $img (cr) or $img.d (criu), timed into
+# $dir/t.restart; sets why on failure.
+restart_from() {
+	case $1 in
+	# Its progress line would flood the console, which is a terminal.
+	cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" \
+		>/dev/null 2>>"$dir/log" ;;
+	criu) cr_timed "$dir/t.restart" criu restore -D "$img.d" -d --shell-job \
+		-o restore.log 2>>"$dir/log" ;;
+	esac
+	[ $? -eq 0 ] || why="$1 restart failed: $(tail -q -n 3 "$dir/log" "$img.d/restore.log" 2>/dev/null | tr '\n"' ' _')"
+}
+
+# check_round N WHO WHAT: asks the target $pid for its round N, which must say ok; sets why
+# ("WHO is not there", "WHO did not answer", "WHO found its WHAT wrong: ...") otherwise.
+check_round() {
+	if ! kill -USR1 "$pid" 2>/dev/null; then
+		why="$2 is not there"
+	elif ! wait_for_file "$dir/result.$1"; then
+		why="$2 did not answer"
+	elif [ "$(cat "$dir/result.$1")" != ok ]; then
+		why="$2 found its $3 wrong: $(cat "$dir/result.$1")"
+	fi
+}
+
 # run_one SCENARIO SIZE MODE ARG TOOL RUN [stream]
 run_one() {
 	scenario=$1 size=$2 mode=$3 arg=$4 tool=$5 run=$6 how=${7:-file}
@@ -120,25 +145,9 @@ run_one() {
 		if [ "$tool" = cr ]; then bytes=$(bytes_of "$img"); else bytes=$(bytes_of "$img.d"); fi
 	fi
 	if [ -z "$why" ] && [ "$how" = file ]; then
-		case $tool in
-		# Its progress line would flood the console, which is a terminal.
-		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" \
-			>"$dir/newpid" 2>>"$dir/log" ;;
-		criu) cr_timed "$dir/t.restart" criu restore -D "$img.d" -d --shell-job \
-			-o restore.log 2>>"$dir/log" ;;
-		esac
-		[ $? -eq 0 ] || why="$tool restart failed: $(tail -q -n 3 "$dir/log" "$img.d/restore.log" 2>/dev/null | tr '\n"' ' _')"
+		restart_from "$tool"
 	fi
-	if [ -z "$why" ]; then
-		kill -USR1 "$pid" 2>/dev/null || why="the restarted target is not there"
-	fi
-	if [ -z "$why" ]; then
-		wait_for_file "$dir/result.1" || why="the restarted target did not answer"
-	fi
-	if [ -z "$why" ]; then
-		result=$(cat "$dir/result.1")
-		[ "$result" = ok ] || why="the restarted target found its state wrong: $result"
-	fi
+	[ -z "$why" ] && check_round 1 "the restarted target" state
 	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
 	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
 	[ "$how" = stream ] && bytes=0
@@ -216,13 +225,8 @@ run_thawed() {
 		f2=$(minflt "$pid")
 		faults=$((f2 - f1 - quiet))
 	fi
+	[ -z "$why" ] && check_round 3 "the writer, after the checkpoint," memory
 	if [ -z "$why" ]; then
-		kill -USR1 "$pid"
-		wait_for_file "$dir/result.3" || why="the writer did not answer after the checkpoint"
-	fi
-	if [ -z "$why" ]; then
-		result=$(cat "$dir/result.3")
-		[ "$result" = ok ] || why="the writer found its memory wrong after the checkpoint: $result"
 		stall_us=$(cat "$dir/stall.3")
 		frozen=$(sed -n 's/.*stopped \([0-9.]*\) s.*/\1/p' "$dir/stats" 2>/dev/null)
 		[ -n "$frozen" ] && frozen_ns=$(echo "$frozen" | awk '{ printf "%d", $1 * 1e9 }')
@@ -237,26 +241,11 @@ run_thawed() {
 		if [ "$tool" = cr ]; then bytes=$(bytes_of "$img"); else
 			bytes=$(($(bytes_of "$img.d") + $(bytes_of "$img.pre")))
 		fi
-		case $tool in
-		cr) cr_timed "$dir/t.restart" restart -i "$img" --detach --log "$dir/log" \
-			>/dev/null 2>>"$dir/log" ;;
-		criu) cr_timed "$dir/t.restart" criu restore -D "$img.d" -d --shell-job \
-			-o restore.log 2>>"$dir/log" ;;
-		esac
-		[ $? -eq 0 ] || why="$tool restart failed: $(tail -q -n 3 "$dir/log" "$img.d/restore.log" 2>/dev/null | tr '\n"' ' _')"
+		restart_from "$tool"
 	fi
 	# The image was taken before the writer's third round, which it makes again.
 	rm -f "$dir/result.3"
-	if [ -z "$why" ]; then
-		kill -USR1 "$pid" 2>/dev/null || why="the restarted writer is not there"
-	fi
-	if [ -z "$why" ]; then
-		wait_for_file "$dir/result.3" || why="the restarted writer did not answer"
-	fi
-	if [ -z "$why" ]; then
-		result=$(cat "$dir/result.3")
-		[ "$result" = ok ] || why="the restarted writer found its memory wrong: $result"
-	fi
+	[ -z "$why" ] && check_round 3 "the restarted writer" memory
 	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
 	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
 	drop_cgroup "$cg"
