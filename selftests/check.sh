@@ -178,22 +178,32 @@ vm)
 	;;
 all)
 	start=$(date +%s)
-	selftests/setup-host.sh check || fail "host set-up"
-	# One toolchain and one patched source tree, made before the lanes share them.
-	kernel/build.sh prepare >"$LOG/prepare.log" 2>&1 || { fail "kernel toolchain or source (log: $LOG/prepare.log)"; tail -20 "$LOG/prepare.log"; }
-	make -s tools selftests >"$LOG/build-tools.log" 2>&1 || { fail "tools or selftests build (log: $LOG/build-tools.log)"; tail -20 "$LOG/build-tools.log"; }
-	# Each kernel's lane builds it and runs its VM as soon as it can, without waiting on the
-	# other; the host tests run meanwhile.
-	vm_tests normal >"$LOG/lane-normal.out" 2>&1 &
-	normal=$!
-	vm_tests debug >"$LOG/lane-debug.out" 2>&1 &
-	debug=$!
+	selftests/setup-host.sh demo || fail "host set-up"
+	# The kernel lanes wait first on the toolchain chroot and the patched source (debootstrap,
+	# apt and tar: minutes on a new machine, mostly I/O), the host tests and cargo-fuzz's
+	# install build meanwhile. Then each kernel's lane builds it and runs its VM as soon as it
+	# can, without waiting on the other.
+	(
+		if ! kernel/build.sh prepare >"$LOG/prepare.log" 2>&1; then
+			fail "kernel toolchain or source (log: $LOG/prepare.log)"
+			tail -20 "$LOG/prepare.log"
+			exit 1
+		elif ! make -s selftests >"$LOG/build-selftests.log" 2>&1; then
+			fail "selftests build (log: $LOG/build-selftests.log)"
+			tail -20 "$LOG/build-selftests.log"
+			exit 1
+		fi
+		vm_tests normal >"$LOG/lane-normal.out" 2>&1 &
+		vm_tests debug >"$LOG/lane-debug.out" 2>&1 &
+		wait
+	) >"$LOG/lanes.out" 2>&1 &
+	lanes=$!
+	make -s tools >"$LOG/build-tools.log" 2>&1 || { fail "tools build (log: $LOG/build-tools.log)"; tail -20 "$LOG/build-tools.log"; }
 	host_tests
+	selftests/setup-host.sh fuzz >"$LOG/setup-fuzz.log" 2>&1 || { fail "installing cargo-fuzz (log: $LOG/setup-fuzz.log)"; tail -20 "$LOG/setup-fuzz.log"; }
 	fuzz_smoke
-	wait $normal
-	cat "$LOG/lane-normal.out"
-	wait $debug
-	cat "$LOG/lane-debug.out"
+	wait $lanes
+	cat "$LOG/lanes.out" "$LOG/lane-normal.out" "$LOG/lane-debug.out"
 	echo
 	echo "check: took $(($(date +%s) - start)) s"
 	;;

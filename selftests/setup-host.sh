@@ -4,12 +4,21 @@
 #
 #   selftests/setup-host.sh demo    debootstrap (the toolchain chroot), QEMU, busybox-static and
 #                                   cpio (the VM and its initramfs), libc6-dev (static helpers)
-#   selftests/setup-host.sh check   the same, and cargo-fuzz for the fuzz smoke run
+#   selftests/setup-host.sh fuzz    cargo-fuzz, for the fuzz smoke run (`make check` installs it
+#                                   while the toolchain chroot is made: both take minutes)
+#   selftests/setup-host.sh check   both
 #
 # Each is installed only when missing, so a warm machine pays a few `command -v` calls.
 set -euo pipefail
 
 want=${1:-check}
+if [[ $want == fuzz ]]; then
+	if ! command -v cargo-fuzz >/dev/null; then
+		echo "setup: installing cargo-fuzz" >&2
+		cargo install -q cargo-fuzz --locked
+	fi
+	exit 0
+fi
 pkgs=()
 command -v debootstrap >/dev/null || pkgs+=(debootstrap)
 command -v qemu-system-x86_64 >/dev/null || pkgs+=(qemu-system-x86)
@@ -25,7 +34,5 @@ if ((${#pkgs[@]})); then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
-if [[ $want == check ]] && ! command -v cargo-fuzz >/dev/null; then
-	echo "setup: installing cargo-fuzz" >&2
-	cargo install -q cargo-fuzz --locked
-fi
+[[ $want == check ]] && exec "$0" fuzz
+exit 0
