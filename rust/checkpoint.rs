@@ -19,20 +19,27 @@ use kernel::{
 
 use crate::cx::{release_if_idle, SaveCx, Tally, PAGE_SIZE};
 use crate::error::{CrError, CrResult};
+use crate::format::FRESH_SPACE;
 use crate::image::{self, file_of_fd, FileSink, ImageOut, Log, Progress};
 use crate::objhash::SaveObjects;
 use crate::precopy::Precopy;
 use crate::section::{self, Prepared};
 use crate::shim::{find_task, MmExt, TaskExt};
+use crate::tracking::{self, CopiedSpace, ParentRef};
 use crate::tree::{self, Tree};
 use crate::uapi::{self, OpArgs};
 use crate::{leaks, ns, task};
 
-/// Runs the ioctl; with `CHECKPOINT_AFTER_PRECOPY`, as the frozen round of `precopy`.
-pub(crate) fn run(args: &OpArgs, precopy: Option<Precopy>) -> Result<isize> {
+/// Runs the ioctl; with `CHECKPOINT_AFTER_PRECOPY`, as the frozen round of `precopy`; with
+/// `parent`, incremental to that image.
+pub(crate) fn run(
+    args: &OpArgs,
+    precopy: Option<Precopy>,
+    parent: Option<ParentRef>,
+) -> Result<isize> {
     let log = Log::open(args.logfd)?;
     let start = Monotonic::ktime_get();
-    let stats = checkpoint(args, precopy).map_err(|e| {
+    let stats = checkpoint(args, precopy, parent, &log).map_err(|e| {
         log.error("checkpoint", Some(args.pid), &e);
         e.errno
     })?;
@@ -46,9 +53,20 @@ pub(crate) fn run(args: &OpArgs, precopy: Option<Precopy>) -> Result<isize> {
     Ok(0)
 }
 
-fn checkpoint(args: &OpArgs, precopy: Option<Precopy>) -> CrResult<uapi::Stats> {
-    let precopy = match (args.flags & uapi::CHECKPOINT_AFTER_PRECOPY != 0, precopy) {
+fn checkpoint(
+    args: &OpArgs,
+    precopy: Option<Precopy>,
+    parent: Option<ParentRef>,
+    log: &Log,
+) -> CrResult<uapi::Stats> {
+    let mut precopy = match (args.flags & uapi::CHECKPOINT_AFTER_PRECOPY != 0, precopy) {
         (false, _) => None,
+        (true, Some(_)) if parent.is_some() => {
+            return Err(CrError::new(
+                EINVAL,
+                "the parent of a thawed checkpoint is named before its precopy",
+            ))
+        }
         (true, Some(p)) if p.pid == args.pid => Some(p),
         (true, _) => {
             return Err(CrError::new(
@@ -57,6 +75,7 @@ fn checkpoint(args: &OpArgs, precopy: Option<Precopy>) -> CrResult<uapi::Stats> 
             ))
         }
     };
+    let track = args.flags & uapi::CHECKPOINT_TRACK != 0;
     let root = find_task(args.pid).ok_or(CrError::new(ESRCH, "no such process"))?;
     if !task::may_checkpoint(&root) {
         return Err(CrError::new(EPERM, "permission denied"));
@@ -64,16 +83,36 @@ fn checkpoint(args: &OpArgs, precopy: Option<Precopy>) -> CrResult<uapi::Stats> 
     let allow_leaks = args.flags & uapi::CHECKPOINT_ALLOW_LEAKS != 0;
     let mut objs = SaveObjects::default();
     let (tree, mut prepared) = prepare(&root, &mut objs, allow_leaks)?;
-    if let Some(mut precopy) = precopy {
-        for p in prepared.iter_mut() {
-            if let Some(layout) = &p.mm {
-                p.copied = precopy.take_space(&layout.mm);
-                if let Some(copied) = &mut p.copied {
-                    copied.follow_layout(layout)?;
-                }
-            }
+    // What each address space was copied from before: the precopy's rounds, or the parent.
+    let mut base = match &mut precopy {
+        Some(precopy) => precopy.parent.take(),
+        None => parent.and_then(|p| tracking::take_or_say(p, log)),
+    };
+    for p in prepared.iter_mut() {
+        let Some(layout) = &p.mm else { continue };
+        let from_precopy = match &mut precopy {
+            Some(precopy) => precopy.take_space(&layout.mm)?,
+            None => None,
+        };
+        let kept = base.as_mut().and_then(|(_, kept)| {
+            let at = kept
+                .iter()
+                .position(|s| s.mm.as_raw() == layout.mm.as_raw())?;
+            kept.remove(at).ok()
+        });
+        p.copied = match (from_precopy, kept) {
+            (Some(space), _) => Some(space),
+            (None, Some(kept)) => Some(CopiedSpace::resume(kept)?),
+            (None, None) => None,
+        };
+        if p.copied.is_none() && track {
+            p.copied = Some(CopiedSpace::new(FRESH_SPACE, &layout.mm)?);
+        }
+        if let Some(copied) = &mut p.copied {
+            copied.follow_layout(layout)?;
         }
     }
+    let parent = base.map(|(parent, _)| parent);
     // Two checkpoints of one tree at once would each see the other's freeze and thaw: the
     // first one in goes on, any other gets EBUSY.
     let _claim = InFlight::claim(&tree)?;
@@ -82,8 +121,24 @@ fn checkpoint(args: &OpArgs, precopy: Option<Precopy>) -> CrResult<uapi::Stats> 
     let sink = FileSink::new(file, Some(progress.0.clone()))?;
     let mut out = ImageOut::new(sink, &image::header(0))?;
     let mut tally = Tally::default();
-    let written = save_all(&tree, &prepared, &mut out, &mut objs, &mut tally);
-    let bytes = image::close(out, written)?;
+    let written = match &parent {
+        Some(parent) => tracking::write_parent(&mut out, parent),
+        None => Ok(()),
+    }
+    .and_then(|()| save_all(&tree, &mut prepared, &mut out, &mut objs, &mut tally));
+    let (bytes, trailer) = image::close(out, written)?;
+    if track {
+        // From now on each address space is known by its MM's objref in this image.
+        let mut spaces = KVec::new();
+        for (m, p) in tree.members.iter().zip(prepared.iter_mut()) {
+            if let Some(copied) = p.copied.take() {
+                let mut copies = copied.into_copies();
+                copies.id = u64::from(m.entry.mm_ref);
+                spaces.push(copies, GFP_KERNEL)?;
+            }
+        }
+        tracking::keep(&trailer, spaces)?;
+    }
     Ok(uapi::Stats {
         tasks: tree.members.iter().filter(|m| !m.entry.is_zombie()).count() as u64,
         pages: tally.pages,
@@ -148,7 +203,7 @@ fn estimate(prepared: &[Prepared]) -> u64 {
 
 fn save_all(
     tree: &Tree,
-    prepared: &[Prepared],
+    prepared: &mut [Prepared],
     out: &mut ImageOut,
     objs: &mut SaveObjects,
     tally: &mut Tally,
@@ -157,7 +212,7 @@ fn save_all(
     if tree.container {
         ns::save(out, &tree.members[0].task)?;
     }
-    for (m, p) in tree.members.iter().zip(prepared.iter()) {
+    for (m, p) in tree.members.iter().zip(prepared.iter_mut()) {
         if m.entry.is_zombie() {
             continue;
         }

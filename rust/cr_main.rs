@@ -43,6 +43,9 @@ mod shmem;
 mod signals;
 mod task;
 
+// What a checkpoint copied, tracked for the next one.
+mod tracking;
+
 // The tree, leak detection, and the table of a task's section.
 mod leaks;
 mod section;
@@ -67,10 +70,18 @@ module! {
     imports_ns: ["CR"],
 }
 
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct CrModule {
     #[pin]
     _device: MiscDeviceRegistration<CrDevice>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for CrModule {
+    fn drop(self: Pin<&mut Self>) {
+        // No ioctl runs any more: each open /dev/cr holds a reference on the module.
+        tracking::forget_all();
+    }
 }
 
 impl kernel::InPlaceModule for CrModule {
@@ -80,7 +91,9 @@ impl kernel::InPlaceModule for CrModule {
         // SAFETY: as above.
         unsafe { checkpoint::RUNNING.init() };
         // SAFETY: as above.
-        unsafe { mm::TRACKED.init() };
+        unsafe { tracking::TRACKED.init() };
+        // SAFETY: as above.
+        unsafe { tracking::KEPT.init() };
         try_pin_init!(Self {
             _device <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),
         })
@@ -96,6 +109,9 @@ struct CrDevice {
     restart: restart::Restart,
     #[pin]
     precopy: Mutex<Option<precopy::Precopy>>,
+    /// The image the next checkpoint or precopy is incremental to.
+    #[pin]
+    parent: Mutex<Option<tracking::ParentRef>>,
 }
 
 #[vtable]
@@ -107,6 +123,7 @@ impl MiscDevice for CrDevice {
             try_pin_init!(CrDevice {
                 restart <- restart::Restart::new(),
                 precopy <- new_mutex!(None),
+                parent <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )
@@ -128,7 +145,8 @@ impl MiscDevice for CrDevice {
                 let args = read_op_args(arg, parts.size, uapi::CHECKPOINT_FLAGS_KNOWN)?;
                 // A precopy serves the next checkpoint on this file, or none.
                 let precopy = me.precopy.lock().take();
-                checkpoint::run(&args, precopy)
+                let parent = me.parent.lock().take();
+                checkpoint::run(&args, precopy, parent)
             }
             (uapi::NR_PRECOPY, uapi::IOC_WRITE) => {
                 let args = uapi::PrecopyArgs::from_bytes(&read_in(arg, parts.size)?);
@@ -136,8 +154,14 @@ impl MiscDevice for CrDevice {
                     return Err(EINVAL);
                 }
                 *me.precopy.lock() = None;
-                let precopy = precopy::run(&args)?;
+                let parent = me.parent.lock().take();
+                let precopy = precopy::run(&args, parent)?;
                 *me.precopy.lock() = Some(precopy);
+                Ok(0)
+            }
+            (uapi::NR_PARENT, uapi::IOC_WRITE) => {
+                let args = uapi::ParentArgs::from_bytes(&read_in(arg, parts.size)?);
+                *me.parent.lock() = Some(tracking::ParentRef::read(&args)?);
                 Ok(0)
             }
             (uapi::NR_STAGE, uapi::IOC_WRITE) => {

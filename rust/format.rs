@@ -31,7 +31,7 @@ use core::fmt;
 pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
 
 /// The format version this code writes.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format version this code reads.
 pub const FORMAT_VERSION_MIN: u32 = 4;
 
@@ -62,8 +62,12 @@ pub enum RecordKind {
     /// Checkpoint failed after it had started writing: the payload is the reason, as UTF-8.
     /// An image that holds one is incomplete and restart refuses it.
     Error = 3,
+    /// The image this one is incremental to: [`ParentRecord`], then its path. Right after the
+    /// header, in an image whose KEEP records (and in a precopy image, whose address spaces)
+    /// start from the parent's memory.
+    Parent = 4,
     /// The process tree: [`TreeHeader`] and one [`TreeEntry`] per task. Written right after the
-    /// header, so that userspace `restart` can create the tasks before the kernel reads on.
+    /// header (and the parent), so that userspace `restart` can create the tasks before the kernel reads on.
     Tree = 10,
     /// The container's UTS names: [`UtsRecord`], then the node name and the domain name.
     /// Present only in a container image ([`tree_flags::CONTAINER`]), right after the TREE.
@@ -101,9 +105,11 @@ pub enum RecordKind {
     /// ([`header_flags::PRECOPY`]): [`PrecopyHeader`], then a PAGES payload. A later record
     /// for an address replaces an earlier one.
     Precopy = 34,
-    /// Pages of the preceding VMA whose contents are those the precopy image before this one
-    /// last gave for their addresses: [`KeepHeader`], then `count` runs of u64 pairs (first
-    /// address, pages), in increasing order.
+    /// Pages of the preceding VMA whose contents are unchanged since an earlier copy, which
+    /// another image holds: [`KeepHeader`], then `count` runs of u64 pairs (first address,
+    /// pages), in increasing order. The copy of address space `mm` is, at each address, what
+    /// the precopy image before this one last gave for it, or else what the parent image
+    /// restores there in its address space whose MM has objref `mm` (see [`FRESH_SPACE`]).
     Keep = 35,
     /// General registers and syscall-restart state: [`RegsRecord`].
     Regs = 50,
@@ -118,10 +124,11 @@ impl RecordKind {
     }
 
     /// Every kind this version defines.
-    pub const ALL: [RecordKind; 22] = [
+    pub const ALL: [RecordKind; 23] = [
         Self::Header,
         Self::Trailer,
         Self::Error,
+        Self::Parent,
         Self::Tree,
         Self::Uts,
         Self::Pipe,
@@ -149,6 +156,7 @@ impl RecordKind {
             Self::Header => "HEADER",
             Self::Trailer => "TRAILER",
             Self::Error => "ERROR",
+            Self::Parent => "PARENT",
             Self::Tree => "TREE",
             Self::Uts => "UTS",
             Self::Pipe => "PIPE",
@@ -1282,6 +1290,21 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// Fixed part of the PARENT record: which image the KEEP records refer to, as its trailer
+    /// identifies it, so that a restart refuses any other. Its path follows.
+    pub struct ParentRecord {
+        /// The parent's length before its trailer record ([`Trailer::stream_len`]).
+        pub length: u64,
+        /// The parent's [`Trailer::xxh64`].
+        pub checksum: u64,
+        /// Length of the path that follows (0 if unknown): where the checkpoint found it.
+        pub path_len: u32,
+        /// Zero.
+        pub reserved: u32,
+    }
+}
+
+wire_struct! {
     /// Head of a PAGES record.
     pub struct PagesHeader {
         /// Pages in this record.
@@ -1291,10 +1314,15 @@ wire_struct! {
     }
 }
 
+/// Address-space ids of PRECOPY and KEEP records at or above this one name an address space
+/// that a thawed checkpoint's rounds began from nothing. Below it, an id is the objref of the
+/// address space's MM in the parent image, whose memory is where the copy began.
+pub const FRESH_SPACE: u64 = 1 << 32;
+
 wire_struct! {
     /// Head of a PRECOPY record; a PAGES payload follows.
     pub struct PrecopyHeader {
-        /// The address space, by an id that the checkpoint gave it (never 0).
+        /// The address space (never 0; see [`FRESH_SPACE`]).
         pub mm: u64,
     }
 }
@@ -1302,7 +1330,7 @@ wire_struct! {
 wire_struct! {
     /// Head of a KEEP record.
     pub struct KeepHeader {
-        /// The address space in the precopy image, as its PRECOPY records name it.
+        /// The address space whose copy holds the pages (never 0; see [`FRESH_SPACE`]).
         pub mm: u64,
         /// Runs that follow.
         pub count: u32,
@@ -1968,13 +1996,18 @@ impl<S: Sink> ImageWriter<S> {
         self.offset
     }
 
-    /// Writes the trailer and hands back the sink.
-    pub fn finish(mut self) -> core::result::Result<S, WriteError<S::Error>> {
-        let t = Trailer {
+    /// The trailer that [`Self::finish`] would write now: the image's identity.
+    pub fn trailer(&self) -> Trailer {
+        Trailer {
             records: self.records,
             stream_len: self.offset,
             xxh64: self.hash.value(),
-        };
+        }
+    }
+
+    /// Writes the trailer and hands back the sink.
+    pub fn finish(mut self) -> core::result::Result<S, WriteError<S::Error>> {
+        let t = self.trailer();
         self.record(RecordKind::Trailer as u32, &[&t.encode()])?;
         Ok(self.sink)
     }

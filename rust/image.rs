@@ -22,7 +22,7 @@ use crate::format::{
     BodyHasher, ErrorKind, ImageWriter, RecordHeader, RecordKind, Sink, StreamValidator, Xxh64,
     MAX_RECORD_LEN, RECORD_HEADER_LEN,
 };
-use crate::format::{Header, ARCH_X86_64, FORMAT_VERSION, PAGES_PER_RECORD, RELEASE_LEN};
+use crate::format::{Header, Trailer, ARCH_X86_64, FORMAT_VERSION, PAGES_PER_RECORD, RELEASE_LEN};
 use crate::records::PageList;
 use crate::records::PAGE_SIZE;
 use crate::shim::{current, FileExt, Gather, OwnPages};
@@ -226,16 +226,17 @@ impl Sink for FileSink {
 pub(crate) type ImageOut = ImageWriter<FileSink>;
 
 /// Ends an image after its records were written (`written`): with its trailer, flushed, and
-/// returns its size; or, after a failure, marked incomplete with an ERROR record, so that no
-/// reader mistakes it for a good one, and returns the failure.
-pub(crate) fn close(mut out: ImageOut, written: CrResult) -> CrResult<u64> {
+/// returns its size and trailer; or, after a failure, marked incomplete with an ERROR record,
+/// so that no reader mistakes it for a good one, and returns the failure.
+pub(crate) fn close(mut out: ImageOut, written: CrResult) -> CrResult<(u64, Trailer)> {
     match written {
         Ok(()) => {
+            let trailer = out.trailer();
             let mut sink = out.finish()?;
             let bytes = sink.written();
             sink.flush()
                 .map_err(|e| CrError::new(e, "writing the image failed"))?;
-            Ok(bytes)
+            Ok((bytes, trailer))
         }
         Err(e) => {
             if out.error(e.reason()).is_ok() {

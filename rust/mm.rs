@@ -13,14 +13,11 @@
 //! harvest the page tables' dirty state, and a page found unchanged since it was copied is
 //! written as a KEEP record: restart reads it from what it staged of the precopy image.
 
-// `global_lock!` names `Pin`.
-use core::pin::Pin;
-
 use kernel::{bindings, fs::File, mm::MmWithUser, prelude::*, sync::aref::ARef, task::Task};
 
 use crate::image::ImageOut;
 
-use crate::cx::{release_if_idle, LoadCx, PagesFor, SaveCx};
+use crate::cx::{LoadCx, PagesFor, SaveCx};
 use crate::error::{Context, CrError, CrResult};
 use crate::files;
 use crate::format::{
@@ -37,6 +34,7 @@ use crate::shim::ffi::{
 };
 use crate::shim::{current, nul_terminated, FileExt, MmExt, OwnPages, TaskExt, Vma, Walked};
 use crate::shmem;
+use crate::tracking::{AreaKey, CopiedSpace, Copies};
 
 /// The `vm_flags` a restart recreates, by mmap() or by the madvise() hints glibc and allocators
 /// set (no huge pages on thread stacks, no copy into a child, no core dump); an area with any
@@ -170,9 +168,15 @@ impl Layout {
 }
 
 /// MM, then VMA and PAGES records for every area (SHMEM records before the first area that
-/// maps each shared object). After a thawed checkpoint's rounds (`copied`), the pages unchanged
-/// since their copy are KEEP records instead.
-pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout, copied: Option<&CopiedSpace>) -> CrResult {
+/// maps each shared object). An address space that is tracked (`copied`: by a thawed
+/// checkpoint's rounds, or since a tracked parent image) has its dirty state harvested, the
+/// pages unchanged since their copy are KEEP records instead, and its copies become what this
+/// image holds.
+pub(crate) fn save(
+    cx: &mut SaveCx<'_>,
+    layout: &Layout,
+    copied: Option<&mut CopiedSpace>,
+) -> CrResult {
     let info = layout.mm.layout();
     let exe = layout.exe.facts();
     let rec = MmRecord {
@@ -199,7 +203,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout, copied: Option<&CopiedS
     }
     cx.record(RecordKind::Mm, &[&rec.encode(), &auxv, &layout.exe_path])?;
 
-    let mut pages = PageWriter::new(copied)?;
+    let mut pages = PageWriter::new(copied.as_deref().map(|c| &**c))?;
     for a in layout.areas.iter() {
         let v = &a.vma.info;
         let object = match (&a.vma.file, a.kind) {
@@ -229,6 +233,11 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout, copied: Option<&CopiedS
             _ => {}
         }
     }
+    let written = pages.written.take();
+    drop(pages);
+    if let (Some(space), Some(written)) = (copied, written) {
+        space.pages = written;
+    }
     Ok(())
 }
 
@@ -236,17 +245,24 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, layout: &Layout, copied: Option<&CopiedS
 struct PageWriter<'a> {
     walked: Walked,
     addrs: KVec<u8>,
-    /// What a thawed checkpoint's rounds copied, and where the walk is in it.
+    /// What was copied of the address space before, and where the walk is in it.
     copied: Option<Unchanged<'a>>,
+    /// For a tracked address space, each page this image holds, with its frame.
+    written: Option<KVVec<(u64, usize)>>,
     runs: KVec<u8>,
 }
 
 impl<'a> PageWriter<'a> {
-    fn new(copied: Option<&'a CopiedSpace>) -> CrResult<Self> {
+    fn new(copied: Option<&'a Copies>) -> CrResult<Self> {
+        let written = match copied {
+            Some(c) => Some(KVVec::with_capacity(c.pages.len(), GFP_KERNEL)?),
+            None => None,
+        };
         Ok(Self {
             walked: Walked::with_capacity(PAGES_PER_RECORD)?,
             addrs: KVec::with_capacity(PAGES_PER_RECORD * 8, GFP_KERNEL)?,
             copied: copied.map(Unchanged::new),
+            written,
             runs: KVec::new(),
         })
     }
@@ -261,9 +277,9 @@ impl<'a> PageWriter<'a> {
         end: u64,
         flags: u32,
     ) -> CrResult {
-        // The frozen round of a thawed checkpoint: what was written since the last round is
-        // what its harvest finds dirty.
-        let flags = match self.copied {
+        // A tracked address space: what was written since its copy is what the harvest finds
+        // dirty, and what this image holds is tracked from now on.
+        let flags = match self.written {
             Some(_) => flags | CR_SCAN_HARVEST,
             None => flags,
         };
@@ -292,6 +308,9 @@ impl<'a> PageWriter<'a> {
             let contents = unsafe { self.walked.contents() };
             for ((addr, flags, frame), page) in self.walked.frames().zip(contents) {
                 let Some(page) = page else { continue };
+                if let Some(written) = &mut self.written {
+                    written.push((addr, frame), GFP_KERNEL)?;
+                }
                 if let Some(copied) = &mut self.copied {
                     if copied.unchanged(addr, flags, frame) {
                         keep.add(addr, &mut self.runs)?;
@@ -368,55 +387,7 @@ impl KeepRuns {
     }
 }
 
-/// One private area, as a thawed checkpoint's rounds compare it from round to round: a page
-/// copied in an area that changed since (unmapped, remapped, moved) is copied again.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct AreaKey {
-    start: u64,
-    end: u64,
-    vm_flags: u64,
-    pgoff: u64,
-    file: usize,
-}
-
-/// What the rounds of a thawed checkpoint copied of one address space.
-pub(crate) struct CopiedSpace {
-    /// Its id in the PRECOPY and KEEP records (never 0).
-    pub(crate) id: u64,
-    /// Held, so that its identity is not reused while the checkpoint lasts.
-    pub(crate) mm: ARef<MmWithUser>,
-    /// Its private areas at the last round.
-    areas: KVec<AreaKey>,
-    /// Each page copied, by address, with the frame the copy was made from.
-    pages: KVVec<(u64, usize)>,
-}
-
-kernel::sync::global_lock! {
-    // SAFETY: initialized in the module's init, before /dev/cr exists.
-    pub(crate) unsafe(uninit) static TRACKED: Mutex<KVec<usize>> = KVec::new();
-}
-
-impl CopiedSpace {
-    /// Starts tracking `mm`, which no other thawed checkpoint may track meanwhile: each harvest
-    /// clears the dirty state the other one relies on, so that one would keep stale copies.
-    pub(crate) fn new(id: u64, mm: ARef<MmWithUser>) -> CrResult<Self> {
-        let identity = mm.as_raw() as usize;
-        let mut tracked = TRACKED.lock();
-        if tracked.contains(&identity) {
-            return Err(CrError::new(
-                EBUSY,
-                "another thawed checkpoint tracks this address space",
-            ));
-        }
-        tracked.push(identity, GFP_KERNEL)?;
-        Ok(Self {
-            id,
-            mm,
-            areas: KVec::new(),
-            pages: KVVec::new(),
-        })
-    }
-
+impl Copies {
     /// Forgets the pages of areas that are not the same as when they were copied: a page of
     /// an area unmapped, remapped or moved since is copied again.
     pub(crate) fn follow_layout(&mut self, layout: &Layout) -> CrResult {
@@ -448,21 +419,14 @@ impl CopiedSpace {
     }
 }
 
-impl Drop for CopiedSpace {
-    fn drop(&mut self) {
-        let identity = self.mm.as_raw() as usize;
-        release_if_idle(&mut TRACKED.lock(), |&t| t != identity);
-    }
-}
-
-/// Walks a [`CopiedSpace`]'s pages in address order, beside a walk of the page tables.
+/// Walks the pages of [`Copies`] in address order, beside a walk of the page tables.
 struct Unchanged<'a> {
-    space: &'a CopiedSpace,
+    space: &'a Copies,
     at: usize,
 }
 
 impl<'a> Unchanged<'a> {
-    fn new(space: &'a CopiedSpace) -> Self {
+    fn new(space: &'a Copies) -> Self {
         Self { space, at: 0 }
     }
 

@@ -12,7 +12,7 @@
 //! `CR_IOC_CHECKPOINT` with `CR_CHECKPOINT_AFTER_PRECOPY` writes once the caller froze the tree.
 
 use kernel::{
-    mm::MmWithUser,
+    mm::{Mm, MmWithUser},
     prelude::*,
     sync::aref::ARef,
     task::Task,
@@ -21,10 +21,11 @@ use kernel::{
 
 use crate::cx::PAGE_SIZE;
 use crate::error::{CrError, CrResult};
-use crate::format::{header_flags, PAGES_PER_RECORD};
+use crate::format::{header_flags, FRESH_SPACE, PAGES_PER_RECORD};
 use crate::image::{self, file_of_fd, FileSink, ImageOut, Log};
-use crate::mm::{self, CopiedSpace};
+use crate::mm;
 use crate::shim::{current, find_task, TaskExt};
+use crate::tracking::{self, CopiedSpace, Copies, ParentRef};
 use crate::uapi::{PrecopyArgs, PrecopyStats, PRECOPY_ROUNDS_DEFAULT, PRECOPY_STATS};
 use crate::{task, tree};
 
@@ -36,14 +37,19 @@ pub(crate) struct Precopy {
     /// The root of the tree, as the caller named it.
     pub(crate) pid: i32,
     /// Every address space a round copied.
-    pub(crate) spaces: KVec<CopiedSpace>,
+    spaces: KVec<CopiedSpace>,
+    /// The image the checkpoint is incremental to, and what it kept of the address spaces that
+    /// no round tracks yet.
+    pub(crate) parent: Option<(ParentRef, KVec<Copies>)>,
 }
 
-/// Runs the ioctl, and returns what it copied.
-pub(crate) fn run(args: &PrecopyArgs) -> Result<Precopy> {
+/// Runs the ioctl, incremental to `parent` if the module kept its tracking, and returns what it
+/// copied.
+pub(crate) fn run(args: &PrecopyArgs, parent: Option<ParentRef>) -> Result<Precopy> {
     let log = Log::open(args.logfd)?;
     let start = Monotonic::ktime_get();
-    let (precopy, stats) = precopy(args).map_err(|e| {
+    let parent = parent.and_then(|p| tracking::take_or_say(p, &log));
+    let (precopy, stats) = precopy(args, parent).map_err(|e| {
         log.error("precopy", Some(args.pid), &e);
         e.errno
     })?;
@@ -57,7 +63,10 @@ pub(crate) fn run(args: &PrecopyArgs) -> Result<Precopy> {
     Ok(precopy)
 }
 
-fn precopy(args: &PrecopyArgs) -> CrResult<(Precopy, PrecopyStats)> {
+fn precopy(
+    args: &PrecopyArgs,
+    parent: Option<(ParentRef, KVec<Copies>)>,
+) -> CrResult<(Precopy, PrecopyStats)> {
     let root = find_task(args.pid).ok_or(CrError::new(ESRCH, "no such process"))?;
     if !task::may_checkpoint(&root) {
         return Err(CrError::new(EPERM, "permission denied"));
@@ -68,10 +77,15 @@ fn precopy(args: &PrecopyArgs) -> CrResult<(Precopy, PrecopyStats)> {
     let mut me = Precopy {
         pid: args.pid,
         spaces: KVec::new(),
+        parent,
     };
     let mut stats = PrecopyStats::default();
-    let written = me.rounds(&root, args, &mut out, &mut stats);
-    stats.bytes = image::close(out, written)?;
+    let written = match &me.parent {
+        Some((parent, _)) => tracking::write_parent(&mut out, parent),
+        None => Ok(()),
+    }
+    .and_then(|()| me.rounds(&root, args, &mut out, &mut stats));
+    stats.bytes = image::close(out, written)?.0;
     Ok((me, stats))
 }
 
@@ -143,7 +157,8 @@ impl Precopy {
         Ok(copied)
     }
 
-    /// The copies of `mm`, started empty the first time.
+    /// The copies of `mm`: from the parent's the first time if it kept them, else from
+    /// nothing.
     fn space_of(&mut self, mm: ARef<MmWithUser>) -> CrResult<&mut CopiedSpace> {
         let at = match self
             .spaces
@@ -152,20 +167,34 @@ impl Precopy {
         {
             Some(at) => at,
             None => {
-                let id = self.spaces.len() as u64 + 1;
-                self.spaces.push(CopiedSpace::new(id, mm)?, GFP_KERNEL)?;
+                let space = match self.take_kept(&mm) {
+                    Some(kept) => CopiedSpace::resume(kept)?,
+                    None => CopiedSpace::new(FRESH_SPACE + self.spaces.len() as u64, &mm)?,
+                };
+                self.spaces.push(space, GFP_KERNEL)?;
                 self.spaces.len() - 1
             }
         };
         Ok(&mut self.spaces[at])
     }
 
-    /// Takes the copies of `mm`, for the frozen round.
-    pub(crate) fn take_space(&mut self, mm: &MmWithUser) -> Option<CopiedSpace> {
-        let at = self
+    /// What the parent kept of `mm`, taken.
+    fn take_kept(&mut self, mm: &Mm) -> Option<Copies> {
+        let (_, kept) = self.parent.as_mut()?;
+        let at = kept.iter().position(|s| s.mm.as_raw() == mm.as_raw())?;
+        kept.remove(at).ok()
+    }
+
+    /// Takes the copies of `mm`, for the frozen round: those the rounds made, or else those
+    /// the parent kept.
+    pub(crate) fn take_space(&mut self, mm: &MmWithUser) -> CrResult<Option<CopiedSpace>> {
+        if let Some(at) = self
             .spaces
             .iter()
-            .position(|s| s.mm.as_raw() == mm.as_raw())?;
-        self.spaces.remove(at).ok()
+            .position(|s| s.mm.as_raw() == mm.as_raw())
+        {
+            return Ok(self.spaces.remove(at).ok());
+        }
+        self.take_kept(mm).map(CopiedSpace::resume).transpose()
     }
 }

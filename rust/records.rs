@@ -14,10 +14,10 @@
 
 use crate::format::{
     self, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind, CredsRecord, ErrorKind,
-    FileRecord, FsRecord, ItimersRecord, KeepHeader, MmRecord, PagesHeader, PendingHeader,
-    PendingSignal, PipeRecord, PrecopyHeader, RecordKind, RegsRecord, Rlimit, ShmemRecord,
-    SigAction, TaskRecord, TreeEntry, TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS, COMM_LEN,
-    GROUPS_MAX, PAGES_PER_RECORD, RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT,
+    FileRecord, FsRecord, ItimersRecord, KeepHeader, MmRecord, PagesHeader, ParentRecord,
+    PendingHeader, PendingSignal, PipeRecord, PrecopyHeader, RecordKind, RegsRecord, Rlimit,
+    ShmemRecord, SigAction, TaskRecord, TreeEntry, TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS,
+    COMM_LEN, GROUPS_MAX, PAGES_PER_RECORD, RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT,
     USER_REGS_LEN, UTS_NAME_MAX,
 };
 
@@ -671,11 +671,44 @@ impl<'a> Pages<'a> {
     }
 }
 
+/// PARENT: the image an incremental image refers to.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+pub struct Parent<'a> {
+    /// The parent's identity, as its trailer gives it.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub rec: ParentRecord,
+    /// Where the checkpoint found it (empty if it did not say).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "text"))]
+    pub path: &'a [u8],
+}
+
+impl<'a> Parent<'a> {
+    /// Decodes a whole PARENT payload: an absolute path, or none.
+    pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
+        let (rec, rest) = format::split_fixed(
+            RecordKind::Parent,
+            payload,
+            ParentRecord::LEN,
+            ParentRecord::decode,
+        )?;
+        if rec.reserved != 0 {
+            return Err(ErrorKind::NonZeroReserved);
+        }
+        let (path, rest) = match rec.path_len {
+            0 => (&[][..], rest),
+            n => format::take_path(rest, n)?,
+        };
+        done(rest, "parent")?;
+        Ok(Self { rec, path })
+    }
+}
+
 /// PRECOPY: pages of one address space, copied while its tasks ran.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Precopy<'a> {
-    /// The address space's id in this checkpoint.
+    /// The address space's id ([`format::FRESH_SPACE`]).
     pub mm: u64,
     /// The pages, by address.
     #[cfg_attr(feature = "serde", serde(flatten))]
@@ -704,7 +737,8 @@ impl<'a> Precopy<'a> {
 /// Most runs one KEEP record holds.
 pub const KEEP_RUNS_MAX: usize = PAGES_PER_RECORD;
 
-/// KEEP: runs of pages whose contents the precopy image holds.
+/// KEEP: runs of pages whose contents an earlier copy holds (the precopy image's, or the
+/// parent image's).
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Keep<'a> {

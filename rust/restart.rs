@@ -37,6 +37,7 @@ use crate::format::{header_flags, ErrorKind, RecordKind};
 use crate::image::{file_of_fd, ImageIn, Log};
 use crate::ns;
 use crate::objhash::LoadObjects;
+use crate::records;
 use crate::section::{self, Kept};
 use crate::shim::{current, TaskExt};
 use crate::tree;
@@ -283,7 +284,7 @@ fn join(session: &mut Guard<'_>, args: &OpArgs, me: i32) -> CrResult<usize> {
     Ok(index)
 }
 
-/// Reads HEADER, TREE and, for a container, UTS.
+/// Reads HEADER, PARENT (of an incremental image), TREE and, for a container, UTS.
 fn read_prefix(input: &mut ImageIn, session: &mut Session) -> CrResult {
     // The header is the first record; the validator already checked magic, version and arch.
     input.expect(RecordKind::Header)?;
@@ -296,6 +297,12 @@ fn read_prefix(input: &mut ImageIn, session: &mut Session) -> CrResult {
             EINVAL,
             "a precopy image: restart stages it, and restores the frozen round that follows it",
         ));
+    }
+    // The parent of an incremental image is the restarter's to find and stage: its pages
+    // reach the tasks through KEEP records, like a precopy image's.
+    if input.peek()? == RecordKind::Parent as u32 {
+        input.take()?;
+        records::Parent::decode(input.payload()).map_err(|k| input.malformed(k))?;
     }
     session.tree = tree::load(input, &mut session.objects)?;
     let count = session.tree.entries.len();

@@ -14,6 +14,7 @@ use crate::cx::{LoadCx, SaveCx};
 use crate::error::{CrError, CrResult};
 use crate::format::ErrorKind;
 use crate::records::{PartSpec, Shared, When, SECTION};
+use crate::tracking::CopiedSpace;
 use crate::tree::Defines;
 use crate::{files, fs, mm, regs, signals, task};
 
@@ -24,8 +25,8 @@ pub(crate) struct Prepared {
     pub(crate) fs: Option<fs::Paths>,
     pub(crate) files: Option<files::Table>,
     pub(crate) mm: Option<mm::Layout>,
-    /// What a thawed checkpoint's rounds copied of the address space.
-    pub(crate) copied: Option<mm::CopiedSpace>,
+    /// What was copied of the address space before, if it is tracked.
+    pub(crate) copied: Option<CopiedSpace>,
     pub(crate) cpu: Option<regs::Cpu>,
 }
 
@@ -78,7 +79,7 @@ pub(crate) struct Part {
     /// Reads and checks the state before the image is written, if the part keeps a reading.
     prepare: Option<fn(&Task, &mut Prepared) -> CrResult>,
     /// Writes the part's records.
-    save: fn(&mut SaveCx<'_>, &Prepared) -> CrResult,
+    save: fn(&mut SaveCx<'_>, &mut Prepared) -> CrResult,
     /// Reads one of the part's records, whose kind is given.
     load: fn(&mut LoadCx<'_>, &mut Kept, u32) -> CrResult,
     /// After the part's last record.
@@ -147,7 +148,7 @@ pub(crate) const PARTS: [Part; 12] = [
             p.mm = Some(mm::Layout::read(t)?);
             Ok(())
         }),
-        save: |cx, p| mm::save(cx, p.mm.as_ref().ok_or(NOT_PREPARED)?, p.copied.as_ref()),
+        save: |cx, p| mm::save(cx, p.mm.as_ref().ok_or(NOT_PREPARED)?, p.copied.as_mut()),
         load: |cx, k, kind| mm::load(cx, &mut k.mm, kind),
         finish: Some(|cx, k| mm::finish(cx, &mut k.mm)),
         apply: None,
@@ -238,7 +239,7 @@ pub(crate) fn save(
     cx: &mut SaveCx<'_>,
     leader: bool,
     defines: Defines,
-    prepared: &Prepared,
+    prepared: &mut Prepared,
 ) -> CrResult {
     for part in PARTS.iter().filter(|p| present(p.spec, leader, defines)) {
         (part.save)(cx, prepared)?;

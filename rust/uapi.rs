@@ -15,8 +15,11 @@ pub const FEATURE_TREES: u64 = 1 << 0;
 pub const FEATURE_CONTAINERS: u64 = 1 << 1;
 /// `CR_FEATURE_THAWED`: thawed checkpoints (`CR_IOC_PRECOPY`, `CR_IOC_STAGE`).
 pub const FEATURE_THAWED: u64 = 1 << 2;
+/// `CR_FEATURE_INCREMENTAL`: incremental images (`CR_IOC_PARENT`, `CR_CHECKPOINT_TRACK`).
+pub const FEATURE_INCREMENTAL: u64 = 1 << 3;
 /// `CR_FEATURES_KNOWN`: the feature bits this version defines.
-pub const FEATURES_KNOWN: u64 = FEATURE_TREES | FEATURE_CONTAINERS | FEATURE_THAWED;
+pub const FEATURES_KNOWN: u64 =
+    FEATURE_TREES | FEATURE_CONTAINERS | FEATURE_THAWED | FEATURE_INCREMENTAL;
 
 /// `CR_CHECKPOINT_ALLOW_LEAKS`: checkpoint even when a task outside the tree shares one of its
 /// objects (a pipe end, shared memory, a descriptor table); restart then splits the sharing.
@@ -26,9 +29,11 @@ pub const CHECKPOINT_STATS: u64 = 1 << 1;
 /// `CR_CHECKPOINT_AFTER_PRECOPY`: the frozen round of a thawed checkpoint, after
 /// `CR_IOC_PRECOPY` on the same open `/dev/cr`.
 pub const CHECKPOINT_AFTER_PRECOPY: u64 = 1 << 2;
+/// `CR_CHECKPOINT_TRACK`: keep tracking the tree's memory, for a later incremental image.
+pub const CHECKPOINT_TRACK: u64 = 1 << 3;
 /// Checkpoint flags this version defines.
 pub const CHECKPOINT_FLAGS_KNOWN: u64 =
-    CHECKPOINT_ALLOW_LEAKS | CHECKPOINT_STATS | CHECKPOINT_AFTER_PRECOPY;
+    CHECKPOINT_ALLOW_LEAKS | CHECKPOINT_STATS | CHECKPOINT_AFTER_PRECOPY | CHECKPOINT_TRACK;
 /// `CR_PRECOPY_STATS`: once done, write a line of figures to logfd.
 pub const PRECOPY_STATS: u64 = 1 << 0;
 /// Precopy flags this version defines.
@@ -405,6 +410,61 @@ impl StageArgs {
 
 /// `CR_IOC_STAGE`.
 pub const IOC_STAGE: u32 = ioc(IOC_WRITE, NR_STAGE, StageArgs::SIZE_V1);
+
+/// `_IOC_NR` of `CR_IOC_PARENT`.
+pub const NR_PARENT: u32 = 0x06;
+
+/// `struct cr_parent_args`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ParentArgs {
+    /// The parent's length before its trailer.
+    pub length: u64,
+    /// The parent's trailer checksum.
+    pub checksum: u64,
+    /// User pointer to its path, or 0.
+    pub path: u64,
+    /// Bytes at `path`.
+    pub path_len: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
+
+impl ParentArgs {
+    /// Size of the first version.
+    pub const SIZE_V1: usize = 32;
+
+    /// Wire form.
+    pub fn to_bytes(self) -> [u8; Self::SIZE_V1] {
+        let mut b = [0u8; Self::SIZE_V1];
+        b[0..8].copy_from_slice(&self.length.to_le_bytes());
+        b[8..16].copy_from_slice(&self.checksum.to_le_bytes());
+        b[16..24].copy_from_slice(&self.path.to_le_bytes());
+        b[24..28].copy_from_slice(&self.path_len.to_le_bytes());
+        b[28..32].copy_from_slice(&self.reserved.to_le_bytes());
+        b
+    }
+
+    /// Parses the wire form.
+    pub fn from_bytes(b: &[u8; Self::SIZE_V1]) -> Self {
+        let u64_at = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Self {
+            length: u64_at(0),
+            checksum: u64_at(8),
+            path: u64_at(16),
+            path_len: u32_at(24),
+            reserved: u32_at(28),
+        }
+    }
+}
+
+/// `CR_IOC_PARENT`.
+pub const IOC_PARENT: u32 = ioc(IOC_WRITE, NR_PARENT, ParentArgs::SIZE_V1);
 
 /// The line a precopy writes with [`PRECOPY_STATS`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

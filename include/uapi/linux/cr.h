@@ -24,7 +24,7 @@
 #define CR_ABI_VERSION		1
 
 /* Image format versions: written, and oldest accepted. */
-#define CR_IMAGE_VERSION	5
+#define CR_IMAGE_VERSION	6
 #define CR_IMAGE_VERSION_MIN	4
 
 /* Architecture ids, as in the image header. */
@@ -37,7 +37,9 @@
 #define CR_FEATURE_TREES	(1ULL << 0)	/* trees, threads, pipes, shared memory */
 #define CR_FEATURE_CONTAINERS	(1ULL << 1)	/* a pid namespace's init, UTS names */
 #define CR_FEATURE_THAWED	(1ULL << 2)	/* CR_IOC_PRECOPY, CR_IOC_STAGE */
-#define CR_FEATURES_KNOWN	(CR_FEATURE_TREES | CR_FEATURE_CONTAINERS | CR_FEATURE_THAWED)
+#define CR_FEATURE_INCREMENTAL	(1ULL << 3)	/* CR_IOC_PARENT, CR_CHECKPOINT_TRACK */
+#define CR_FEATURES_KNOWN	(CR_FEATURE_TREES | CR_FEATURE_CONTAINERS | CR_FEATURE_THAWED | \
+				 CR_FEATURE_INCREMENTAL)
 
 struct cr_version {
 	__u32 abi_version;	 /* out: CR_ABI_VERSION */
@@ -87,6 +89,15 @@ struct cr_checkpoint_args {
  * open /dev/cr made no precopy of @pid; the precopy is used up either way.
  */
 #define CR_CHECKPOINT_AFTER_PRECOPY	(1ULL << 2)
+
+/*
+ * Keep tracking the tree's private memory once the image is written: its page tables' dirty
+ * state is harvested as the pages are written, and what was written stays with the module,
+ * named by the image's trailer (its length and checksum), until a checkpoint with
+ * CR_IOC_PARENT names this image, another checkpoint tracks the same address space, or the
+ * address space is gone. One image per address space is tracked at a time.
+ */
+#define CR_CHECKPOINT_TRACK		(1ULL << 3)
 
 #define CR_IOC_CHECKPOINT	_IOW(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
 
@@ -174,6 +185,26 @@ struct cr_stage_args {
 };
 
 #define CR_IOC_STAGE		_IOW(CR_IOC_MAGIC, 0x05, struct cr_stage_args)
+
+/*
+ * Makes the next CR_IOC_PRECOPY or CR_IOC_CHECKPOINT on this open /dev/cr incremental to the
+ * image whose trailer has @length and @checksum, which a checkpoint with CR_CHECKPOINT_TRACK
+ * wrote: a page of an address space it tracked that is provably unchanged since (present in
+ * the same frame, not dirty, not pinned) is written as a KEEP record that refers to the parent,
+ * and the image starts with a PARENT record naming it, with @path (an absolute path, or 0).
+ * Where the module holds no tracking for an address space (the parent was not tracked, the
+ * tracking was consumed or reset, or exec replaced the address space), its pages are written
+ * whole, and logfd says so. The tracking is consumed by that checkpoint.
+ */
+struct cr_parent_args {
+	__u64 length;
+	__u64 checksum;
+	__u64 path;		/* user pointer to @path_len bytes, no NUL; 0 for none */
+	__u32 path_len;
+	__u32 __reserved;	/* must be zero */
+};
+
+#define CR_IOC_PARENT		_IOW(CR_IOC_MAGIC, 0x06, struct cr_parent_args)
 
 /*
  * Every task of the image calls CR_IOC_RESTART on one open /dev/cr (inherited from the

@@ -238,12 +238,14 @@ fn uapi_matches_the_c_header() {
          sizeof(struct cr_version), offsetof(struct cr_version, features), \
          (unsigned long long)CR_FEATURES_KNOWN, \
          (unsigned long long)(CR_CHECKPOINT_ALLOW_LEAKS | CR_CHECKPOINT_STATS | \
-         CR_CHECKPOINT_AFTER_PRECOPY), \
+         CR_CHECKPOINT_AFTER_PRECOPY | CR_CHECKPOINT_TRACK), \
          (unsigned long long)(CR_RESTART_DRY_RUN | CR_RESTART_STATS)); \
          printf(\"%u %zu\\n\", (unsigned)CR_IOC_PROGRESS, sizeof(struct cr_progress)); \
          printf(\"%u %zu %u %zu %llu %llu\\n\", (unsigned)CR_IOC_PRECOPY, \
          sizeof(struct cr_precopy_args), (unsigned)CR_IOC_STAGE, sizeof(struct cr_stage_args), \
          (unsigned long long)CR_PRECOPY_STATS, (unsigned long long)CR_CHECKPOINT_AFTER_PRECOPY); \
+         printf(\"%u %zu %zu %llu\\n\", (unsigned)CR_IOC_PARENT, sizeof(struct cr_parent_args), \
+         offsetof(struct cr_parent_args, path_len), (unsigned long long)CR_CHECKPOINT_TRACK); \
          return 0; }\n",
     )
     .unwrap();
@@ -257,7 +259,7 @@ fn uapi_matches_the_c_header() {
     assert!(status.success());
     let out = String::from_utf8(Command::new(&exe).output().unwrap().stdout).unwrap();
     let want = format!(
-        "{} {} {} {} {} {} 16 {} {} {}\n{} {}\n{} {} {} {} {} {}\n",
+        "{} {} {} {} {} {} 16 {} {} {}\n{} {}\n{} {} {} {} {} {}\n{} {} 24 {}\n",
         uapi::IOC_VERSION,
         uapi::ABI_VERSION,
         FORMAT_VERSION,
@@ -274,7 +276,10 @@ fn uapi_matches_the_c_header() {
         uapi::IOC_STAGE,
         uapi::StageArgs::SIZE_V1,
         uapi::PRECOPY_FLAGS_KNOWN,
-        uapi::CHECKPOINT_AFTER_PRECOPY
+        uapi::CHECKPOINT_AFTER_PRECOPY,
+        uapi::IOC_PARENT,
+        uapi::ParentArgs::SIZE_V1,
+        uapi::CHECKPOINT_TRACK
     );
     assert_eq!(out, want);
     assert_eq!(

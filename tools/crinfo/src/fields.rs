@@ -208,6 +208,13 @@ pub struct Pages {
 }
 
 #[derive(Serialize)]
+pub struct Parent {
+    path: String,
+    length: u64,
+    checksum: String,
+}
+
+#[derive(Serialize)]
 pub struct Precopy {
     mm: u64,
     pages: u32,
@@ -253,6 +260,7 @@ pub enum Fields {
     Mm(Mm),
     Vma(Vma),
     Pages(Pages),
+    Parent(Parent),
     Precopy(Precopy),
     Keep(Keep),
     Regs(Regs),
@@ -446,6 +454,14 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
             Fields::Pages(Pages {
                 pages: pages.count,
                 first: hex(pages.span().0),
+            })
+        }
+        RecordKind::Parent => {
+            let parent = records::Parent::decode(p)?;
+            Fields::Parent(Parent {
+                path: text(parent.path),
+                length: parent.rec.length,
+                checksum: format!("{:016x}", parent.rec.checksum),
             })
         }
         RecordKind::Precopy => {

@@ -6,6 +6,9 @@
 //! checkpoint (what could be decoded is still printed, followed by the reason and its offset); 2
 //! for usage errors.
 //!
+//! With --chain, crinfo lists an incremental image's chain instead: the image, then each parent
+//! as restart would find it (by its recorded path, or in a --parent-dir), checked whole.
+//!
 //! The image is read as a stream, record by record, with the module's own validator and
 //! decoders: a text listing is printed as it goes, and nothing but the current record is held.
 
@@ -32,7 +35,7 @@ use fields::Fields;
 #[derive(Parser)]
 #[command(
     name = "crinfo",
-    override_usage = "crinfo [--json] [IMAGE|-]\n       crinfo --module [--json]",
+    override_usage = "crinfo [--json] [IMAGE|-]\n       crinfo --chain [--json] [--parent-dir DIR] IMAGE\n       crinfo --module [--json]",
     help_template = "usage: {usage}\n\n{about}\n\n{all-args}"
 )]
 struct Args {
@@ -42,6 +45,12 @@ struct Args {
     /// Show what the loaded cr module supports (CR_IOC_VERSION on /dev/cr).
     #[arg(long)]
     module: bool,
+    /// List the chain of parents of an incremental image, each found and checked.
+    #[arg(long, requires = "image")]
+    chain: bool,
+    /// With --chain: where to look for a parent not at its recorded path (repeatable).
+    #[arg(long, value_name = "DIR", requires = "chain")]
+    parent_dir: Vec<std::path::PathBuf>,
     /// The image; '-' or none for standard input.
     image: Option<String>,
 }
@@ -435,6 +444,15 @@ fn main() -> ExitCode {
         };
     }
     let name = args.image.clone().unwrap_or_else(|| "-".into());
+    if args.chain {
+        return match show_chain(&name, &args.parent_dir, args.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("crinfo: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let mut input: Box<dyn Read> = match args.image.as_deref() {
         None | Some("-") => Box::new(io::stdin().lock()),
         Some(p) => match std::fs::File::open(p) {
@@ -460,6 +478,64 @@ fn main() -> ExitCode {
         Ok(Some(e)) => Failure::Invalid(e).exit(&name),
         Err(e) => Failure::Io(format!("{name}: {e}")).exit(&name),
     }
+}
+
+/// One image of a chain.
+#[derive(Serialize)]
+struct ChainLink {
+    path: String,
+    length: u64,
+    checksum: String,
+    incremental: bool,
+}
+
+/// `--chain`: the image and its parents, as restart finds them; fails at the first parent that
+/// is missing or not the image its child was written against.
+fn show_chain(image: &str, dirs: &[std::path::PathBuf], json: bool) -> Result<(), String> {
+    let mut links = Vec::new();
+    let mut path = std::path::PathBuf::from(image);
+    let outcome = loop {
+        let (identity, parent) = match crtools::chain::identify(&path) {
+            Ok(found) => found,
+            Err(e) => break Err(e.message().to_string()),
+        };
+        let link = ChainLink {
+            path: path.display().to_string(),
+            length: identity.length,
+            checksum: format!("{:016x}", identity.checksum),
+            incremental: parent.is_some(),
+        };
+        if !json {
+            println!(
+                "{} {}: length {}, checksum {}{}",
+                if links.is_empty() { "image " } else { "parent" },
+                link.path,
+                link.length,
+                link.checksum,
+                if link.incremental {
+                    ", incremental"
+                } else {
+                    ", whole"
+                }
+            );
+        }
+        links.push(link);
+        let Some(parent) = parent else { break Ok(()) };
+        if links.len() > 64 {
+            break Err("a chain of more than 64 images".into());
+        }
+        match crtools::chain::find(&parent, dirs) {
+            Ok(p) => path = p,
+            Err(e) => break Err(e.message().to_string()),
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&links).map_err(|e| e.to_string())?
+        );
+    }
+    outcome
 }
 
 /// Asks the loaded module what it supports.

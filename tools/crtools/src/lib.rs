@@ -61,6 +61,7 @@ pub fn exit_with(prog: &str, f: &Fail) -> std::process::ExitCode {
     std::process::ExitCode::from(f.exit_code())
 }
 
+pub mod chain;
 pub mod forest;
 
 /// The cgroup v2 directory that holds `pid`.
@@ -321,6 +322,21 @@ pub fn ioctl_stage(dev: &fs::File, fd: RawFd, mm: u64) -> io::Result<()> {
         mm,
     };
     ioctl_in(dev, uapi::IOC_STAGE, &args.to_bytes())
+}
+
+/// `CR_IOC_PARENT`: makes the next checkpoint on `dev` incremental to the image `parent`
+/// identifies, found at `path`.
+pub fn ioctl_parent(dev: &fs::File, parent: &chain::Identity, path: &Path) -> io::Result<()> {
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let args = uapi::ParentArgs {
+        length: parent.length,
+        checksum: parent.checksum,
+        path: bytes.as_ptr() as u64,
+        path_len: bytes.len() as u32,
+        reserved: 0,
+    };
+    // `bytes` outlives the call, which copies the path.
+    ioctl_in(dev, uapi::IOC_PARENT, &args.to_bytes())
 }
 
 /// The argument bytes of `CR_IOC_RESTART` for the calling task.

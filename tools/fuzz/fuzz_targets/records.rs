@@ -40,6 +40,11 @@ fn decode(kind: RecordKind, p: &[u8]) {
                 assert!(first <= last && pages.iter().count() == pages.count as usize);
             }
         }
+        RecordKind::Parent => {
+            if let Ok(parent) = records::Parent::decode(p) {
+                assert!(parent.path.len() == parent.rec.path_len as usize);
+            }
+        }
         RecordKind::Precopy => {
             if let Ok(pre) = records::Precopy::decode(p) {
                 assert!(pre.mm != 0);

@@ -27,6 +27,13 @@ use crtools::{fail, failed, Fail};
 /// tree); the tree is frozen only for the last pages and the rest of its state. The image is a
 /// precopy image followed by the frozen round's, in one stream.
 ///
+/// With --track, the module keeps tracking the tree's memory once the image is written. A later
+/// ckpt --parent FILE, naming that image, then writes only the pages written since (by the same
+/// dirty bits), and refers to FILE for the rest: restart -i finds FILE by its path, or in a
+/// --parent-dir, and checks that it is the very image. --parent tracks on, so chains grow. When
+/// the module cannot prove a page unchanged (the tracking was reset, or exec replaced the
+/// address space), the page is written whole.
+///
 /// A checkpoint fails when a task outside the tree shares an object with it (a pipe end, shared
 /// memory, a descriptor table): restart could not keep that sharing. --allow-leaks checkpoints
 /// anyway. Reasons for a refusal come from the kernel, on standard error or in the --log FILE.
@@ -36,8 +43,8 @@ use crtools::{fail, failed, Fail};
 #[derive(Parser)]
 #[command(
     name = "ckpt",
-    override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed]\n       \
-                      ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed]\n       \
+    override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed] [--track] [--parent FILE]\n       \
+                      ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed] [--track] [--parent FILE]\n       \
                       ckpt run [--cgroup NAME] -- COMMAND [ARGS...]",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
@@ -95,6 +102,12 @@ struct Checkpoint {
     /// With --thawed: the most rounds before the freeze [default: 8].
     #[arg(long, value_name = "N", requires = "thawed")]
     rounds: Option<u32>,
+    /// Keep tracking the tree's memory, for a later --parent checkpoint.
+    #[arg(long)]
+    track: bool,
+    /// Write only what changed since FILE, a tracked image of this tree.
+    #[arg(long, value_name = "FILE")]
+    parent: Option<String>,
 }
 
 /// What to checkpoint.
@@ -159,6 +172,8 @@ struct Request<'a> {
     stats: bool,
     /// The rounds of a thawed checkpoint: (most rounds, downtime budget).
     thawed: Option<(u32, Duration)>,
+    track: bool,
+    parent: Option<&'a str>,
 }
 
 fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
@@ -170,7 +185,18 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
         log,
         stats,
         thawed,
+        track,
+        parent,
     } = *req;
+    // The parent is read whole, before anything is frozen: its identity is its trailer.
+    let parent = match parent {
+        Some(p) => {
+            let path = std::fs::canonicalize(p).map_err(|e| failed!("{p}: {e}"))?;
+            let (identity, _) = crtools::chain::identify(&path)?;
+            Some((identity, path))
+        }
+        None => None,
+    };
     let (dir, pid) = locate(target)?;
     // Whoever freezes a cgroup thaws it: a second ckpt must not thaw the first one's tree in
     // the middle of its checkpoint, so one ckpt at a time holds the cgroup.
@@ -206,6 +232,13 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
     };
 
     let mut flags = 0;
+    if let Some((identity, path)) = &parent {
+        crtools::ioctl_parent(&dev, identity, path)
+            .map_err(|e| failed!("naming the parent image: {e}"))?;
+    }
+    if track || parent.is_some() {
+        flags |= uapi::CHECKPOINT_TRACK;
+    }
     if let Some((rounds, downtime)) = thawed {
         // Not through the stats pipe, which is read only after the checkpoint: a failure here
         // must be told now. Its figures line is passed on as it is.
@@ -302,6 +335,8 @@ fn main() -> ExitCode {
                             c.rounds.unwrap_or(0),
                             Duration::from_millis(c.max_downtime),
                         )),
+                        track: c.track,
+                        parent: c.parent.as_deref(),
                     };
                     let target = match (pid, cgroup) {
                         (Some(pid), _) => Target::Pid(pid),

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use crimage::format::{
     self, RecordHeader, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC,
     RECORD_HEADER_LEN,
 };
-use crimage::records::{self, PAGE_SIZE};
 use crimage::uapi;
+use crtools::chain::{self, Spaces};
 use crtools::forest::{Birth, Plan};
 use crtools::{fail, failed, pipe, Fail};
 
@@ -49,10 +49,14 @@ const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// restart would make before changing anything (the process tree, each record, the files by path
 /// and inode, this CPU's state), in its own process and in the kernel, and exits 0 when they all
 /// pass. Whether the pids will be free then is not one of them.
+///
+/// An incremental image (ckpt --parent) restores with its chain of parents: each is found at
+/// the path its child recorded, or else in a --parent-dir, and must be the very image the child
+/// was written against (its length and checksum), whole.
 #[derive(Parser)]
 #[command(
     name = "restart",
-    override_usage = "restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE] [--stats]"
+    override_usage = "restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE] [--stats] [--parent-dir DIR]"
 )]
 struct Options {
     /// The image: a file, or - for standard input.
@@ -76,6 +80,10 @@ struct Options {
     /// Print the figures: tasks, pages, bytes, time stopped, time in all, and MB/s.
     #[arg(long)]
     stats: bool,
+    /// Where to look for the parent of an incremental image, when it is not at the path the
+    /// image recorded (repeatable).
+    #[arg(long, value_name = "DIR")]
+    parent_dir: Vec<PathBuf>,
 }
 
 impl Options {
@@ -108,13 +116,14 @@ fn next_record(
     Ok(h)
 }
 
-/// The pages of a thawed checkpoint's precopy image, one sparse memfd per address space: the
-/// byte at offset A is the one the image last gave for address A.
-type Staged = Vec<(u64, File)>;
+/// The memory that KEEP records refer to, one sparse memfd per address space: what a precopy
+/// image last gave at each address, over what the parent image restores there.
+type Staged = Spaces;
 
-/// Reads the start of the stream. A precopy image is read whole and staged; then the image that
-/// follows is the one to restart. Otherwise, the bytes read are the start of that image.
-fn take_precopy(input: &mut dyn Read) -> Result<(Vec<u8>, Staged), Fail> {
+/// Reads the start of the stream. A precopy image is read whole and staged (over its parent's
+/// memory, for an incremental one); then the image that follows is the one to restart.
+/// Otherwise, the bytes read are the start of that image.
+fn take_precopy(input: &mut dyn Read, dirs: &[PathBuf]) -> Result<(Vec<u8>, Staged), Fail> {
     let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
     let mut v = StreamValidator::new();
     let mut magic = [0u8; 8];
@@ -134,27 +143,13 @@ fn take_precopy(input: &mut dyn Read) -> Result<(Vec<u8>, Staged), Fail> {
         return Ok((head, Vec::new()));
     }
     let mut staged: Staged = Vec::new();
+    let mut first = true;
     while !v.is_complete() {
         let h = next_record(input, &mut v, &mut hdr, &mut body)?;
         let payload = &body[..h.payload_len()];
         match RecordKind::from_u32(h.kind) {
-            Some(RecordKind::Precopy) => {
-                let pre = records::Precopy::decode(payload).map_err(|e| invalid(&e))?;
-                let file = match staged.iter().position(|(id, _)| *id == pre.mm) {
-                    Some(at) => &staged[at].1,
-                    None => {
-                        staged.push((pre.mm, memfd(c"cr-precopy")?));
-                        &staged[staged.len() - 1].1
-                    }
-                };
-                let mut i = 0;
-                for (first, n) in pre.pages.list().runs() {
-                    let data = &pre.pages.data()[i * PAGE_SIZE..(i + n) * PAGE_SIZE];
-                    file.write_all_at(data, first)
-                        .map_err(|e| failed!("staging the precopied pages: {e}"))?;
-                    i += n;
-                }
-            }
+            Some(RecordKind::Parent) if first => staged = stage_parent(payload, dirs)?,
+            Some(RecordKind::Precopy) => chain::apply_precopy(&mut staged, payload)?,
             Some(RecordKind::Trailer) => {}
             Some(RecordKind::Error) => {
                 let why = format::decode_error_message(payload).unwrap_or("?");
@@ -162,23 +157,24 @@ fn take_precopy(input: &mut dyn Read) -> Result<(Vec<u8>, Staged), Fail> {
             }
             _ => fail!("invalid image: a {:#x} record in a precopy image", h.kind),
         }
+        first = false;
     }
     Ok((Vec::new(), staged))
 }
 
-/// A new anonymous file, closed on exec.
-fn memfd(name: &std::ffi::CStr) -> Result<File, Fail> {
-    // SAFETY: memfd_create with a NUL-terminated name.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        fail!("memfd_create: {}", io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new descriptor owned by nobody else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+/// The memory of the parent a PARENT record names, found by its path or in `dirs`.
+fn stage_parent(payload: &[u8], dirs: &[PathBuf]) -> Result<Staged, Fail> {
+    let parent = chain::ParentRef::decode(payload)?;
+    let path = chain::find(&parent, dirs)?;
+    chain::materialize(&path, dirs).map_err(|e| failed!("{}: {}", path.display(), e.message()))
 }
 
 /// Reads the magic, the header and the tree, keeping every byte for the kernel.
-fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
+fn read_prefix(
+    input: &mut dyn Read,
+    staged: &mut Staged,
+    dirs: &[PathBuf],
+) -> Result<(Vec<u8>, Plan), Fail> {
     let truncated = || failed!("image is truncated");
     let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
     let mut prefix = vec![0u8; 8];
@@ -187,10 +183,16 @@ fn read_prefix(input: &mut dyn Read) -> Result<(Vec<u8>, Plan), Fail> {
     v.magic(prefix[..8].try_into().unwrap_or(&[0; 8]))
         .map_err(|e| invalid(&e))?;
     let mut plan = None;
-    for _ in 0..2 {
+    let mut records = 0;
+    while plan.is_none() && records < 3 {
+        records += 1;
         let (mut hdr, mut body) = ([0u8; RECORD_HEADER_LEN], Vec::new());
         let h = next_record(input, &mut v, &mut hdr, &mut body)?;
         let payload = &body[..h.payload_len()];
+        // The parent of an incremental image; after a precopy image, its parent is staged.
+        if h.kind == RecordKind::Parent as u32 && records == 2 && staged.is_empty() {
+            *staged = stage_parent(payload, dirs)?;
+        }
         if h.kind == RecordKind::Tree as u32 {
             let (head, rest) = format::split_fixed(
                 RecordKind::Tree,
@@ -687,10 +689,10 @@ impl Input {
 
     /// Stages a precopy image, reads the prefix of the image to restart, then makes that image
     /// readable by the kernel from its first byte.
-    fn prepare(self) -> Result<(Plan, Source), Fail> {
+    fn prepare(self, dirs: &[PathBuf]) -> Result<(Plan, Source), Fail> {
         match self {
             Self::File(mut f) => {
-                let (head, staged) = take_precopy(&mut f)?;
+                let (head, mut staged) = take_precopy(&mut f, dirs)?;
                 // Where the image to restart starts: after the precopy image, if any.
                 let start = if head.is_empty() {
                     f.stream_position()
@@ -698,7 +700,8 @@ impl Input {
                 } else {
                     0
                 };
-                let (_, plan) = read_prefix(&mut io::Cursor::new(head).chain(&mut f))?;
+                let (_, plan) =
+                    read_prefix(&mut io::Cursor::new(head).chain(&mut f), &mut staged, dirs)?;
                 f.seek(io::SeekFrom::Start(start))
                     .map_err(|e| failed!("rewinding the image: {e}"))?;
                 let source = Source {
@@ -710,8 +713,9 @@ impl Input {
             }
             Self::Stream(mut f) => {
                 crtools::widen_if_pipe(f.as_raw_fd());
-                let (head, staged) = take_precopy(&mut f)?;
-                let (prefix, plan) = read_prefix(&mut io::Cursor::new(head).chain(&mut f))?;
+                let (head, mut staged) = take_precopy(&mut f, dirs)?;
+                let (prefix, plan) =
+                    read_prefix(&mut io::Cursor::new(head).chain(&mut f), &mut staged, dirs)?;
                 let (read, write) = pipe()?;
                 crtools::widen_if_pipe(write.as_raw_fd());
                 let source = Source {
@@ -758,7 +762,7 @@ impl Source {
         let Some((prefix, mut rest, _)) = self.feed.take() else {
             return Ok(());
         };
-        let mut spill = memfd(c"cr-image")?;
+        let mut spill = chain::memfd(c"cr-image")?;
         let taken = spill
             .write_all(&prefix)
             .and_then(|()| io::copy(&mut rest, &mut spill))
@@ -858,7 +862,7 @@ fn open_log(opts: &Options) -> Result<Box<dyn Write>, Fail> {
 
 /// `--dry-run`: the tree's plan here, then every record through the kernel's checks.
 fn dry_run(opts: &Options) -> Result<u8, Fail> {
-    let (plan, mut source) = Input::open(&opts.input)?.prepare()?;
+    let (plan, mut source) = Input::open(&opts.input)?.prepare(&opts.parent_dir)?;
     let dev = crtools::open_device()?;
     source.stage(&dev)?;
     let (log_r, log_w) = pipe()?;
@@ -898,7 +902,7 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
         return dry_run(opts);
     }
     let began = std::time::Instant::now();
-    let (plan, mut source) = Input::open(&opts.input)?.prepare()?;
+    let (plan, mut source) = Input::open(&opts.input)?.prepare(&opts.parent_dir)?;
     let root = plan.entries[0].pid;
     let pidns = opts.pidns().unwrap_or(plan.container);
     if plan.container && !pidns {

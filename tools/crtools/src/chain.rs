@@ -1,0 +1,565 @@
+//! Incremental images: which image is another one's parent, and the memory a chain of them
+//! restores.
+//!
+//! An incremental image starts with a PARENT record naming its parent by the parent's trailer
+//! (length and checksum). Its KEEP records of address space `mm` mean "what the parent restores
+//! in its address space whose MM has objref `mm`", or, after a precopy image, what that image
+//! last copied there. Restart stages that memory, one sparse memfd per address space, and the
+//! kernel reads the kept pages from it; a parent is itself staged from its own parent first.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crimage::format::{
+    header_flags, RecordHeader, RecordKind, StreamValidator, TreeEntry, TreeHeader,
+    RECORD_HEADER_LEN,
+};
+use crimage::records::{self, PAGE_SIZE};
+
+use crate::Fail;
+
+/// Longest chain of parents followed: a loop of images naming each other ends here.
+const CHAIN_MAX: usize = 64;
+
+/// An image, as its trailer identifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Bytes before its trailer record.
+    pub length: u64,
+    /// Its trailer's checksum.
+    pub checksum: u64,
+}
+
+/// What a PARENT record says.
+#[derive(Clone, Debug)]
+pub struct ParentRef {
+    /// The parent's identity.
+    pub identity: Identity,
+    /// Where the checkpoint found it (may be empty, or stale).
+    pub path: PathBuf,
+}
+
+impl ParentRef {
+    /// From a PARENT record's payload.
+    pub fn decode(payload: &[u8]) -> Result<Self, Fail> {
+        let p = records::Parent::decode(payload).map_err(|e| failed!("invalid image: {e}"))?;
+        Ok(Self {
+            identity: Identity {
+                length: p.rec.length,
+                checksum: p.rec.checksum,
+            },
+            path: PathBuf::from(std::ffi::OsStr::from_bytes(p.path)),
+        })
+    }
+}
+
+/// The records of the images of a file, one after another, each checked as it is read, with
+/// the whole stream's checks (length, checksum) at each trailer.
+pub struct Records<R: Read> {
+    input: R,
+    check: StreamValidator,
+    started: bool,
+    /// Whether the image being read is a precopy image.
+    pub precopy: bool,
+}
+
+/// One record: its kind and payload.
+pub struct Record {
+    pub kind: u32,
+    pub payload: Vec<u8>,
+}
+
+impl<R: Read> Records<R> {
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            check: StreamValidator::new(),
+            started: false,
+            precopy: false,
+        }
+    }
+
+    /// The next record, `None` at the end of the file; a new image starts after a trailer.
+    pub fn next_record(&mut self) -> Result<Option<Record>, Fail> {
+        let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
+        if !self.started || self.check.is_complete() {
+            let mut magic = [0u8; 8];
+            match read_all_or_none(&mut self.input, &mut magic)? {
+                false if self.started => return Ok(None),
+                false => fail!("invalid image: it is empty"),
+                true => {}
+            }
+            self.check = StreamValidator::new();
+            self.check.magic(&magic).map_err(|e| invalid(&e))?;
+            self.started = true;
+        }
+        let mut hdr = [0u8; RECORD_HEADER_LEN];
+        self.input
+            .read_exact(&mut hdr)
+            .map_err(|_| failed!("invalid image: it is truncated"))?;
+        let h: RecordHeader = self.check.record_header(&hdr).map_err(|e| invalid(&e))?;
+        let mut body = vec![0u8; h.payload_len() + h.padding_len()];
+        self.input
+            .read_exact(&mut body)
+            .map_err(|_| failed!("invalid image: it is truncated"))?;
+        let (payload, pad) = body.split_at(h.payload_len());
+        self.check
+            .record_body(&h, payload, pad)
+            .map_err(|e| invalid(&e))?;
+        if h.kind == RecordKind::Header as u32 {
+            self.precopy = self
+                .check
+                .header()
+                .is_some_and(|h| h.flags & header_flags::PRECOPY != 0);
+        }
+        if h.kind == RecordKind::Error as u32 {
+            let why = crimage::format::decode_error_message(payload).unwrap_or("?");
+            fail!("invalid image: the checkpoint failed while it wrote it: {why}");
+        }
+        body.truncate(h.payload_len());
+        Ok(Some(Record {
+            kind: h.kind,
+            payload: body,
+        }))
+    }
+
+    /// The identity of the image whose trailer was read last.
+    pub fn identity(&self) -> Option<Identity> {
+        self.check.trailer().map(|t| Identity {
+            length: t.stream_len,
+            checksum: t.xxh64,
+        })
+    }
+}
+
+/// Fills `buf`, or returns false at a clean end of input.
+fn read_all_or_none(input: &mut impl Read, buf: &mut [u8]) -> Result<bool, Fail> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => fail!("invalid image: it is truncated"),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => fail!("reading the image: {e}"),
+        }
+    }
+    Ok(true)
+}
+
+/// The image that a file restores (after its precopy image, if any): its identity, and its
+/// parent if it is incremental. Reads and checks the whole file.
+pub fn identify(path: &Path) -> Result<(Identity, Option<ParentRef>), Fail> {
+    let file = File::open(path).map_err(|e| failed!("{}: {e}", path.display()))?;
+    let mut recs = Records::new(BufReader::with_capacity(1 << 20, file));
+    let (mut identity, mut parent) = (None, None);
+    let mut last_kind = 0;
+    while let Some(r) = recs.next_record()? {
+        if r.kind == RecordKind::Parent as u32 && last_kind == RecordKind::Header as u32 {
+            parent = Some(ParentRef::decode(&r.payload)?);
+        }
+        if r.kind == RecordKind::Trailer as u32 && !recs.precopy {
+            identity = recs.identity();
+        }
+        last_kind = r.kind;
+    }
+    let identity = identity.ok_or(failed!(
+        "{}: no complete image to restart in it",
+        path.display()
+    ))?;
+    Ok((identity, parent))
+}
+
+/// Where `parent` is: the path it recorded, if that file is it; else a file in one of `dirs`
+/// that is. A file by the right path with another identity is someone else's image (or a
+/// modified one), and is refused.
+pub fn find(parent: &ParentRef, dirs: &[PathBuf]) -> Result<PathBuf, Fail> {
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    if !parent.path.as_os_str().is_empty() {
+        candidates.push(parent.path.clone());
+    }
+    for dir in dirs {
+        let entries = std::fs::read_dir(dir).map_err(|e| failed!("{}: {e}", dir.display()))?;
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        candidates.extend(names.into_iter().filter(|p| p.is_file()));
+    }
+    for c in candidates {
+        if !c.is_file() {
+            tried.push(format!("{}: missing", c.display()));
+            continue;
+        }
+        match identify(&c) {
+            Ok((id, _)) if id == parent.identity => return Ok(c),
+            Ok(_) => tried.push(format!("{}: another image", c.display())),
+            Err(e) => tried.push(e.message().to_string()),
+        }
+    }
+    fail!(
+        "the parent image (length {}, checksum {:016x}) is not found{}{}",
+        parent.identity.length,
+        parent.identity.checksum,
+        if tried.is_empty() { "" } else { ": " },
+        tried.join("; ")
+    )
+}
+
+/// The memory of each address space, by id: what a sparse memfd holds at offset A is the page
+/// at address A.
+pub type Spaces = Vec<(u64, File)>;
+
+/// A new anonymous file, closed on exec.
+pub fn memfd(name: &std::ffi::CStr) -> Result<File, Fail> {
+    // SAFETY: memfd_create with a NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        fail!("memfd_create: {}", io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor owned by nobody else.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// The space `id` of `spaces`, made empty if it is not there yet.
+fn space(spaces: &mut Spaces, id: u64) -> Result<&File, Fail> {
+    let at = match spaces.iter().position(|(s, _)| *s == id) {
+        Some(at) => at,
+        None => {
+            spaces.push((id, memfd(c"cr-staged")?));
+            spaces.len() - 1
+        }
+    };
+    Ok(&spaces[at].1)
+}
+
+/// Lays a PRECOPY record over `spaces`.
+pub fn apply_precopy(spaces: &mut Spaces, payload: &[u8]) -> Result<(), Fail> {
+    let pre = records::Precopy::decode(payload).map_err(|e| failed!("invalid image: {e}"))?;
+    let file = space(spaces, pre.mm)?;
+    let mut i = 0;
+    for (first, n) in pre.pages.list().runs() {
+        let data = &pre.pages.data()[i * PAGE_SIZE..(i + n) * PAGE_SIZE];
+        file.write_all_at(data, first)
+            .map_err(|e| failed!("staging the precopied pages: {e}"))?;
+        i += n;
+    }
+    Ok(())
+}
+
+/// Whether `file` holds data (no hole) in `[at, at + len)`.
+fn holds(file: &File, at: u64, len: u64) -> bool {
+    // SAFETY: lseek on a descriptor we own.
+    let hole = unsafe { libc::lseek(file.as_raw_fd(), at as libc::off_t, libc::SEEK_HOLE) };
+    hole >= 0 && hole as u64 >= at + len
+}
+
+/// Copies the runs of a KEEP record from the space it names in `base` into `into`.
+fn apply_keep(base: &Spaces, into: &File, payload: &[u8]) -> Result<(), Fail> {
+    let keep = records::Keep::decode(payload).map_err(|e| failed!("invalid image: {e}"))?;
+    let lacks = || failed!("the images before this one lack pages that it keeps");
+    let from = base
+        .iter()
+        .find(|(id, _)| *id == keep.head.mm)
+        .map(|(_, f)| f)
+        .ok_or_else(lacks)?;
+    let mut buf = vec![0u8; 256 * PAGE_SIZE];
+    for (first, pages) in keep.runs() {
+        let len = pages * PAGE_SIZE as u64;
+        if !holds(from, first, len) {
+            return Err(lacks());
+        }
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            from.read_exact_at(&mut buf[..n], first + done)
+                .and_then(|()| into.write_all_at(&buf[..n], first + done))
+                .map_err(|e| failed!("staging the parent's pages: {e}"))?;
+            done += n as u64;
+        }
+    }
+    Ok(())
+}
+
+/// The memory the image in `path` restores, by its MMs' objrefs; `dirs` are where to look for
+/// its parents.
+pub fn materialize(path: &Path, dirs: &[PathBuf]) -> Result<Spaces, Fail> {
+    materialize_at(path, dirs, 0)
+}
+
+fn materialize_at(path: &Path, dirs: &[PathBuf], depth: usize) -> Result<Spaces, Fail> {
+    if depth >= CHAIN_MAX {
+        fail!("a chain of more than {CHAIN_MAX} images");
+    }
+    let file = File::open(path).map_err(|e| failed!("{}: {e}", path.display()))?;
+    let mut recs = Records::new(BufReader::with_capacity(1 << 20, file));
+    let mut base: Spaces = Vec::new();
+    let mut out: Spaces = Vec::new();
+    let mut last_kind = 0;
+    let mut parent_seen = false;
+    // The MMs' objrefs in the order their sections define them.
+    let mut mm_refs: Vec<u32> = Vec::new();
+    let mut next_mm = 0;
+    // The space of the current MM part, and whether PAGES now are its addresses.
+    let mut current: Option<usize> = None;
+    let mut in_area = false;
+    while let Some(r) = recs.next_record()? {
+        let kind = RecordKind::from_u32(r.kind);
+        match kind {
+            Some(RecordKind::Parent) if last_kind == RecordKind::Header as u32 => {
+                let parent = ParentRef::decode(&r.payload)?;
+                // A precopy image and the image after it name the same parent.
+                if !parent_seen {
+                    let found = find(&parent, dirs)?;
+                    base = materialize_at(&found, dirs, depth + 1)
+                        .map_err(|e| failed!("{}: {}", found.display(), e.message()))?;
+                    parent_seen = true;
+                }
+            }
+            Some(RecordKind::Precopy) => apply_precopy(&mut base, &r.payload)?,
+            Some(RecordKind::Tree) => {
+                let (_, rest) = crimage::format::split_fixed(
+                    RecordKind::Tree,
+                    &r.payload,
+                    TreeHeader::LEN,
+                    TreeHeader::decode,
+                )
+                .map_err(|e| failed!("invalid image: {e}"))?;
+                for e in rest
+                    .chunks_exact(TreeEntry::LEN)
+                    .filter_map(TreeEntry::decode)
+                {
+                    if !e.is_zombie() && e.mm_ref != 0 && !mm_refs.contains(&e.mm_ref) {
+                        mm_refs.push(e.mm_ref);
+                    }
+                }
+            }
+            Some(RecordKind::Mm) => {
+                let Some(&objref) = mm_refs.get(next_mm) else {
+                    fail!("invalid image: more address spaces than its tree has");
+                };
+                next_mm += 1;
+                out.push((u64::from(objref), memfd(c"cr-staged")?));
+                current = Some(out.len() - 1);
+                in_area = false;
+            }
+            Some(RecordKind::Vma) => {
+                let v =
+                    records::Vma::decode(&r.payload).map_err(|e| failed!("invalid image: {e}"))?;
+                in_area = v.has_pages();
+            }
+            Some(RecordKind::Shmem) => in_area = false,
+            Some(RecordKind::Pages) if in_area => {
+                let Some(at) = current else {
+                    fail!("invalid image: pages outside an address space")
+                };
+                let pages = records::Pages::decode(&r.payload)
+                    .map_err(|e| failed!("invalid image: {e}"))?;
+                for (addr, data) in pages.iter() {
+                    out[at]
+                        .1
+                        .write_all_at(data, addr)
+                        .map_err(|e| failed!("staging the parent's pages: {e}"))?;
+                }
+            }
+            Some(RecordKind::Keep) => {
+                let Some(at) = current else {
+                    fail!("invalid image: kept pages outside an address space")
+                };
+                apply_keep(&base, &out[at].1, &r.payload)?;
+            }
+            // Another task's section: its records until the next MM are not memory.
+            Some(RecordKind::Task) => {
+                current = None;
+                in_area = false;
+            }
+            _ => {}
+        }
+        last_kind = r.kind;
+    }
+    if recs.identity().is_none() {
+        fail!("{}: the image is incomplete", path.display());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crimage::format::{
+        selfcheck, vma_kind, ImageWriter, KeepHeader, PagesHeader, ParentRecord, Sink, VmaRecord,
+    };
+    use std::io::Write;
+
+    struct VecSink(Vec<u8>);
+
+    impl Sink for VecSink {
+        type Error = ();
+        fn put(&mut self, bytes: &[u8]) -> Result<(), ()> {
+            self.0.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    const AREA: u64 = 0x10000;
+
+    /// An image of one task with one anonymous area, whose `body` writes the area's pages;
+    /// incremental to `parent` if given.
+    fn image(
+        parent: Option<(&Path, Identity)>,
+        body: impl Fn(&mut ImageWriter<VecSink>),
+    ) -> Vec<u8> {
+        let mut w = ImageWriter::new(VecSink(Vec::new()), &selfcheck::sample_header()).unwrap();
+        if let Some((path, id)) = parent {
+            let path = path.as_os_str().as_bytes();
+            let rec = ParentRecord {
+                length: id.length,
+                checksum: id.checksum,
+                path_len: path.len() as u32,
+                reserved: 0,
+            };
+            w.record(RecordKind::Parent as u32, &[&rec.encode(), path])
+                .unwrap();
+        }
+        let head = TreeHeader { count: 1, flags: 0 };
+        let entry = TreeEntry {
+            pid: 100,
+            tgid: 100,
+            mm_ref: 1,
+            ..TreeEntry::default()
+        };
+        w.record(RecordKind::Tree as u32, &[&head.encode(), &entry.encode()])
+            .unwrap();
+        w.record(RecordKind::Task as u32, &[&[0u8; 8]]).unwrap();
+        w.record(RecordKind::Mm as u32, &[&[0u8; 8]]).unwrap();
+        let vma = VmaRecord {
+            start: AREA,
+            end: AREA + 4 * PAGE_SIZE as u64,
+            vm_flags: 0x3,
+            kind: vma_kind::ANON,
+            ..VmaRecord::default()
+        };
+        w.record(RecordKind::Vma as u32, &[&vma.encode()]).unwrap();
+        body(&mut w);
+        w.finish().unwrap().0
+    }
+
+    fn pages(w: &mut ImageWriter<VecSink>, at: u64, fill: u8) {
+        let head = PagesHeader {
+            count: 1,
+            reserved: 0,
+        };
+        let page = vec![fill; PAGE_SIZE];
+        w.record(
+            RecordKind::Pages as u32,
+            &[&head.encode(), &at.to_le_bytes(), &page],
+        )
+        .unwrap();
+    }
+
+    fn keep(w: &mut ImageWriter<VecSink>, at: u64, n: u64) {
+        let head = KeepHeader {
+            mm: 1,
+            count: 1,
+            reserved: 0,
+        };
+        w.record(
+            RecordKind::Keep as u32,
+            &[&head.encode(), &at.to_le_bytes(), &n.to_le_bytes()],
+        )
+        .unwrap();
+    }
+
+    fn page_at(f: &File, at: u64) -> Vec<u8> {
+        let mut buf = vec![0u8; PAGE_SIZE];
+        f.read_exact_at(&mut buf, at).unwrap();
+        buf
+    }
+
+    #[test]
+    fn a_chain_restores_each_page_from_the_image_that_last_wrote_it() {
+        let dir = std::env::temp_dir().join(format!("cr-chain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b, c) = (dir.join("a.img"), dir.join("b.img"), dir.join("c.img"));
+        let p = PAGE_SIZE as u64;
+        std::fs::write(
+            &a,
+            image(None, |w| {
+                pages(w, AREA, 1);
+                pages(w, AREA + p, 2);
+                pages(w, AREA + 2 * p, 3);
+            }),
+        )
+        .unwrap();
+        let (id_a, none) = identify(&a).unwrap();
+        assert!(none.is_none());
+        // b keeps the first two pages, rewrites the third.
+        std::fs::write(
+            &b,
+            image(Some((&a, id_a)), |w| {
+                keep(w, AREA, 2);
+                pages(w, AREA + 2 * p, 4);
+            }),
+        )
+        .unwrap();
+        let (id_b, parent) = identify(&b).unwrap();
+        assert_eq!(parent.unwrap().identity, id_a);
+        // c keeps the second and third, rewrites the first, adds a fourth.
+        std::fs::write(
+            &c,
+            image(Some((&b, id_b)), |w| {
+                pages(w, AREA, 5);
+                keep(w, AREA + p, 2);
+                pages(w, AREA + 3 * p, 6);
+            }),
+        )
+        .unwrap();
+        let spaces = materialize(&c, &[]).unwrap();
+        assert_eq!(spaces.len(), 1);
+        let (id, f) = &spaces[0];
+        assert_eq!(*id, 1);
+        for (i, want) in [5u8, 2, 4, 6].iter().enumerate() {
+            assert_eq!(page_at(f, AREA + i as u64 * p), vec![*want; PAGE_SIZE]);
+        }
+
+        // Moved: found in a directory, and only there.
+        let moved = dir.join("moved");
+        std::fs::create_dir_all(&moved).unwrap();
+        std::fs::rename(&a, moved.join("a.img")).unwrap();
+        let err = materialize(&c, &[]).unwrap_err();
+        assert!(
+            err.message().contains("a.img: missing"),
+            "{}",
+            err.message()
+        );
+        assert!(materialize(&c, std::slice::from_ref(&moved)).is_ok());
+
+        // One byte changed: not the parent any more.
+        let mut bytes = std::fs::read(moved.join("a.img")).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 1;
+        std::fs::File::create(moved.join("a.img"))
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+        let err = materialize(&c, &[moved]).unwrap_err();
+        assert!(err.message().contains("is not found"), "{}", err.message());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_keep_of_pages_the_parent_lacks_is_refused() {
+        let dir = std::env::temp_dir().join(format!("cr-chain-lacks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.img"), dir.join("b.img"));
+        std::fs::write(&a, image(None, |w| pages(w, AREA, 1))).unwrap();
+        let (id_a, _) = identify(&a).unwrap();
+        std::fs::write(&b, image(Some((&a, id_a)), |w| keep(w, AREA, 2))).unwrap();
+        let err = materialize(&b, &[]).unwrap_err();
+        assert!(err.message().contains("lack pages"), "{}", err.message());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
