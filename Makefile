@@ -51,10 +51,11 @@ kernel:
 	@mkdir -p $(BUILD)
 	@$(TOP)/kernel/build.sh $(KERNEL) > $(KDIR_FILE).tmp && mv $(KDIR_FILE).tmp $(KDIR_FILE)
 
-# Rewritten only when the path changes, so that the selftests are not rebuilt for nothing.
+# Rewritten only when the path changes, so that the selftests are not rebuilt for nothing; each
+# make has its own temporary file, since both kernels' lanes of `make check` get here at once.
 $(SRC_FILE): FORCE
 	@mkdir -p $(BUILD)
-	@$(TOP)/kernel/build.sh prepare > $@.tmp && { cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@; }
+	@t=$@.tmp.$$$$; $(TOP)/kernel/build.sh prepare >$$t && { cmp -s $$t $@ && rm $$t || mv $$t $@; }
 
 # Kbuild tracks the module's own dependencies; MO= keeps one output tree per kernel variant.
 module: kernel

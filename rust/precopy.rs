@@ -137,20 +137,29 @@ impl Precopy {
         Ok(())
     }
 
-    /// One round over every address space the tree uses now; returns the pages copied.
+    /// One round over every address space the tree uses now; returns the pages copied. The
+    /// tree changes under the rounds (tasks fork, exec and exit): it is taken as it is, without
+    /// the checks only a frozen tree passes, but every task must be one the caller may
+    /// checkpoint before a page of it is read.
     fn round(&mut self, root: &Task, out: &mut ImageOut, buf: &mut KVVec<u8>) -> CrResult<u64> {
-        let tree = tree::collect(root)?;
+        let tasks = tree::running_members(root)?;
         let mut done: KVec<usize> = KVec::new();
         let mut copied = 0;
-        for m in tree.members.iter().filter(|m| !m.entry.is_zombie()) {
-            let Some(mm) = m.task.mm_ref() else { continue };
+        for task in tasks.iter() {
+            let Some(mm) = task.mm_ref() else { continue };
             let identity = mm.as_raw() as usize;
             if done.contains(&identity) {
                 continue;
             }
             done.push(identity, GFP_KERNEL)?;
-            let of_task = |e: CrError| e.of_task(m.entry.pid);
-            let layout = mm::Layout::read(&m.task).map_err(of_task)?;
+            let of_task = |e: CrError| e.of_task(task.pid() as u32);
+            if !task::may_checkpoint(task) {
+                return Err(of_task(CrError::new(
+                    EPERM,
+                    "permission denied for a task of the tree",
+                )));
+            }
+            let layout = mm::Layout::read(task).map_err(of_task)?;
             let space = self.space_of(mm)?;
             copied += mm::copy_round(out, space, &layout, buf).map_err(of_task)?;
         }

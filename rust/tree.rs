@@ -50,6 +50,16 @@ pub(crate) struct Tree {
 
 /// Finds the subtree rooted at `root` and orders it: depth first, each process followed by its
 /// other threads, then by its children, by pid.
+/// The tasks of `root`'s subtree at this moment, for the rounds of a thawed checkpoint, which
+/// run while the tree changes: none of the checks of [`collect`], which only a frozen tree
+/// passes.
+pub(crate) fn running_members(root: &Task) -> CrResult<KVec<ARef<Task>>> {
+    let ns = root
+        .get_pid_ns()
+        .ok_or(CrError::new(ESRCH, "the root task has exited"))?;
+    Ok(root.subtree(&ns)?.0)
+}
+
 pub(crate) fn collect(root: &Task) -> CrResult<Tree> {
     let ns = root
         .get_pid_ns()

@@ -276,6 +276,96 @@ thawed() {
 	done
 }
 
+# run_incremental MIB CHANGE TOOL RUN: a writer of MIB MiB that writes nothing on its own is
+# checkpointed and left running, then rewrites CHANGE MiB (cr_writer's sweep), and is
+# checkpointed again, incrementally: cr's ckpt --track then ckpt --parent, criu's dump
+# --track-mem then dump --prev-images-dir (soft-dirty). What counts is the second image's size
+# against the CHANGE MiB that changed. Then the writer is killed, restarted from the second
+# image (which needs the first), and checks its memory page by page.
+run_incremental() {
+	mib=$1 change=$2 tool=$3 run=$4
+	scenario=incremental-$mib
+	dir=$WORK/$scenario.$tool.$run
+	cg=bench-$scenario-$tool-$run
+	img=$WORK/img
+	base=$WORK/img.base
+	rm -rf "$dir" "$img" "$img.d" "$base"
+	mkdir -p "$dir"
+	drop_cgroup "$cg"
+	why=
+	ckpt_ns=0 rst_ns=0 ckpt_kib=0 rst_kib=0 bytes=0 base_bytes=0
+	setsid ckpt run --cgroup "$cg" -- cr_writer "$dir" "$mib" 0 1 </dev/null >/dev/null 2>&1 &
+	pid=$!
+	wait_for_file "$dir/ready" || why="the writer did not start"
+	if [ -z "$why" ]; then
+		case $tool in
+		cr) ckpt "$pid" -o "$base" --track --log "$dir/log" ;;
+		criu) mkdir -p "$base" && criu dump -t "$pid" -D "$base" --shell-job --track-mem \
+			--leave-running -o dump.log 2>>"$dir/log" ;;
+		esac
+		[ $? -eq 0 ] || why="$tool base checkpoint failed: $(tail -q -n 3 "$dir/log" "$base/dump.log" 2>/dev/null | tr '\n"' ' _')"
+	fi
+	if [ -z "$why" ]; then
+		echo $((change * 256)) >"$dir/sweep"
+		kill -WINCH "$pid"
+		wait_for_file "$dir/swept.1" || why="the writer did not rewrite its pages"
+	fi
+	if [ -z "$why" ]; then
+		case $tool in
+		cr) cr_timed "$dir/t.ckpt" ckpt "$pid" -o "$img" --parent "$base" --log "$dir/log" ;;
+		criu) mkdir -p "$img.d" && cr_timed "$dir/t.ckpt" criu dump -t "$pid" -D "$img.d" \
+			--shell-job --prev-images-dir ../img.base --track-mem --leave-running \
+			-o dump.log 2>>"$dir/log" ;;
+		esac
+		[ $? -eq 0 ] || why="$tool incremental checkpoint failed: $(tail -q -n 3 "$dir/log" "$img.d/dump.log" 2>/dev/null | tr '\n"' ' _')"
+	fi
+	[ -z "$why" ] && check_round 1 "the writer, after the checkpoints," memory
+	if [ -z "$why" ]; then
+		echo 1 >"$CG/$cg/cgroup.kill"
+		wait_dead "$pid" || why="the writer does not die"
+		wait "$pid" 2>/dev/null
+	fi
+	if [ -z "$why" ]; then
+		if [ "$tool" = cr ]; then
+			bytes=$(bytes_of "$img") base_bytes=$(bytes_of "$base")
+		else
+			bytes=$(bytes_of "$img.d") base_bytes=$(bytes_of "$base")
+		fi
+		restart_from "$tool"
+	fi
+	# The second image was taken before the writer's first round, which it makes again.
+	rm -f "$dir/result.1"
+	[ -z "$why" ] && check_round 1 "the restarted writer" memory
+	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
+	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
+	drop_cgroup "$cg"
+	drop_cgroup "cr-restart-$pid"
+	kill -9 "$pid" 2>/dev/null
+	rm -rf "$img" "$img.d" "$base"
+	ok=true
+	if [ -n "$why" ]; then
+		ok=false
+		failures=$((failures + 1))
+		say "$scenario $change $tool run $run: $why"
+	fi
+	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"base_bytes":%s,"changed_bytes":%s,"ok":%s,"why":"%s"}\n' \
+		"$scenario" "$change" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
+		"$rst_kib" "$base_bytes" "$((change << 20))" "$ok" "$why"
+	rm -rf "$dir"
+}
+
+# incremental MIB CHANGE: run_incremental for every tool, RUNS times.
+incremental() {
+	for tool in $TOOLS; do
+		r=1
+		while [ $r -le "$RUNS" ]; do
+			say "incremental: $2 MiB changed of $1 MiB, $tool run $r"
+			run_incremental "$1" "$2" "$tool" "$r"
+			r=$((r + 1))
+		done
+	done
+}
+
 # scenario NAME SIZE MODE ARG [TOOLS] [stream]
 scenario() {
 	for tool in ${5:-$TOOLS}; do
@@ -317,10 +407,12 @@ full)
 	scenario stream "$((1024 << 20))" memory 1024 cr stream
 	thawed 1024 16
 	thawed 1024 128
+	incremental 1024 10
 	;;
 thawed)
 	thawed 1024 16
 	thawed 1024 128
+	incremental 1024 10
 	;;
 memory)
 	yardstick 1024
@@ -338,6 +430,7 @@ small)
 	scenario threads 10 threads 10
 	scenario stream "$((16 << 20))" memory 16 cr stream
 	thawed 8 16
+	incremental 16 1
 	;;
 *)
 	say "unknown scale $SCALE"

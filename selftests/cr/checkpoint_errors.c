@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,7 +43,7 @@ int main(void)
 	/* Line-buffered: no result is printed twice by a forked child. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ksft_print_header();
-	ksft_set_plan(13);
+	ksft_set_plan(14);
 	dev = open(CR_DEVICE, O_RDWR | O_CLOEXEC);
 	if (dev < 0 || pipe(out) || pipe2(logpipe, O_NONBLOCK))
 		cr_bail("setup");
@@ -107,6 +108,53 @@ int main(void)
 	wait(&status);
 	ksft_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		   "a non-root caller gets EPERM for checkpoint of root's task and for restart\n");
+
+	/*
+	 * The rounds of a thawed checkpoint read no task the caller may not checkpoint: a non-root
+	 * caller's own process whose child stayed root's is refused before a page of the child is
+	 * copied (the rounds take the tree as it is while it runs, without a frozen tree's checks).
+	 */
+	{
+		int ready[2], sink = open("/dev/null", O_WRONLY);
+		pid_t pids[2], mine;
+
+		if (sink < 0 || pipe(ready))
+			cr_bail("set-up");
+		mine = fork();
+		if (mine == 0) {
+			pid_t root_child = fork();
+
+			if (root_child == 0)
+				for (;;)
+					pause();
+			if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534) ||
+			    prctl(PR_SET_DUMPABLE, 1))
+				_exit(2);
+			if (write(ready[1], &root_child, sizeof(root_child)) != sizeof(root_child))
+				_exit(2);
+			for (;;)
+				pause();
+		}
+		pids[0] = mine;
+		if (read(ready[0], &pids[1], sizeof(pids[1])) != sizeof(pids[1]))
+			cr_bail("the unprivileged tree did not start");
+		if (fork() == 0) {
+			struct cr_precopy_args p = { .pid = mine, .fd = sink, .logfd = -1 };
+			int ok;
+
+			if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+				_exit(2);
+			ok = ioctl(dev, CR_IOC_PRECOPY, &p) == -1 && errno == EPERM;
+			_exit(ok ? 0 : 1);
+		}
+		wait(&status);
+		ksft_test_result(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+				 "a precopy of a tree with a task the caller may not checkpoint gets EPERM\n");
+		kill(pids[1], SIGKILL);
+		kill(pids[0], SIGKILL);
+		waitpid(pids[0], NULL, 0);
+		close(sink);
+	}
 
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);

@@ -4,14 +4,14 @@
 # the restart (and a thawed checkpoint's writer before it too), so the bench cannot rot. No time
 # is asserted; `make bench` measures.
 . "$(dirname "$0")/tap.sh.inc"
-tap_plan 9
+tap_plan 10
 
 out=/tmp/cr_bench.out
 BENCH_WORK=/tmp/cr_bench cr-bench-scenarios small 1 cr >$out 2>/tmp/cr_bench.err
 grep -q memcpy_mbps $out || cat /tmp/cr_bench.err | sed 's/^/# /'
 for s in '"memory","size":16777216' '"sparse","size":64' '"sparse","size":0' \
 	'"vmas","size":300' '"fds","size":10000' '"procs","size":20' '"threads","size":10' \
-	'"stream","size":16777216' '"thawed-8","size":16'; do
+	'"stream","size":16777216' '"thawed-8","size":16' '"incremental-16","size":1'; do
 	line=$(grep -F "\"scenario\":$s," $out)
 	name=$(echo "$s" | tr -d '"' | sed 's/,size:/ /')
 	case $line in

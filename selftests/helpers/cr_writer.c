@@ -21,6 +21,10 @@
  * notice pages that changed address, pages that went and came back, a huge page written, and
  * an address space that appeared.
  *
+ * Each SIGWINCH rewrites, between two writes, the first N pages of the first writer's share,
+ * N as DIR/sweep says, once each, and creates DIR/swept.K: with PAGES 0, an incremental image
+ * taken then holds exactly those pages changed (and the few of the table).
+ *
  * Each SIGUSR1 makes it check, with the writers held between two writes, that every page is
  * whole (all its words equal) and holds the generation its table says: a restart from a torn or
  * stale copy, or a copy that missed a write, fails the check. It writes DIR/result.N: "ok" or
@@ -58,8 +62,8 @@ struct share {
 };
 
 static struct share shares[THREADS_MAX + 3];
-static volatile sig_atomic_t reshapes_requested;
-static int reshape_no;
+static volatile sig_atomic_t reshapes_requested, sweeps_requested;
+static int reshape_no, sweep_no;
 static int writers;
 static long burst;
 static pthread_rwlock_t hold = PTHREAD_RWLOCK_INITIALIZER;
@@ -178,6 +182,28 @@ static void on_usr2(int sig)
 	reshapes_requested++;
 }
 
+static void on_winch(int sig)
+{
+	(void)sig;
+	sweeps_requested++;
+}
+
+/* Rewrites the first pages of @s, as many as DIR/sweep says. */
+static void sweep(struct share *s)
+{
+	char path[512];
+	long n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/sweep", dir);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%ld", &n) != 1)
+		exit(3);
+	fclose(f);
+	for (long p = 0; p < n && p < s->pages; p++)
+		rewrite(s, p);
+}
+
 /*
  * Moves @s's pages to @spare and leaves a spare in their place, drops the first half and frees
  * the next quarter lazily, and rewrites both.
@@ -221,6 +247,7 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGUSR1, on_usr1);
 	signal(SIGUSR2, on_usr2);
+	signal(SIGWINCH, on_winch);
 	for (int t = 0; t < writers; t++)
 		setup(&shares[t], pages / writers, (uint64_t)t << 40, 0);
 	setup(mailbox, MAILBOX_PAGES, (uint64_t)THREADS_MAX << 40, 0);
@@ -252,6 +279,14 @@ int main(int argc, char **argv)
 					pause();
 			}
 			snprintf(name, sizeof(name), "reshaped.%d", reshape_no);
+			put_file(name, "ok\n");
+		}
+		if (sweeps_requested > sweep_no) {
+			sweep_no++;
+			pthread_rwlock_wrlock(&hold);
+			sweep(&shares[0]);
+			pthread_rwlock_unlock(&hold);
+			snprintf(name, sizeof(name), "swept.%d", sweep_no);
 			put_file(name, "ok\n");
 		}
 		if (rounds_requested <= round_no)

@@ -51,6 +51,12 @@ struct Run {
     /// A thawed checkpoint's: the faults it added to the writer.
     #[serde(default)]
     faults: i64,
+    /// An incremental checkpoint's: its parent's size.
+    #[serde(default)]
+    base_bytes: u64,
+    /// An incremental checkpoint's: the bytes the writer changed between the two.
+    #[serde(default)]
+    changed_bytes: u64,
     ok: bool,
     #[serde(default)]
     why: String,
@@ -98,6 +104,8 @@ struct ToolResult {
     stall_s: Option<Stat>,
     quiet_stall_s: Option<Stat>,
     faults: Option<Stat>,
+    base_bytes: Option<Stat>,
+    changed_bytes: Option<Stat>,
     failures: Vec<String>,
 }
 
@@ -170,6 +178,8 @@ fn summarise(input: impl BufRead) -> io::Result<Summary> {
                         quiet_stall_s: stat(&|r| r.quiet_stall_us as f64 / 1e6)
                             .filter(|s| s.max > 0.0),
                         faults: stat(&|r| r.faults as f64),
+                        base_bytes: stat(&|r| r.base_bytes as f64).filter(|s| s.max > 0.0),
+                        changed_bytes: stat(&|r| r.changed_bytes as f64).filter(|s| s.max > 0.0),
                         failures: runs
                             .iter()
                             .filter(|r| !r.ok)
@@ -197,12 +207,25 @@ fn size_label(scenario: &str, size: u64) -> String {
     if let Some(mib) = thawed_mib(scenario) {
         return format!("{mib} MiB, written at {size} MiB/s");
     }
+    if let Some(mib) = incremental_mib(scenario) {
+        return format!("{mib} MiB, {size} MiB rewritten");
+    }
     match scenario {
         "memory" | "stream" => format!("{} MiB", size >> 20),
         "sparse" if size == 0 => "64 pages, no reservation".into(),
         "sparse" => format!("{size} GiB, 64 pages"),
         _ => size.to_string(),
     }
+}
+
+/// The writer's memory of an incremental scenario (`incremental-MIB`).
+fn incremental_mib(scenario: &str) -> Option<u64> {
+    scenario.strip_prefix("incremental-")?.parse().ok()
+}
+
+/// Whether a row has a table of its own.
+fn has_own_table(scenario: &str) -> bool {
+    thawed_mib(scenario).is_some() || incremental_mib(scenario).is_some()
 }
 
 /// The writer's memory of a thawed scenario (`thawed-MIB`).
@@ -281,13 +304,11 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
         stall_s: None,
         quiet_stall_s: None,
         faults: None,
+        base_bytes: None,
+        changed_bytes: None,
         failures: Vec::new(),
     };
-    for row in summary
-        .rows
-        .iter()
-        .filter(|r| thawed_mib(&r.scenario).is_none())
-    {
+    for row in summary.rows.iter().filter(|r| !has_own_table(&r.scenario)) {
         let cr = row.tools.get("cr").unwrap_or(&none);
         let criu = row.tools.get("criu").unwrap_or(&none);
         let speed = match (row.scenario.as_str(), cr.checkpoint_s, cr.restart_s) {
@@ -325,6 +346,7 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
         )?;
     }
     thawed_table(summary, &none, out)?;
+    incremental_table(summary, &none, out)?;
     for row in &summary.rows {
         for (tool, r) in &row.tools {
             if r.failed > 0 {
@@ -386,6 +408,56 @@ fn thawed_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> i
             secs(criu.checkpoint_s),
             bytes(cr.image_bytes),
             bytes(criu.image_bytes),
+        )?;
+    }
+    Ok(())
+}
+
+/// Incremental checkpoints after a known change: cr's `ckpt --parent` against criu's `dump
+/// --prev-images-dir`. The image against the bytes changed is what counts (the goal: at most
+/// 1 % more).
+fn incremental_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> io::Result<()> {
+    let rows: Vec<&Row> = summary
+        .rows
+        .iter()
+        .filter(|r| incremental_mib(&r.scenario).is_some())
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nIncremental checkpoints of a writer left running, after it rewrote a known part of its \
+         memory: cr's `ckpt --track`, then `ckpt --parent` against `criu dump --track-mem`, then \
+         `criu dump --prev-images-dir`. Of changed: the second image's size over the bytes \
+         rewritten.\n"
+    )?;
+    writeln!(
+        out,
+        "| writer | cr image | of changed | criu image | of changed | cr parent | criu parent | cr checkpoint | criu dump | cr restart | criu restore |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    let of_changed = |t: &ToolResult| match (t.image_bytes, t.changed_bytes) {
+        (Some(i), Some(c)) => format!("{:.3}", i.median / c.median),
+        _ => "-".into(),
+    };
+    for row in rows {
+        let cr = row.tools.get("cr").unwrap_or(none);
+        let criu = row.tools.get("criu").unwrap_or(none);
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            size_label(&row.scenario, row.size),
+            bytes(cr.image_bytes),
+            of_changed(cr),
+            bytes(criu.image_bytes),
+            of_changed(criu),
+            bytes(cr.base_bytes),
+            bytes(criu.base_bytes),
+            secs(cr.checkpoint_s),
+            secs(criu.checkpoint_s),
+            secs(cr.restart_s),
+            secs(criu.restart_s),
         )?;
     }
     Ok(())
@@ -584,6 +656,22 @@ bench: noise that is not JSON
             "{text}"
         );
         assert!(!text.contains("| thawed-1024 |"), "{text}");
+    }
+
+    #[test]
+    fn incremental_checkpoints_have_a_table_of_their_own() {
+        let input = r#"{"scenario":"incremental-1024","size":10,"tool":"cr","run":1,"checkpoint_ns":200000000,"restart_ns":900000000,"image_bytes":10520000,"base_bytes":1100000000,"changed_bytes":10485760,"ok":true,"why":""}
+{"scenario":"incremental-1024","size":10,"tool":"criu","run":1,"checkpoint_ns":700000000,"restart_ns":1500000000,"image_bytes":11000000,"base_bytes":1120000000,"changed_bytes":10485760,"ok":true,"why":""}
+"#;
+        let summary = summarise(input.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        table(&summary, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("| 1024 MiB, 10 MiB rewritten | 10.5 MB | 1.003 |"),
+            "{text}"
+        );
+        assert!(!text.contains("| incremental-1024 |"), "{text}");
     }
 
     #[test]
