@@ -42,7 +42,7 @@ help:
 	@echo "make check        host tests, fuzz smoke run, KUnit and kselftests in the VM (both kernels)"
 	@echo "make check T=GLOB just the matching selftests, on KERNEL (default normal)"
 	@echo "make demo         show what cr does today, in the VM"
-	@echo "make bench        cr against criu in one VM boot (BENCH_RUNS=3, BENCH_SCALE=full|small)"
+	@echo "make bench        cr against criu in one VM boot (BENCH_RUNS=3, BENCH_SCALE=full|small|memory|thawed|incremental)"
 	@echo "make fuzz         fuzz the image parser and the record decoders, FUZZ_SECONDS each"
 	@echo "make fmt          rustfmt the module and the tools"
 	@echo "tools/vm-run -- CMD   run CMD in the VM with cr loaded"

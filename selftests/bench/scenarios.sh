@@ -414,6 +414,9 @@ thawed)
 	thawed 1024 128
 	incremental 1024 10
 	;;
+incremental)
+	incremental 1024 10
+	;;
 memory)
 	yardstick 1024
 	scenario memory "$((1024 << 20))" memory 1024

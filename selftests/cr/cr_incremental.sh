@@ -82,7 +82,7 @@ refused() {
 	if [ -n "$RESTARTER" ]; then wait $RESTARTER 2>/dev/null; RESTARTER=; fi
 	wait_for pid_gone $PID || return 1
 	! restart -i $T/e.img </dev/null >/dev/null 2>$T/refused.err &&
-		sed 's/^/# /' $T/refused.err && grep -q 'parent image .* is not found' $T/refused.err &&
+		sed 's/^/# /' $T/refused.err && grep -q 'd.img: invalid image: .*checksum mismatch' $T/refused.err &&
 		pid_gone $PID
 }
 tap_check "restart refuses a parent that is not the image it was written against" refused

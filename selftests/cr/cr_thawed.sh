@@ -6,14 +6,14 @@
 # fault to the target, where soft-dirty tracking (the positive control) adds one per page
 # written. The image is a precopy image whose pages the frozen round keeps; it streams too.
 # Between the rounds and the freeze (cr_thaw_steps), memory written from outside through
-# /proc/PID/mem (no dirty bit in the page tables), pages moved, dropped, freed lazily and
+# /proc/PID/mem or process_vm_writev (no dirty bit in the page tables), pages moved, dropped, freed lazily and
 # written again, a transparent huge page written, and a child forked come back as they were at
 # the freeze. A second thawed checkpoint during the rounds of a first is refused. Last, the
 # writer runs in a cgroup whose memory.high sends a part of it to swap on zram: pages swapped out
 # and in during the rounds hide their writes from the dirty bit, and must be copied anyway.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 24
+tap_plan 26
 
 MIB=$(scale 64 4)
 # Memory is charged to a cgroup's memory controller only from when the cgroup has it: on for
@@ -90,6 +90,9 @@ tap_check "writes through /proc/PID/mem between the rounds and the freeze" \
 	steps_cycle gup cr_poke write $PID $T
 tap_check "what /proc/PID/mem wrote is restored" cr_poke verify $PID $T
 tap_check "the memory after the outside writes is the memory at the freeze" cr_round 5
+tap_check "writes through process_vm_writev between the rounds and the freeze" \
+	steps_cycle vmwrite cr_poke vmwrite $PID $T
+tap_check "what process_vm_writev wrote is restored" cr_poke verify $PID $T
 echo "# transparent huge pages of the writer: $(grep AnonHugePages /proc/$PID/smaps_rollup)"
 tap_check "mremap, MADV_DONTNEED, MADV_FREE, a huge page written and a fork, before the freeze" \
 	steps_cycle reshape sh -c "kill -USR2 $PID && until [ -e $T/reshaped.1 ]; do sleep 0.05; done"

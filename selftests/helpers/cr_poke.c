@@ -2,6 +2,7 @@
 /*
  * Writes another process's memory from outside, as a debugger would, through /proc/PID/mem:
  *   cr_poke write PID DIR    rewrites every mailbox page of the cr_writer PID once
+ *   cr_poke vmwrite PID DIR  the same through process_vm_writev (which pins the pages)
  *   cr_poke verify PID DIR   checks that PID's mailbox holds what the last write put there
  *
  * DIR/mailbox (written by cr_writer) gives the addresses of the mailbox pages, their table and
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,11 +26,18 @@
 #define WORDS (PAGE / 8)
 
 static int mem_fd;
+/* Writes go through process_vm_writev to this pid instead. */
+static pid_t vm_pid;
 
 static void xfer(int write, unsigned long addr, void *buf, size_t len)
 {
-	ssize_t n = write ? pwrite(mem_fd, buf, len, (off_t)addr) :
-			    pread(mem_fd, buf, len, (off_t)addr);
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	ssize_t n;
+
+	if (write && vm_pid)
+		n = process_vm_writev(vm_pid, &local, 1, &remote, 1, 0);
+	else
+		n = write ? pwrite(mem_fd, buf, len, (off_t)addr) : pread(mem_fd, buf, len, (off_t)addr);
 
 	if (n != (ssize_t)len) {
 		perror(write ? "writing /proc/PID/mem" : "reading /proc/PID/mem");
@@ -44,11 +53,14 @@ int main(int argc, char **argv)
 	int pages, write;
 	FILE *f;
 
-	if (argc != 4 || (strcmp(argv[1], "write") && strcmp(argv[1], "verify"))) {
-		fprintf(stderr, "usage: cr_poke write|verify PID DIR\n");
+	if (argc != 4 ||
+	    (strcmp(argv[1], "write") && strcmp(argv[1], "vmwrite") && strcmp(argv[1], "verify"))) {
+		fprintf(stderr, "usage: cr_poke write|vmwrite|verify PID DIR\n");
 		return 2;
 	}
-	write = !strcmp(argv[1], "write");
+	write = strcmp(argv[1], "verify") != 0;
+	if (!strcmp(argv[1], "vmwrite"))
+		vm_pid = atoi(argv[2]);
 	snprintf(path, sizeof(path), "/proc/%s/mem", argv[2]);
 	mem_fd = open(path, O_RDWR);
 	if (mem_fd < 0) {

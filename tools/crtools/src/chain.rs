@@ -15,7 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crimage::format::{
-    header_flags, RecordHeader, RecordKind, StreamValidator, TreeEntry, TreeHeader,
+    header_flags, RecordHeader, RecordKind, StreamValidator, Trailer, TreeEntry, TreeHeader,
     RECORD_HEADER_LEN,
 };
 use crimage::records::{self, PAGE_SIZE};
@@ -174,9 +174,39 @@ pub fn identify(path: &Path) -> Result<(Identity, Option<ParentRef>), Fail> {
     Ok((identity, parent))
 }
 
-/// Where `parent` is: the path it recorded, if that file is it; else a file in one of `dirs`
-/// that is. A file by the right path with another identity is someone else's image (or a
-/// modified one), and is refused.
+/// The identity a file's last trailer claims, read from its end alone: what names an image to
+/// the module (which holds no tracking for any other), and what picks a parent out of a
+/// directory before it is read whole. A TRAILER record is the last 32 bytes of an image.
+pub fn claimed_identity(path: &Path) -> Result<Identity, Fail> {
+    let file = File::open(path).map_err(|e| failed!("{}: {e}", path.display()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| failed!("{}: {e}", path.display()))?
+        .len();
+    let not_one = || failed!("{}: does not end like an image", path.display());
+    const TAIL: usize = RECORD_HEADER_LEN + Trailer::LEN;
+    let mut tail = [0u8; TAIL];
+    if len < TAIL as u64 + 8 {
+        return Err(not_one());
+    }
+    file.read_exact_at(&mut tail, len - TAIL as u64)
+        .map_err(|e| failed!("{}: {e}", path.display()))?;
+    let (hdr, payload) = tail.split_at(RECORD_HEADER_LEN);
+    let kind = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+    let rec_len = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+    if kind != RecordKind::Trailer as u32 || rec_len != TAIL {
+        return Err(not_one());
+    }
+    let t = Trailer::decode(payload).map_err(|_| not_one())?;
+    Ok(Identity {
+        length: t.stream_len,
+        checksum: t.xxh64,
+    })
+}
+
+/// Where `parent` is: the path it recorded, if that file claims to be it; else a file in one of
+/// `dirs` that does. Only the claim is checked here: a file with one byte changed keeps its
+/// trailer, and is refused when it is read whole ([`materialize`]).
 pub fn find(parent: &ParentRef, dirs: &[PathBuf]) -> Result<PathBuf, Fail> {
     let mut tried = Vec::new();
     let mut candidates = Vec::new();
@@ -194,8 +224,8 @@ pub fn find(parent: &ParentRef, dirs: &[PathBuf]) -> Result<PathBuf, Fail> {
             tried.push(format!("{}: missing", c.display()));
             continue;
         }
-        match identify(&c) {
-            Ok((id, _)) if id == parent.identity => return Ok(c),
+        match claimed_identity(&c) {
+            Ok(id) if id == parent.identity => return Ok(c),
             Ok(_) => tried.push(format!("{}: another image", c.display())),
             Err(e) => tried.push(e.message().to_string()),
         }
@@ -287,10 +317,16 @@ fn apply_keep(base: &Spaces, into: &File, payload: &[u8]) -> Result<(), Fail> {
 /// The memory the image in `path` restores, by its MMs' objrefs; `dirs` are where to look for
 /// its parents.
 pub fn materialize(path: &Path, dirs: &[PathBuf]) -> Result<Spaces, Fail> {
-    materialize_at(path, dirs, 0)
+    materialize_at(path, None, dirs, 0)
 }
 
-fn materialize_at(path: &Path, dirs: &[PathBuf], depth: usize) -> Result<Spaces, Fail> {
+/// [`materialize`], for an image that must be the one `expected` identifies, whole.
+fn materialize_at(
+    path: &Path,
+    expected: Option<Identity>,
+    dirs: &[PathBuf],
+    depth: usize,
+) -> Result<Spaces, Fail> {
     if depth >= CHAIN_MAX {
         fail!("a chain of more than {CHAIN_MAX} images");
     }
@@ -314,7 +350,7 @@ fn materialize_at(path: &Path, dirs: &[PathBuf], depth: usize) -> Result<Spaces,
                 // A precopy image and the image after it name the same parent.
                 if !parent_seen {
                     let found = find(&parent, dirs)?;
-                    base = materialize_at(&found, dirs, depth + 1)
+                    base = materialize_at(&found, Some(parent.identity), dirs, depth + 1)
                         .map_err(|e| failed!("{}: {}", found.display(), e.message()))?;
                     parent_seen = true;
                 }
@@ -380,10 +416,16 @@ fn materialize_at(path: &Path, dirs: &[PathBuf], depth: usize) -> Result<Spaces,
         }
         last_kind = r.kind;
     }
-    if recs.identity().is_none() {
-        fail!("{}: the image is incomplete", path.display());
+    match (recs.identity(), expected) {
+        (None, _) => fail!("{}: the image is incomplete", path.display()),
+        (Some(id), Some(want)) if id != want => fail!(
+            "the parent image (length {}, checksum {:016x}) is not found: {} is another image",
+            want.length,
+            want.checksum,
+            path.display()
+        ),
+        _ => Ok(out),
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -545,8 +587,21 @@ mod tests {
             .unwrap()
             .write_all(&bytes)
             .unwrap();
+        let err = materialize(&c, std::slice::from_ref(&moved)).unwrap_err();
+        assert!(
+            err.message().contains("checksum mismatch"),
+            "{}",
+            err.message()
+        );
+
+        // Another image in its place: not the parent either.
+        std::fs::copy(&c, moved.join("a.img")).unwrap();
         let err = materialize(&c, &[moved]).unwrap_err();
-        assert!(err.message().contains("is not found"), "{}", err.message());
+        assert!(
+            err.message().contains("a.img: another image"),
+            "{}",
+            err.message()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

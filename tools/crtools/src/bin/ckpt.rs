@@ -188,11 +188,12 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
         track,
         parent,
     } = *req;
-    // The parent is read whole, before anything is frozen: its identity is its trailer.
+    // The parent is named by the identity its trailer claims: the module tracks only what it
+    // wrote, and restart reads the parent whole.
     let parent = match parent {
         Some(p) => {
             let path = std::fs::canonicalize(p).map_err(|e| failed!("{p}: {e}"))?;
-            let (identity, _) = crtools::chain::identify(&path)?;
+            let identity = crtools::chain::claimed_identity(&path)?;
             Some((identity, path))
         }
         None => None,
