@@ -435,6 +435,20 @@ small)
 	thawed 8 16
 	incremental 16 1
 	;;
+tiny)
+	# small's scenarios at a size the debug kernel (KASAN under TCG) runs in a minute.
+	yardstick 4
+	scenario memory "$((4 << 20))" memory 4
+	scenario sparse 64 sparse 64
+	scenario sparse 0 sparse 0
+	scenario vmas 100 vmas 100
+	scenario fds 1000 fds 1000
+	scenario procs 8 procs 7
+	scenario threads 4 threads 4
+	scenario stream "$((4 << 20))" memory 4 cr stream
+	thawed 4 16
+	incremental 8 1
+	;;
 *)
 	say "unknown scale $SCALE"
 	exit 2
