@@ -65,8 +65,16 @@ tap_check "the image holds a precopy image, then the frozen round with KEEP reco
 	grep -q 'KEEP ' $T/thawed.info &&
 	grep -q 'PAGES ' $T/thawed.info"
 
+# forget_images: the images restored already, whose restarts hold them open at most; the
+# guest's /tmp is RAM, which the swap case at the end needs, and nine images of the writer do
+# not fit in it.
+forget_images() {
+	rm -f $T/*.img $T/img.*
+}
+
 CR_CKPT_FLAGS=--thawed
 for n in 1 2; do
+	forget_images
 	tap_check "cycle $n: ckpt --thawed --kill, and restart" cr_cycle $n
 	tap_check "cycle $n: the restored memory is the memory at the freeze" cr_round $((n + 2))
 done
@@ -77,6 +85,7 @@ CR_CKPT_FLAGS=
 steps_cycle() {
 	name=$1
 	shift
+	forget_images
 	cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$PID/cgroup)
 	cr_thaw_steps $PID "$cg" $T/$name.img -- "$@" || return 1
 	cr_dry_run $T/$name.img || return 1
@@ -139,6 +148,7 @@ swap_cycle() {
 		{ echo "the writer does not swap: $(cat "$cg/memory.current") bytes in memory"; return 1; }
 	echo "the writer's memory in swap: $(cat "$cg/memory.swap.current") bytes"
 	CR_CKPT_FLAGS=--thawed
+	forget_images
 	cr_cycle swap
 	st=$?
 	CR_CKPT_FLAGS=
