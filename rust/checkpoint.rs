@@ -25,7 +25,7 @@ use crate::objhash::SaveObjects;
 use crate::precopy::Precopy;
 use crate::section::{self, Prepared};
 use crate::shim::{find_task, MmExt, TaskExt};
-use crate::tracking::{self, CopiedSpace, ParentRef};
+use crate::tracking::{self, CopiedSpace, Parent, ParentRef};
 use crate::tree::{self, Tree};
 use crate::uapi::{self, OpArgs};
 use crate::{leaks, ns, task};
@@ -86,24 +86,17 @@ fn checkpoint(
     // What each address space was copied from before: the precopy's rounds, or the parent.
     let mut base = match &mut precopy {
         Some(precopy) => precopy.parent.take(),
-        None => parent.and_then(|p| tracking::take_or_say(p, log)),
+        None => parent.and_then(|p| Parent::take(p, log)),
     };
     for p in prepared.iter_mut() {
         let Some(layout) = &p.mm else { continue };
-        let from_precopy = match &mut precopy {
-            Some(precopy) => precopy.take_space(&layout.mm)?,
-            None => None,
-        };
-        let kept = base.as_mut().and_then(|(_, kept)| {
-            let at = kept
-                .iter()
-                .position(|s| s.mm.as_raw() == layout.mm.as_raw())?;
-            kept.remove(at).ok()
-        });
-        p.copied = match (from_precopy, kept) {
-            (Some(space), _) => Some(space),
-            (None, Some(kept)) => Some(CopiedSpace::resume(kept)?),
-            (None, None) => None,
+        p.copied = match precopy.as_mut().and_then(|pc| pc.take_space(&layout.mm)) {
+            Some(space) => Some(space),
+            None => base
+                .as_mut()
+                .and_then(|b| b.take_space(&layout.mm))
+                .map(CopiedSpace::resume)
+                .transpose()?,
         };
         if p.copied.is_none() && track {
             p.copied = Some(CopiedSpace::new(FRESH_SPACE, &layout.mm)?);
@@ -112,7 +105,7 @@ fn checkpoint(
             copied.follow_layout(layout)?;
         }
     }
-    let parent = base.map(|(parent, _)| parent);
+    let parent = base.map(|b| b.named);
     // Two checkpoints of one tree at once would each see the other's freeze and thaw: the
     // first one in goes on, any other gets EBUSY.
     let _claim = InFlight::claim(&tree)?;
@@ -121,11 +114,8 @@ fn checkpoint(
     let sink = FileSink::new(file, Some(progress.0.clone()))?;
     let mut out = ImageOut::new(sink, &image::header(0))?;
     let mut tally = Tally::default();
-    let written = match &parent {
-        Some(parent) => tracking::write_parent(&mut out, parent),
-        None => Ok(()),
-    }
-    .and_then(|()| save_all(&tree, &mut prepared, &mut out, &mut objs, &mut tally));
+    let written = tracking::write_parent(&mut out, parent.as_ref())
+        .and_then(|()| save_all(&tree, &mut prepared, &mut out, &mut objs, &mut tally));
     let (bytes, trailer) = image::close(out, written)?;
     if track {
         // From now on each address space is known by its MM's objref in this image.

@@ -12,7 +12,7 @@
 //! `CR_IOC_CHECKPOINT` with `CR_CHECKPOINT_AFTER_PRECOPY` writes once the caller froze the tree.
 
 use kernel::{
-    mm::{Mm, MmWithUser},
+    mm::MmWithUser,
     prelude::*,
     sync::aref::ARef,
     task::Task,
@@ -25,7 +25,7 @@ use crate::format::{header_flags, FRESH_SPACE, PAGES_PER_RECORD};
 use crate::image::{self, file_of_fd, FileSink, ImageOut, Log};
 use crate::mm;
 use crate::shim::{current, find_task, TaskExt};
-use crate::tracking::{self, CopiedSpace, Copies, ParentRef};
+use crate::tracking::{self, CopiedSpace, Parent, ParentRef};
 use crate::uapi::{PrecopyArgs, PrecopyStats, PRECOPY_ROUNDS_DEFAULT, PRECOPY_STATS};
 use crate::{task, tree};
 
@@ -38,9 +38,9 @@ pub(crate) struct Precopy {
     pub(crate) pid: i32,
     /// Every address space a round copied.
     spaces: KVec<CopiedSpace>,
-    /// The image the checkpoint is incremental to, and what it kept of the address spaces that
-    /// no round tracks yet.
-    pub(crate) parent: Option<(ParentRef, KVec<Copies>)>,
+    /// The image the checkpoint is incremental to, with what it kept of the address spaces
+    /// that no round tracks yet.
+    pub(crate) parent: Option<Parent>,
 }
 
 /// Runs the ioctl, incremental to `parent` if the module kept its tracking, and returns what it
@@ -48,7 +48,7 @@ pub(crate) struct Precopy {
 pub(crate) fn run(args: &PrecopyArgs, parent: Option<ParentRef>) -> Result<Precopy> {
     let log = Log::open(args.logfd)?;
     let start = Monotonic::ktime_get();
-    let parent = parent.and_then(|p| tracking::take_or_say(p, &log));
+    let parent = parent.and_then(|p| Parent::take(p, &log));
     let (precopy, stats) = precopy(args, parent).map_err(|e| {
         log.error("precopy", Some(args.pid), &e);
         e.errno
@@ -63,10 +63,7 @@ pub(crate) fn run(args: &PrecopyArgs, parent: Option<ParentRef>) -> Result<Preco
     Ok(precopy)
 }
 
-fn precopy(
-    args: &PrecopyArgs,
-    parent: Option<(ParentRef, KVec<Copies>)>,
-) -> CrResult<(Precopy, PrecopyStats)> {
+fn precopy(args: &PrecopyArgs, parent: Option<Parent>) -> CrResult<(Precopy, PrecopyStats)> {
     let root = find_task(args.pid).ok_or(CrError::new(ESRCH, "no such process"))?;
     if !task::may_checkpoint(&root) {
         return Err(CrError::new(EPERM, "permission denied"));
@@ -80,11 +77,8 @@ fn precopy(
         parent,
     };
     let mut stats = PrecopyStats::default();
-    let written = match &me.parent {
-        Some((parent, _)) => tracking::write_parent(&mut out, parent),
-        None => Ok(()),
-    }
-    .and_then(|()| me.rounds(&root, args, &mut out, &mut stats));
+    let written = tracking::write_parent(&mut out, me.parent.as_ref().map(|p| &p.named))
+        .and_then(|()| me.rounds(&root, args, &mut out, &mut stats));
     stats.bytes = image::close(out, written)?.0;
     Ok((me, stats))
 }
@@ -169,14 +163,10 @@ impl Precopy {
     /// The copies of `mm`: from the parent's the first time if it kept them, else from
     /// nothing.
     fn space_of(&mut self, mm: ARef<MmWithUser>) -> CrResult<&mut CopiedSpace> {
-        let at = match self
-            .spaces
-            .iter()
-            .position(|s| s.mm.as_raw() == mm.as_raw())
-        {
+        let at = match self.spaces.iter().position(|s| s.is_of(&mm)) {
             Some(at) => at,
             None => {
-                let space = match self.take_kept(&mm) {
+                let space = match self.parent.as_mut().and_then(|p| p.take_space(&mm)) {
                     Some(kept) => CopiedSpace::resume(kept)?,
                     None => CopiedSpace::new(FRESH_SPACE + self.spaces.len() as u64, &mm)?,
                 };
@@ -187,23 +177,9 @@ impl Precopy {
         Ok(&mut self.spaces[at])
     }
 
-    /// What the parent kept of `mm`, taken.
-    fn take_kept(&mut self, mm: &Mm) -> Option<Copies> {
-        let (_, kept) = self.parent.as_mut()?;
-        let at = kept.iter().position(|s| s.mm.as_raw() == mm.as_raw())?;
-        kept.remove(at).ok()
-    }
-
-    /// Takes the copies of `mm`, for the frozen round: those the rounds made, or else those
-    /// the parent kept.
-    pub(crate) fn take_space(&mut self, mm: &MmWithUser) -> CrResult<Option<CopiedSpace>> {
-        if let Some(at) = self
-            .spaces
-            .iter()
-            .position(|s| s.mm.as_raw() == mm.as_raw())
-        {
-            return Ok(self.spaces.remove(at).ok());
-        }
-        self.take_kept(mm).map(CopiedSpace::resume).transpose()
+    /// Takes the copies of `mm` the rounds made, for the frozen round.
+    pub(crate) fn take_space(&mut self, mm: &MmWithUser) -> Option<CopiedSpace> {
+        let at = self.spaces.iter().position(|s| s.is_of(mm))?;
+        self.spaces.remove(at).ok()
     }
 }

@@ -62,7 +62,8 @@ pub(crate) struct Copies {
 }
 
 impl Copies {
-    fn is_of(&self, mm: &Mm) -> bool {
+    /// Whether these are the copies of `mm`.
+    pub(crate) fn is_of(&self, mm: &Mm) -> bool {
         self.mm.as_raw() == mm.as_raw()
     }
 }
@@ -211,29 +212,51 @@ pub(crate) fn keep(trailer: &Trailer, spaces: KVec<Copies>) -> CrResult {
 
 /// Takes what the image `parent` names kept, if the module still has it and any of its
 /// address spaces is still there.
-pub(crate) fn take(parent: &ParentRef) -> Option<KVec<Copies>> {
+fn take(parent: &ParentRef) -> Option<KVec<Copies>> {
     let mut kept = KEPT.lock();
     kept.retain(|k| k.spaces.iter().any(|s| s.mm.mmget_not_zero().is_some()));
     let at = kept.iter().position(|k| parent.names(k))?;
     kept.remove(at).ok().map(|k| k.spaces)
 }
 
-/// What the module kept of `parent`; if nothing, says on `log` that the image will hold every
-/// page, without a parent.
-pub(crate) fn take_or_say(parent: ParentRef, log: &Log) -> Option<(ParentRef, KVec<Copies>)> {
-    match take(&parent) {
-        Some(kept) => Some((parent, kept)),
-        None => {
-            log.line(format_args!(
-                "the parent image is not tracked (any more): writing a whole image"
-            ));
-            None
+/// The image a checkpoint is incremental to, with what the module kept of its address spaces
+/// that no one has taken back yet.
+pub(crate) struct Parent {
+    pub(crate) named: ParentRef,
+    kept: KVec<Copies>,
+}
+
+impl Parent {
+    /// What the module kept of `parent`; if nothing, says on `log` that the image will hold
+    /// every page, without a parent.
+    pub(crate) fn take(parent: ParentRef, log: &Log) -> Option<Self> {
+        match take(&parent) {
+            Some(kept) => Some(Self {
+                named: parent,
+                kept,
+            }),
+            None => {
+                log.line(format_args!(
+                    "the parent image is not tracked (any more): writing a whole image"
+                ));
+                None
+            }
         }
+    }
+
+    /// Takes back what was kept of `mm`, if anything.
+    pub(crate) fn take_space(&mut self, mm: &Mm) -> Option<Copies> {
+        let at = self.kept.iter().position(|s| s.is_of(mm))?;
+        self.kept.remove(at).ok()
     }
 }
 
-/// The PARENT record, right after the header of an image incremental to `parent`.
-pub(crate) fn write_parent(out: &mut ImageOut, parent: &ParentRef) -> CrResult {
+/// The PARENT record, right after the header of an image incremental to `parent` (nothing for
+/// a whole image).
+pub(crate) fn write_parent(out: &mut ImageOut, parent: Option<&ParentRef>) -> CrResult {
+    let Some(parent) = parent else {
+        return Ok(());
+    };
     let rec = ParentRecord {
         length: parent.length,
         checksum: parent.checksum,
