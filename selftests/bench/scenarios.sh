@@ -104,17 +104,48 @@ check_round() {
 	fi
 }
 
-# run_one SCENARIO SIZE MODE ARG TOOL RUN [stream]
-run_one() {
-	scenario=$1 size=$2 mode=$3 arg=$4 tool=$5 run=$6 how=${7:-file}
+# begin_run: starts a run of $scenario with $tool: its directory and cgroup, empty; $img (and the
+# $img.* of its kind: criu's directory, a precopy, a parent) gone; nothing measured yet.
+begin_run() {
 	dir=$WORK/$scenario.$tool.$run
 	cg=bench-$scenario-$tool-$run
 	img=$WORK/img
-	rm -rf "$dir" "$img" "$img.d"
+	rm -rf "$dir" "$img" "$img".*
 	mkdir -p "$dir"
 	drop_cgroup "$cg"
 	why=
 	ckpt_ns=0 rst_ns=0 ckpt_kib=0 rst_kib=0 bytes=0
+}
+
+# end_run SIZE EXTRA PATH...: ends a run of $scenario with $tool: its timings read back, the
+# target and its cgroups gone (criu puts a restored tree back in its cgroup, restart in one of
+# its own), PATH... removed, a failure counted and told, and the run's JSON line printed, with
+# EXTRA (`"name":value,` fields, or nothing) before "ok".
+end_run() {
+	size=$1 extra=$2
+	shift 2
+	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
+	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
+	drop_cgroup "$cg"
+	drop_cgroup "cr-restart-$pid"
+	kill -9 "$pid" 2>/dev/null
+	rm -rf "$@"
+	ok=true
+	if [ -n "$why" ]; then
+		ok=false
+		failures=$((failures + 1))
+		say "$scenario $size $tool run $run: $why"
+	fi
+	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,%s"ok":%s,"why":"%s"}\n' \
+		"$scenario" "$size" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
+		"$rst_kib" "$extra" "$ok" "$why"
+	rm -rf "$dir"
+}
+
+# run_one SCENARIO SIZE MODE ARG TOOL RUN [stream]
+run_one() {
+	scenario=$1 size=$2 mode=$3 arg=$4 tool=$5 run=$6 how=${7:-file}
+	begin_run
 	# setsid does not fork here (a script's job is no group leader), and ckpt run execs the
 	# target: $! is the target, a child of this shell, which reaps it once it is killed.
 	setsid ckpt run --cgroup "$cg" -- cr_target "$mode" "$dir" "$arg" </dev/null >/dev/null 2>&1 &
@@ -148,24 +179,8 @@ run_one() {
 		restart_from "$tool"
 	fi
 	[ -z "$why" ] && check_round 1 "the restarted target" state
-	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
-	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
 	[ "$how" = stream ] && bytes=0
-	# The restored tree: criu puts it back in its cgroup, restart in one of its own.
-	drop_cgroup "$cg"
-	drop_cgroup "cr-restart-$pid"
-	kill -9 "$pid" 2>/dev/null
-	rm -rf "$img" "$img.d"
-	ok=true
-	if [ -n "$why" ]; then
-		ok=false
-		failures=$((failures + 1))
-		say "$scenario $size $tool run $run: $why"
-	fi
-	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"ok":%s,"why":"%s"}\n' \
-		"$scenario" "$size" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
-		"$rst_kib" "$ok" "$why"
-	rm -rf "$dir"
+	end_run "$size" "" "$img" "$img.d"
 }
 
 minflt() {
@@ -182,14 +197,8 @@ minflt() {
 run_thawed() {
 	mib=$1 rate=$2 tool=$3 run=$4
 	scenario=thawed-$mib
-	dir=$WORK/$scenario.$tool.$run
-	cg=bench-$scenario-$tool-$run
-	img=$WORK/img
-	rm -rf "$dir" "$img" "$img.d" "$img.pre"
-	mkdir -p "$dir"
-	drop_cgroup "$cg"
-	why=
-	ckpt_ns=0 rst_ns=0 ckpt_kib=0 rst_kib=0 bytes=0 frozen_ns=0 stall_us=0 faults=0 quiet=0
+	begin_run
+	frozen_ns=0 stall_us=0 faults=0 quiet=0
 	quiet_stall_us=0
 	# Pages per burst, a burst a millisecond.
 	burst=$(((rate * 256 + 999) / 1000))
@@ -246,22 +255,8 @@ run_thawed() {
 	# The image was taken before the writer's third round, which it makes again.
 	rm -f "$dir/result.3"
 	[ -z "$why" ] && check_round 3 "the restarted writer" memory
-	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
-	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
-	drop_cgroup "$cg"
-	drop_cgroup "cr-restart-$pid"
-	kill -9 "$pid" 2>/dev/null
-	rm -rf "$img" "$img.d" "$img.pre"
-	ok=true
-	if [ -n "$why" ]; then
-		ok=false
-		failures=$((failures + 1))
-		say "$scenario $rate $tool run $run: $why"
-	fi
-	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"frozen_ns":%s,"stall_us":%s,"quiet_stall_us":%s,"faults":%s,"quiet_faults":%s,"ok":%s,"why":"%s"}\n' \
-		"$scenario" "$rate" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
-		"$rst_kib" "$frozen_ns" "$stall_us" "$quiet_stall_us" "$faults" "$quiet" "$ok" "$why"
-	rm -rf "$dir"
+	end_run "$rate" "\"frozen_ns\":$frozen_ns,\"stall_us\":$stall_us,\"quiet_stall_us\":$quiet_stall_us,\"faults\":$faults,\"quiet_faults\":$quiet," \
+		"$img" "$img.d" "$img.pre"
 }
 
 # thawed MIB RATE: run_thawed for every tool, RUNS times.
@@ -285,15 +280,8 @@ thawed() {
 run_incremental() {
 	mib=$1 change=$2 tool=$3 run=$4
 	scenario=incremental-$mib
-	dir=$WORK/$scenario.$tool.$run
-	cg=bench-$scenario-$tool-$run
-	img=$WORK/img
-	base=$WORK/img.base
-	rm -rf "$dir" "$img" "$img.d" "$base"
-	mkdir -p "$dir"
-	drop_cgroup "$cg"
-	why=
-	ckpt_ns=0 rst_ns=0 ckpt_kib=0 rst_kib=0 bytes=0 base_bytes=0
+	begin_run
+	base=$img.base base_bytes=0
 	setsid ckpt run --cgroup "$cg" -- cr_writer "$dir" "$mib" 0 1 </dev/null >/dev/null 2>&1 &
 	pid=$!
 	wait_for_file "$dir/ready" || why="the writer did not start"
@@ -336,22 +324,8 @@ run_incremental() {
 	# The second image was taken before the writer's first round, which it makes again.
 	rm -f "$dir/result.1"
 	[ -z "$why" ] && check_round 1 "the restarted writer" memory
-	[ -f "$dir/t.ckpt" ] && read -r ckpt_ns ckpt_kib <"$dir/t.ckpt"
-	[ -f "$dir/t.restart" ] && read -r rst_ns rst_kib <"$dir/t.restart"
-	drop_cgroup "$cg"
-	drop_cgroup "cr-restart-$pid"
-	kill -9 "$pid" 2>/dev/null
-	rm -rf "$img" "$img.d" "$base"
-	ok=true
-	if [ -n "$why" ]; then
-		ok=false
-		failures=$((failures + 1))
-		say "$scenario $change $tool run $run: $why"
-	fi
-	printf '{"scenario":"%s","size":%s,"tool":"%s","run":%s,"checkpoint_ns":%s,"restart_ns":%s,"image_bytes":%s,"checkpoint_kib":%s,"restart_kib":%s,"base_bytes":%s,"changed_bytes":%s,"ok":%s,"why":"%s"}\n' \
-		"$scenario" "$change" "$tool" "$run" "$ckpt_ns" "$rst_ns" "$bytes" "$ckpt_kib" \
-		"$rst_kib" "$base_bytes" "$((change << 20))" "$ok" "$why"
-	rm -rf "$dir"
+	end_run "$change" "\"base_bytes\":$base_bytes,\"changed_bytes\":$((change << 20))," \
+		"$img" "$img.d" "$base"
 }
 
 # incremental MIB CHANGE: run_incremental for every tool, RUNS times.

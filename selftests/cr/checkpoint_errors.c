@@ -25,6 +25,13 @@ static int checkpoint(int pid, int fd, int logfd, __u64 flags)
 	return ioctl(dev, CR_IOC_CHECKPOINT, &a);
 }
 
+/* Makes the calling process nobody's (uid and gid 65534), or ends it with status 2. */
+static void become_nobody(void)
+{
+	if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+		_exit(2);
+}
+
 /* Reads what the kernel logged since the last call. */
 static const char *logged(void)
 {
@@ -99,8 +106,7 @@ int main(void)
 		struct cr_restart_args r = { .fd = 0, .logfd = -1 };
 		int ok;
 
-		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
-			_exit(2);
+		become_nobody();
 		ok = checkpoint(1, 1, -1, 0) == -1 && errno == EPERM;
 		ok = ok && ioctl(dev, CR_IOC_RESTART, &r) == -1 && errno == EPERM;
 		_exit(ok ? 0 : 1);
@@ -127,8 +133,8 @@ int main(void)
 			if (root_child == 0)
 				for (;;)
 					pause();
-			if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534) ||
-			    prctl(PR_SET_DUMPABLE, 1))
+			become_nobody();
+			if (prctl(PR_SET_DUMPABLE, 1))
 				_exit(2);
 			if (write(ready[1], &root_child, sizeof(root_child)) != sizeof(root_child))
 				_exit(2);
@@ -142,8 +148,7 @@ int main(void)
 			struct cr_precopy_args p = { .pid = mine, .fd = sink, .logfd = -1 };
 			int ok;
 
-			if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
-				_exit(2);
+			become_nobody();
 			ok = ioctl(dev, CR_IOC_PRECOPY, &p) == -1 && errno == EPERM;
 			_exit(ok ? 0 : 1);
 		}

@@ -32,11 +32,8 @@ take() {
 back() {
 	name=$1
 	shift
-	if [ -n "$RESTARTER" ]; then wait $RESTARTER 2>/dev/null; else wait $PID 2>/dev/null; fi
-	wait_for pid_gone $PID || return 1
-	restart -i $T/$name.img --log $T/restart.$name.log "$@" </dev/null >/dev/null &
-	RESTARTER=$!
-	wait_for comm_is $PID cr_writer || { cat $T/restart.$name.log; return 1; }
+	cr_restart $T/$name.img $T/restart.$name.log cr_writer "$@" ||
+		{ cat $T/restart.$name.log; return 1; }
 }
 
 cr_start cr_writer $T $MIB 1 1

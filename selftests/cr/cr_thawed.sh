@@ -89,11 +89,7 @@ steps_cycle() {
 	cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$PID/cgroup)
 	cr_thaw_steps $PID "$cg" $T/$name.img -- "$@" || return 1
 	cr_dry_run $T/$name.img || return 1
-	if [ -n "$RESTARTER" ]; then wait $RESTARTER 2>/dev/null; else wait $PID 2>/dev/null; fi
-	wait_for pid_gone $PID || return 1
-	restart -i $T/$name.img --log $T/restart.log.$name </dev/null >/dev/null &
-	RESTARTER=$!
-	wait_for comm_is $PID cr_writer
+	cr_restart $T/$name.img $T/restart.log.$name cr_writer
 }
 tap_check "writes through /proc/PID/mem between the rounds and the freeze" \
 	steps_cycle gup cr_poke write $PID $T

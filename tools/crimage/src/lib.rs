@@ -20,8 +20,23 @@ pub mod forest_rules;
 #[path = "../../../rust/records.rs"]
 pub mod records;
 
+extern crate alloc;
+
 #[cfg(test)]
 extern crate std;
+
+/// A [`format::Sink`] that keeps the image in memory: for the tools' tests, which write images
+/// with the module's own writer.
+pub struct VecSink(pub alloc::vec::Vec<u8>);
+
+impl format::Sink for VecSink {
+    type Error = core::convert::Infallible;
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -6,16 +6,7 @@ use std::{format, string::String};
 
 use crate::format::*;
 use crate::uapi;
-
-struct VecSink(Vec<u8>);
-
-impl Sink for VecSink {
-    type Error = ();
-    fn put(&mut self, bytes: &[u8]) -> core::result::Result<(), ()> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
-}
+use crate::VecSink;
 
 fn image_with(records: &[(u32, &[u8])]) -> Vec<u8> {
     let mut w = ImageWriter::new(VecSink(Vec::new()), &selfcheck::sample_header()).unwrap();

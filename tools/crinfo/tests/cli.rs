@@ -3,17 +3,8 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use crimage::format::{selfcheck, ImageWriter, RecordKind, Sink, KIND_OPTIONAL};
-
-struct VecSink(Vec<u8>);
-
-impl Sink for VecSink {
-    type Error = ();
-    fn put(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
-}
+use crimage::format::{selfcheck, ImageWriter, RecordKind, KIND_OPTIONAL};
+use crimage::VecSink;
 
 fn image(records: &[(u32, &[u8])]) -> Vec<u8> {
     let mut w = ImageWriter::new(VecSink(Vec::new()), &selfcheck::sample_header()).unwrap();

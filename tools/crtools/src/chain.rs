@@ -97,19 +97,9 @@ impl<R: Read> Records<R> {
             self.check.magic(&magic).map_err(|e| invalid(&e))?;
             self.started = true;
         }
-        let mut hdr = [0u8; RECORD_HEADER_LEN];
-        self.input
-            .read_exact(&mut hdr)
-            .map_err(|_| failed!("invalid image: it is truncated"))?;
-        let h: RecordHeader = self.check.record_header(&hdr).map_err(|e| invalid(&e))?;
-        let mut body = vec![0u8; h.payload_len() + h.padding_len()];
-        self.input
-            .read_exact(&mut body)
-            .map_err(|_| failed!("invalid image: it is truncated"))?;
-        let (payload, pad) = body.split_at(h.payload_len());
-        self.check
-            .record_body(&h, payload, pad)
-            .map_err(|e| invalid(&e))?;
+        let (mut hdr, mut body) = ([0u8; RECORD_HEADER_LEN], Vec::new());
+        let h = read_record(&mut self.input, &mut self.check, &mut hdr, &mut body)?;
+        let payload = &body[..h.payload_len()];
         if h.kind == RecordKind::Header as u32 {
             self.precopy = self
                 .check
@@ -134,6 +124,25 @@ impl<R: Read> Records<R> {
             checksum: t.xxh64,
         })
     }
+}
+
+/// Reads the next record of `v`'s image into `body` (payload, then padding), validated; returns
+/// its header.
+pub fn read_record(
+    input: &mut dyn Read,
+    v: &mut StreamValidator,
+    hdr: &mut [u8; RECORD_HEADER_LEN],
+    body: &mut Vec<u8>,
+) -> Result<RecordHeader, Fail> {
+    let truncated = || failed!("image is truncated");
+    let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
+    input.read_exact(hdr).map_err(|_| truncated())?;
+    let h = v.record_header(hdr).map_err(|e| invalid(&e))?;
+    body.resize(h.payload_len() + h.padding_len(), 0);
+    input.read_exact(body).map_err(|_| truncated())?;
+    let (payload, pad) = body.split_at(h.payload_len());
+    v.record_body(&h, payload, pad).map_err(|e| invalid(&e))?;
+    Ok(h)
 }
 
 /// Fills `buf`, or returns false at a clean end of input.
@@ -432,19 +441,10 @@ fn materialize_at(
 mod tests {
     use super::*;
     use crimage::format::{
-        selfcheck, vma_kind, ImageWriter, KeepHeader, PagesHeader, ParentRecord, Sink, VmaRecord,
+        selfcheck, vma_kind, ImageWriter, KeepHeader, PagesHeader, ParentRecord, VmaRecord,
     };
+    use crimage::VecSink;
     use std::io::Write;
-
-    struct VecSink(Vec<u8>);
-
-    impl Sink for VecSink {
-        type Error = ();
-        fn put(&mut self, bytes: &[u8]) -> Result<(), ()> {
-            self.0.extend_from_slice(bytes);
-            Ok(())
-        }
-    }
 
     const AREA: u64 = 0x10000;
 

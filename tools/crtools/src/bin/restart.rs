@@ -19,8 +19,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use crimage::format::{
-    self, RecordHeader, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC,
-    RECORD_HEADER_LEN,
+    self, RecordKind, StreamValidator, TreeEntry, TreeHeader, MAGIC, RECORD_HEADER_LEN,
 };
 use crimage::uapi;
 use crtools::chain::{self, Spaces};
@@ -97,25 +96,6 @@ impl Options {
     }
 }
 
-/// Reads the next record of `v`'s image into `body` (payload, then padding), validated; returns
-/// its header.
-fn next_record(
-    input: &mut dyn Read,
-    v: &mut StreamValidator,
-    hdr: &mut [u8; RECORD_HEADER_LEN],
-    body: &mut Vec<u8>,
-) -> Result<RecordHeader, Fail> {
-    let truncated = || failed!("image is truncated");
-    let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
-    input.read_exact(hdr).map_err(|_| truncated())?;
-    let h = v.record_header(hdr).map_err(|e| invalid(&e))?;
-    body.resize(h.payload_len() + h.padding_len(), 0);
-    input.read_exact(body).map_err(|_| truncated())?;
-    let (payload, pad) = body.split_at(h.payload_len());
-    v.record_body(&h, payload, pad).map_err(|e| invalid(&e))?;
-    Ok(h)
-}
-
 /// The memory that KEEP records refer to, one sparse memfd per address space: what a precopy
 /// image last gave at each address, over what the parent image restores there.
 type Staged = Spaces;
@@ -132,7 +112,7 @@ fn take_precopy(input: &mut dyn Read, dirs: &[PathBuf]) -> Result<(Vec<u8>, Stag
         .map_err(|_| failed!("image is truncated"))?;
     v.magic(&magic).map_err(|e| invalid(&e))?;
     let (mut hdr, mut body) = ([0u8; RECORD_HEADER_LEN], Vec::new());
-    next_record(input, &mut v, &mut hdr, &mut body)?;
+    chain::read_record(input, &mut v, &mut hdr, &mut body)?;
     let precopy = v
         .header()
         .is_some_and(|h| h.flags & format::header_flags::PRECOPY != 0);
@@ -145,7 +125,7 @@ fn take_precopy(input: &mut dyn Read, dirs: &[PathBuf]) -> Result<(Vec<u8>, Stag
     let mut staged: Staged = Vec::new();
     let mut first = true;
     while !v.is_complete() {
-        let h = next_record(input, &mut v, &mut hdr, &mut body)?;
+        let h = chain::read_record(input, &mut v, &mut hdr, &mut body)?;
         let payload = &body[..h.payload_len()];
         match RecordKind::from_u32(h.kind) {
             Some(RecordKind::Parent) if first => staged = stage_parent(payload, dirs)?,
@@ -187,7 +167,7 @@ fn read_prefix(
     while plan.is_none() && records < 3 {
         records += 1;
         let (mut hdr, mut body) = ([0u8; RECORD_HEADER_LEN], Vec::new());
-        let h = next_record(input, &mut v, &mut hdr, &mut body)?;
+        let h = chain::read_record(input, &mut v, &mut hdr, &mut body)?;
         let payload = &body[..h.payload_len()];
         // The parent of an incremental image; after a precopy image, its parent is staged.
         if h.kind == RecordKind::Parent as u32 && records == 2 && staged.is_empty() {
