@@ -86,7 +86,8 @@ sh -c 'echo $$ > /sys/fs/cgroup/cr-mixed/cgroup.procs; exec sleep 60' &
 other=$!
 sh -c 'echo $$ > /sys/fs/cgroup/cr-mixed/cgroup.procs; exec sleep 60' &
 target=$!
-sleep 0.2
+wait_for sh -c "grep -qx $other /sys/fs/cgroup/cr-mixed/cgroup.procs &&
+	grep -qx $target /sys/fs/cgroup/cr-mixed/cgroup.procs"
 ckpt $target -o $T/img 2>$T/err.mixed
 tap_ok $(($? == 0)) "ckpt refuses a cgroup with tasks outside the target's subtree"
 tap_check "... and says which" grep -q "outside pid $target's subtree" $T/err.mixed

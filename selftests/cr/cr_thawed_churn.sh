@@ -41,18 +41,25 @@ kill -9 $PID 2>/dev/null
 wait $RESTARTER 2>/dev/null
 RESTARTER=
 
-# A writer whose rounds take a while, killed while they run.
+# A writer killed in the middle of the rounds. The image goes to a pipe that the test reads:
+# once its first bytes came, the rounds have begun, and they cannot end before the test reads the
+# rest of the writer's memory, which is more than the pipe holds. No timing is involved.
 MIB=$(scale 64 16)
 mkdir -p $T/w
 cr_start cr_writer $T/w $MIB 16 1
 tap_check "a writer of $MIB MiB starts" wait_for test -e $T/w/ready
 cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$PID/cgroup)
 dies_midway() {
-	(sleep 0.3 && kill -9 $PID) &
-	killer=$!
-	ckpt $PID -o $T/dies.img --thawed --max-downtime 0 --rounds 64 2>$T/dies.err
+	mkfifo $T/stream
+	ckpt $PID -o - --thawed --max-downtime 0 --rounds 64 >$T/stream 2>$T/dies.err &
+	ckpter=$!
+	exec 3<$T/stream
+	dd bs=4096 count=1 <&3 >/dev/null 2>&1
+	kill -9 $PID
+	cat <&3 >/dev/null
+	exec 3<&-
+	wait $ckpter
 	st=$?
-	wait $killer
 	sed 's/^/# /' $T/dies.err
 	[ $st -eq 1 ] && grep -q 'no such process\|failed' $T/dies.err
 }

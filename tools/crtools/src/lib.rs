@@ -82,12 +82,21 @@ pub fn cgroup_procs(dir: &Path) -> Result<Vec<i32>, Fail> {
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
-/// The parent of `pid`, from `/proc/PID/stat`.
+/// The parent of `pid`, from `/proc/PID/stat`; `None` once it is gone or being reaped.
 pub fn parent_of(pid: i32) -> Option<i32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parent_in_stat(&stat)
+}
+
+fn parent_in_stat(stat: &str) -> Option<i32> {
     // The comm field may hold spaces and parentheses: the fields after it follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    // A task being reaped (state X) is already unhashed, and shows its parent as 0: read as
+    // such, it would look like a tree of its own.
+    if fields.next()? == "X" {
+        return None;
+    }
+    fields.next()?.parse().ok()
 }
 
 /// Makes a pipe carrying an image as large as an unprivileged process may (fs/pipe-max-size,
@@ -366,6 +375,13 @@ pub fn warn(prog: &str, msg: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_being_reaped_has_no_parent() {
+        assert_eq!(parent_in_stat("109 (cr_target) X 0 84 84 0 -1"), None);
+        assert_eq!(parent_in_stat("109 (a) b) Z 84 84 84 0 -1"), Some(84));
+        assert_eq!(parent_in_stat("1 (init) S 0 1 1 0 -1"), Some(0));
+    }
 
     #[test]
     fn parent_of_self_is_our_parent() {

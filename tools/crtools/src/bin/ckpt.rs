@@ -135,11 +135,12 @@ fn locate(target: &Target) -> Result<(PathBuf, i32), Fail> {
         Target::Cgroup(path) => {
             let dir = PathBuf::from(path);
             let procs = crtools::cgroup_procs(&dir)?;
-            // The container's init: the one task whose parent is outside the cgroup.
+            // The container's init: the one task whose parent is outside the cgroup (a task
+            // that exits meanwhile is none).
             let roots: Vec<i32> = procs
                 .iter()
                 .copied()
-                .filter(|p| crtools::parent_of(*p).is_none_or(|pp| !procs.contains(&pp)))
+                .filter(|p| crtools::parent_of(*p).is_some_and(|pp| !procs.contains(&pp)))
                 .collect();
             match roots[..] {
                 [root] => (dir, root),
