@@ -4,7 +4,7 @@
 #
 #   selftests/make-image.sh OUT KO KERNEL_PATH KSELFTEST_DIR TOOLS_BIN HELPERS SELFTESTS...
 #
-# It is rebuilt only when one of its inputs changed: their names and contents are hashed into
+# It is rebuilt only when one of its inputs changed: their names, modes and contents are hashed into
 # OUT/initramfs.key.
 set -euo pipefail
 
@@ -15,7 +15,8 @@ tools=("$tools_bin"/{crinfo,ckpt,restart} "$tools_bin/examples/write-sample")
 inputs=(/bin/busybox "$top/selftests/init" "$ko" "${tools[@]}" "$helpers"/* "$@"
 	"$top/selftests/bench/scenarios.sh"
 	"$kselftest/kselftest/ktap_helpers.sh" "$0")
-key=$( (echo "$kernel"; for f in "${inputs[@]}"; do echo "$f"; cat "$f"; done) | sha256sum | cut -c1-32)
+# The modes too: a test made executable must reach the image.
+key=$( (echo "$kernel"; for f in "${inputs[@]}"; do echo "$f"; stat -c %a "$f"; cat "$f"; done) | sha256sum | cut -c1-32)
 if [[ -f $out/initramfs.cpio && -f $out/initramfs.key && $(cat "$out/initramfs.key") == "$key" ]]; then
 	exit 0
 fi

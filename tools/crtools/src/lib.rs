@@ -63,6 +63,7 @@ pub fn exit_with(prog: &str, f: &Fail) -> std::process::ExitCode {
 
 pub mod chain;
 pub mod forest;
+pub mod migrate;
 
 /// The cgroup v2 directory that holds `pid`.
 pub fn cgroup_of(pid: i32) -> Result<PathBuf, Fail> {

@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use crimage::uapi;
-use crtools::{fail, failed, Fail};
+use crtools::{fail, failed, migrate, Fail};
 
 /// Checkpoint a process tree or a container, or start a program so that it can be.
 ///
@@ -34,20 +35,27 @@ use crtools::{fail, failed, Fail};
 /// the module cannot prove a page unchanged (the tracking was reset, or exec replaced the
 /// address space), the page is written whole.
 ///
+/// With --migrate ADDR:PORT, the image goes over TCP to `restart --listen ADDR:PORT` on another
+/// machine: thawed rounds while the tree runs, then the frozen round. The tree stays frozen until
+/// the destination says that it runs there; then it is killed here. On any failure before that
+/// (the connection drops, the destination fails or does not answer), it is thawed and runs on.
+///
 /// A checkpoint fails when a task outside the tree shares an object with it (a pipe end, shared
 /// memory, a descriptor table): restart could not keep that sharing. --allow-leaks checkpoints
 /// anyway. Reasons for a refusal come from the kernel, on standard error or in the --log FILE.
 ///
-/// Exit status: 0 once the whole image is written (and then it restores), 1 when the
-/// checkpoint failed, 2 for usage errors.
+/// Exit status: 0 once the whole image is written (and then it restores), or with --migrate once
+/// the tree runs at the destination; 1 when the checkpoint failed, 2 for usage errors.
 #[derive(Parser)]
 #[command(
     name = "ckpt",
     override_usage = "ckpt PID -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed] [--track] [--parent FILE]\n       \
                       ckpt --cgroup PATH -o FILE|- [--kill] [--allow-leaks] [--log FILE] [--stats] [--thawed] [--track] [--parent FILE]\n       \
+                      ckpt PID|--cgroup PATH --migrate ADDR:PORT [--confirm-timeout S] [--allow-leaks] [--log FILE] [--stats] [--max-downtime MS] [--rounds N]\n       \
                       ckpt run [--cgroup NAME] -- COMMAND [ARGS...]",
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    group(clap::ArgGroup::new("precopy").args(["thawed", "migrate"]).multiple(true))
 )]
 struct Cli {
     #[command(subcommand)]
@@ -79,7 +87,11 @@ struct Checkpoint {
     #[arg(long, value_name = "PATH")]
     cgroup: Option<String>,
     /// Where the image goes: a file, or - for standard output.
-    #[arg(short = 'o', value_name = "FILE|-", required = true)]
+    #[arg(
+        short = 'o',
+        value_name = "FILE|-",
+        required_unless_present = "migrate"
+    )]
     output: Option<String>,
     /// Kill the tree once the image is written, instead of thawing it.
     #[arg(long)]
@@ -97,10 +109,10 @@ struct Checkpoint {
     #[arg(long)]
     thawed: bool,
     /// With --thawed: freeze once the pages left could be copied within MS milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 10, requires = "thawed")]
+    #[arg(long, value_name = "MS", default_value_t = 10, requires = "precopy")]
     max_downtime: u64,
     /// With --thawed: the most rounds before the freeze [default: 8].
-    #[arg(long, value_name = "N", requires = "thawed")]
+    #[arg(long, value_name = "N", requires = "precopy")]
     rounds: Option<u32>,
     /// Keep tracking the tree's memory, for a later --parent checkpoint.
     #[arg(long)]
@@ -108,6 +120,13 @@ struct Checkpoint {
     /// Write only what changed since FILE, a tracked image of this tree.
     #[arg(long, value_name = "FILE")]
     parent: Option<String>,
+    /// Move the tree to `restart --listen ADDR:PORT`: thawed rounds over TCP, then the frozen
+    /// round; killed here once it runs there, thawed here on any failure before.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["output", "kill", "track", "parent"])]
+    migrate: Option<String>,
+    /// With --migrate: how long the frozen tree waits for the destination's answer.
+    #[arg(long, value_name = "S", default_value_t = 60, requires = "migrate")]
+    confirm_timeout: u64,
 }
 
 /// What to checkpoint.
@@ -164,9 +183,18 @@ fn locate(target: &Target) -> Result<(PathBuf, i32), Fail> {
     Ok((dir, pid))
 }
 
+/// Where the image goes.
+#[derive(Clone, Copy)]
+enum Output<'a> {
+    /// A file, or standard output for `-`.
+    Path(&'a str),
+    /// A destination's `restart --listen`, and how long to wait for its answer.
+    Migrate(SocketAddr, Duration),
+}
+
 /// How ckpt was asked to checkpoint.
 struct Request<'a> {
-    output: &'a str,
+    output: Output<'a>,
     kill: bool,
     allow_leaks: bool,
     log: Option<&'a str>,
@@ -204,11 +232,19 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
     // the middle of its checkpoint, so one ckpt at a time holds the cgroup.
     let _hold = crtools::hold_cgroup(&dir)?;
     let dev = crtools::open_device()?;
-    let out: Box<dyn AsRawFd> = if output == "-" {
-        crtools::widen_if_pipe(1);
-        Box::new(std::io::stdout())
-    } else {
-        Box::new(File::create(output).map_err(|e| failed!("{output}: {e}"))?)
+    let mut destination = None;
+    let out: Box<dyn AsRawFd> = match output {
+        Output::Path("-") => {
+            crtools::widen_if_pipe(1);
+            Box::new(std::io::stdout())
+        }
+        Output::Path(path) => Box::new(File::create(path).map_err(|e| failed!("{path}: {e}"))?),
+        Output::Migrate(addr, _) => {
+            let stream = migrate::connect(addr)?;
+            let fd = stream.try_clone()?;
+            destination = Some(stream);
+            Box::new(fd)
+        }
     };
     let log_file = match log {
         Some(l) => Some(
@@ -277,10 +313,16 @@ fn checkpoint(target: &Target, req: &Request<'_>) -> Result<(), Fail> {
         running.store(false, Ordering::SeqCst);
         r
     });
-    let after = if kill && result.is_ok() {
-        crtools::kill_all(&dir)
-    } else {
-        crtools::thaw(&dir)
+    let after = match (&destination, output) {
+        // Frozen until the destination answers: the tree must never run in both places.
+        (Some(stream), Output::Migrate(_, timeout)) if result.is_ok() => {
+            match migrate::await_running(stream, timeout) {
+                Ok(()) => crtools::kill_all(&dir),
+                Err(e) => crtools::thaw(&dir).and(Err(e)),
+            }
+        }
+        _ if kill && result.is_ok() => crtools::kill_all(&dir),
+        _ => crtools::thaw(&dir),
     };
     let frozen = frozen.elapsed();
     let figures = match stats_r {
@@ -325,32 +367,32 @@ fn main() -> ExitCode {
         Some(Run::Run { cgroup, command }) => run(cgroup, &command),
         None => {
             let c = cli.checkpoint;
-            match (c.pid, c.cgroup, c.output) {
-                (pid, cgroup, Some(output)) if pid.is_some() != cgroup.is_some() => {
-                    let req = Request {
-                        output: &output,
-                        kill: c.kill,
-                        allow_leaks: c.allow_leaks,
-                        log: c.log.as_deref(),
-                        stats: c.stats,
-                        thawed: c.thawed.then_some((
-                            c.rounds.unwrap_or(0),
-                            Duration::from_millis(c.max_downtime),
-                        )),
-                        track: c.track,
-                        parent: c.parent.as_deref(),
-                    };
-                    let target = match (pid, cgroup) {
-                        (Some(pid), _) => Target::Pid(pid),
-                        (_, Some(path)) => Target::Cgroup(path),
-                        _ => unreachable!(),
-                    };
-                    checkpoint(&target, &req)
-                }
-                _ => Err(Fail::Usage(
-                    "give a PID or --cgroup PATH, and -o FILE|-".into(),
-                )),
-            }
+            let output = match (&c.output, &c.migrate) {
+                (Some(path), None) => Ok(Output::Path(path)),
+                (None, Some(spec)) => migrate::resolve(spec)
+                    .map(|a| Output::Migrate(a, Duration::from_secs(c.confirm_timeout))),
+                _ => Err(Fail::Usage("give -o FILE|- or --migrate ADDR:PORT".into())),
+            };
+            let target = match (c.pid, c.cgroup) {
+                (Some(pid), None) => Ok(Target::Pid(pid)),
+                (None, Some(path)) => Ok(Target::Cgroup(path)),
+                _ => Err(Fail::Usage("give a PID or --cgroup PATH".into())),
+            };
+            output.and_then(|output| {
+                let req = Request {
+                    output,
+                    kill: c.kill,
+                    allow_leaks: c.allow_leaks,
+                    log: c.log.as_deref(),
+                    stats: c.stats,
+                    // A migration is a thawed checkpoint: the tree runs while its memory moves.
+                    thawed: (c.thawed || c.migrate.is_some())
+                        .then_some((c.rounds.unwrap_or(0), Duration::from_millis(c.max_downtime))),
+                    track: c.track,
+                    parent: c.parent.as_deref(),
+                };
+                checkpoint(&target?, &req)
+            })
         }
     };
     match result {

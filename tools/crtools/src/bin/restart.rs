@@ -11,8 +11,9 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,10 +25,12 @@ use crimage::format::{
 use crimage::uapi;
 use crtools::chain::{self, Spaces};
 use crtools::forest::{Birth, Plan};
-use crtools::{fail, failed, pipe, Fail};
+use crtools::{fail, failed, migrate, pipe, Fail};
 
 /// How long restart waits for the checkpointed pids to be freed.
 const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a failed --listen waits for the rest of the image, before it closes.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Restart a process tree checkpointed by ckpt, with its original pids.
 ///
@@ -49,18 +52,28 @@ const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// and inode, this CPU's state), in its own process and in the kernel, and exits 0 when they all
 /// pass. Whether the pids will be free then is not one of them.
 ///
+/// With --listen ADDR:PORT, the image comes from `ckpt PID --migrate ADDR:PORT` on another
+/// machine (restart says "restart: listening on ADDR:PORT" once it listens, and takes one
+/// connection). Once every task of the tree runs here, restart tells the source, which then
+/// kills its own; when the restart fails, it tells the source why, and the source thaws its
+/// tree. The pids must be free here already (the source holds its own until it hears back).
+///
 /// An incremental image (ckpt --parent) restores with its chain of parents: each is found at
 /// the path its child recorded, or else in a --parent-dir, and must be the very image the child
 /// was written against (its length and checksum), whole.
 #[derive(Parser)]
 #[command(
     name = "restart",
-    override_usage = "restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE] [--stats] [--parent-dir DIR]"
+    override_usage = "restart -i FILE|- [--pidns|--no-pidns] [--detach] [--dry-run] [--log FILE] [--stats] [--parent-dir DIR]\n       \
+                      restart --listen ADDR:PORT [--pidns|--no-pidns] [--detach] [--log FILE] [--stats]"
 )]
 struct Options {
     /// The image: a file, or - for standard input.
-    #[arg(short = 'i', value_name = "FILE|-")]
-    input: String,
+    #[arg(short = 'i', value_name = "FILE|-", required_unless_present = "listen")]
+    input: Option<String>,
+    /// Take the image of a migration from one connection on ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["input", "dry_run"])]
+    listen: Option<String>,
     /// Print the root's pid once the tree runs, and exit.
     #[arg(long)]
     detach: bool,
@@ -320,10 +333,13 @@ fn give_up(env: &Env, msg: &str) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-/// Creates process `c` of the plan, as a child of the caller, and returns its pid.
-fn spawn(env: &Env, creator: usize, c: usize) -> i32 {
+/// Creates process `c` of the plan, as a child of the caller (process `creator` of the plan, or
+/// none: the placeholder init), and returns its pid.
+fn spawn(env: &Env, creator: Option<usize>, c: usize) -> i32 {
     let e = env.plan.entries[c];
-    let flags = env.plan.share_flags(creator, c);
+    // The placeholder shares nothing with the root: it closes the restarter's descriptors
+    // once the root exists, which in a shared table would be the root's image and log.
+    let flags = creator.map_or(0, |p| env.plan.share_flags(p, c));
     match clone_process(flags, e.exit_signal, Some(e.pid), None) {
         Ok(0) => become_task(env, c),
         Ok(pid) => pid,
@@ -370,7 +386,7 @@ fn become_task(env: &Env, i: usize) -> ! {
     for birth in births {
         match birth {
             Birth::Direct(c) => {
-                spawn(env, i, c);
+                spawn(env, Some(i), c);
             }
             Birth::Ghost { sid, children } => {
                 let ghost = match clone_process(0, libc::SIGCHLD as u32, Some(sid), None) {
@@ -378,7 +394,7 @@ fn become_task(env: &Env, i: usize) -> ! {
                         // SAFETY: the ghost leads the dead leader's session.
                         unsafe { libc::setsid() };
                         for c in children {
-                            spawn(env, i, c);
+                            spawn(env, Some(i), c);
                         }
                         // SAFETY: the ghost's work is done; its children go to the subreaper.
                         unsafe { libc::_exit(0) }
@@ -610,7 +626,7 @@ fn spawn_thread(env: &Env, i: usize, t: usize) {
 /// In a new pid namespace for an image whose root is not its init: this task is the init. It
 /// creates the root with its pid, reaps orphans, and exits with the root's status.
 fn placeholder_init(env: &Env) -> ! {
-    let root = spawn(env, 0, 0);
+    let root = spawn(env, None, 0);
     // SAFETY: the restarter's pipe ends and the tree's own descriptors are not the init's.
     unsafe {
         for fd in env
@@ -841,8 +857,8 @@ fn open_log(opts: &Options) -> Result<Box<dyn Write>, Fail> {
 }
 
 /// `--dry-run`: the tree's plan here, then every record through the kernel's checks.
-fn dry_run(opts: &Options) -> Result<u8, Fail> {
-    let (plan, mut source) = Input::open(&opts.input)?.prepare(&opts.parent_dir)?;
+fn dry_run(opts: &Options, input: Input) -> Result<u8, Fail> {
+    let (plan, mut source) = input.prepare(&opts.parent_dir)?;
     let dev = crtools::open_device()?;
     source.stage(&dev)?;
     let (log_r, log_w) = pipe()?;
@@ -877,12 +893,11 @@ fn dry_run(opts: &Options) -> Result<u8, Fail> {
     Ok(0)
 }
 
-fn restart(opts: &Options) -> Result<u8, Fail> {
-    if opts.dry_run {
-        return dry_run(opts);
-    }
+/// Restarts the image from `input`; with `migration`, the connection of a migration's source,
+/// which hears whether the tree runs.
+fn restart(opts: &Options, input: Input, migration: Option<&TcpStream>) -> Result<u8, Fail> {
     let began = std::time::Instant::now();
-    let (plan, mut source) = Input::open(&opts.input)?.prepare(&opts.parent_dir)?;
+    let (plan, mut source) = input.prepare(&opts.parent_dir)?;
     let root = plan.entries[0].pid;
     let pidns = opts.pidns().unwrap_or(plan.container);
     if plan.container && !pidns {
@@ -895,6 +910,17 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
             .pids()
             .iter()
             .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if busy && migration.is_some() {
+            // The source holds them, frozen, until it hears back: waiting would not free them.
+            let pid = plan
+                .pids()
+                .into_iter()
+                .find(|p| Path::new(&format!("/proc/{p}")).exists());
+            fail!(
+                "pid {} is in use here: restore into a new pid namespace (--pidns)",
+                pid.unwrap_or(root)
+            );
+        }
         if busy {
             source.spill()?;
         }
@@ -997,13 +1023,29 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
         let _ = f.join();
     }
     failed |= control.failed.load(Ordering::SeqCst) != 0;
-    if failed {
+    // The last task to finish its restore reports the figures: without them, some task never
+    // finished, even if nobody could say why (its log gone with it).
+    let unfinished = !failed && figures.is_none();
+    if failed || unfinished {
         // All or nothing: whatever of the tree still runs goes.
         let _ = crtools::kill_all(&cg_dir);
         let mut status = 0;
         // SAFETY: reaping our own child.
         unsafe { libc::waitpid(child, &mut status, 0) };
+        if unfinished {
+            fail!("restart of pid {root} failed: the tree did not finish its restore");
+        }
         fail!("restart of pid {root} failed");
+    }
+    if let Some(stream) = migration {
+        if let Err(e) = migrate::report_running(stream) {
+            // The source thaws its own tree when it does not hear back: only one may run.
+            let _ = crtools::kill_all(&cg_dir);
+            let mut status = 0;
+            // SAFETY: reaping our own child.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            fail!("{}: the tree restored here is killed", e.message());
+        }
     }
     if let (true, Some(f)) = (opts.stats, figures) {
         let stopped = std::time::Duration::from_nanos(f.ns);
@@ -1028,9 +1070,35 @@ fn restart(opts: &Options) -> Result<u8, Fail> {
     }
 }
 
+/// `--listen`: takes the image from one connection, and answers the source.
+fn listen_and_restart(opts: &Options, spec: &str) -> Result<u8, Fail> {
+    let addr = migrate::resolve(spec)?;
+    let stream = migrate::accept_one(addr, |at| {
+        eprintln!("restart: listening on {at}");
+    })?;
+    let answer = stream.try_clone()?;
+    let input = Input::Stream(File::from(OwnedFd::from(stream)));
+    let result = restart(opts, input, Some(&answer));
+    if let Err(f) = &result {
+        migrate::report_failure(&answer, f.message(), DRAIN_TIMEOUT);
+    }
+    result
+}
+
 fn main() -> ExitCode {
     let opts = Options::parse();
-    match restart(&opts) {
+    let result = match (&opts.listen, &opts.input) {
+        (Some(spec), _) => listen_and_restart(&opts, spec),
+        (None, Some(path)) => Input::open(path).and_then(|input| {
+            if opts.dry_run {
+                dry_run(&opts, input)
+            } else {
+                restart(&opts, input, None)
+            }
+        }),
+        (None, None) => Err(Fail::Usage("give -i FILE|- or --listen ADDR:PORT".into())),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => crtools::exit_with("restart", &f),
     }
