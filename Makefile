@@ -31,7 +31,7 @@ HELPER_OUT := $(BUILD)/helpers
 VM_OUT := $(BUILD)/vm/$(KERNEL)
 FUZZ_SECONDS ?= 600
 
-.PHONY: all module kernel tools selftests vm-image check host-check demo bench fuzz fuzz-smoke \
+.PHONY: all module kernel tools selftests vm-image check host-check demo demo-migrate bench fuzz fuzz-smoke \
 	fmt fmt-check clean help FORCE
 
 all: module
@@ -42,6 +42,7 @@ help:
 	@echo "make check        host tests, fuzz smoke run, KUnit and kselftests in the VM (both kernels)"
 	@echo "make check T=GLOB just the matching selftests, on KERNEL (default normal)"
 	@echo "make demo         show what cr does today, in the VM"
+	@echo "make demo-migrate move a counting program from one VM to another while it counts"
 	@echo "make bench        cr against criu in one VM boot (BENCH_RUNS=3, BENCH_SCALE=full|small|memory|thawed|incremental)"
 	@echo "make fuzz         fuzz the image parser and the record decoders, FUZZ_SECONDS each"
 	@echo "make fmt          rustfmt the module and the tools"
@@ -106,6 +107,10 @@ fuzz:
 demo:
 	@selftests/setup-host.sh demo
 	@selftests/demo.sh
+
+demo-migrate:
+	@selftests/setup-host.sh demo
+	@selftests/migrate.sh
 
 bench:
 	@selftests/setup-host.sh demo

@@ -1176,15 +1176,29 @@ static int cr_file_iter_all(struct file *f, struct iov_iter *iter)
 
 	while (iov_iter_count(iter)) {
 		loff_t pos = f->f_pos;
+		size_t before = iov_iter_count(iter);
 		ssize_t done = write ? vfs_iter_write(f, iter, stream ? NULL : &pos, 0) :
 				       vfs_iter_read(f, iter, stream ? NULL : &pos, 0);
+		size_t moved;
 
 		if (done < 0)
 			return done;
 		if (done == 0)
 			return write ? -EIO : -ENODATA;
+		/*
+		 * What was done is what the call returned. Not every ->write_iter leaves the iterator
+		 * where its return says (9p's unbuffered write returns the count and leaves it
+		 * untouched), and the same bytes would be written again, forever.
+		 */
+		moved = before - iov_iter_count(iter);
+		if (moved < done)
+			iov_iter_advance(iter, done - moved);
+		else if (moved > done)
+			iov_iter_revert(iter, moved - done);
 		if (!stream)
 			f->f_pos = pos;
+		if (fatal_signal_pending(current))
+			return -EINTR;
 	}
 	return 0;
 }

@@ -5,7 +5,9 @@
 #   selftests/check.sh all             set-up, host tests, lint and the fuzz smoke run, while the
 #                                      normal and the debug kernel each build and run the VM
 #                                      selftests and KUnit, side by side (one vCPU each; the
-#                                      debug kernel's suite in two VMs, half each)
+#                                      debug kernel's suite in two VMs, half each), then the
+#                                      live migration between two guests
+#                                      (selftests/migrate.sh --check)
 #   selftests/check.sh vm VARIANT [T]  one kernel's VM run only, of the selftests matching the
 #                                      glob T (`make check T=cr_pipes`)
 #   selftests/check.sh host            host side only
@@ -110,6 +112,22 @@ run_vm() {
 	fi
 }
 
+# two_guests VARIANT: the live migration between two guests (selftests/migrate.sh --check),
+# each TAP line one result.
+two_guests() {
+	local variant=$1 log="$LOG/migrate-$1.log" flag=() p f
+	[[ $variant == debug ]] && flag=(--debug)
+	selftests/migrate.sh --no-build --check "${flag[@]}" >"$log" 2>&1
+	grep -E '^(not )?ok ' "$log" | sed "s/^/    two guests ($variant): /"
+	p=$(grep -cE '^ok ' "$log")
+	f=$(grep -cE '^not ok ' "$log")
+	count "$p" "$f" 0
+	if ((p + f == 0)); then
+		fail "the two-guest migration on the $variant kernel did not run (log: $log)"
+		tail -30 "$log"
+	fi
+}
+
 # halves LOG...: the selftests in two lists of about equal time (by the times the logs of the
 # last run give, or else selftests/debug-times, longest first, each to the lighter half), one
 # per line. Under KASAN one VM would take most of the run while the other CPU idled.
@@ -153,9 +171,13 @@ vm_tests() {
 		run_vm debug "$LOG/vm-debug-2.log" $b >"$LOG/vm-debug-b.out"
 		wait "$first"
 		cat "$LOG/vm-debug-a.out" "$LOG/vm-debug-b.out"
+		two_guests debug
 		return
 	fi
 	run_vm "$variant" "$log" "$@"
+	if (($# == 0)); then
+		two_guests "$variant"
+	fi
 }
 
 summary() {

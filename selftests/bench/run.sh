@@ -4,7 +4,7 @@
 # has criu. Prints a table, and writes build/bench/results.json and build/bench/memory.svg.
 #
 #   BENCH_RUNS=3        runs of each scenario and tool (medians and spread are reported)
-#   BENCH_SCALE=full    or small (the sizes `make check` runs), memory, thawed, incremental
+#   BENCH_SCALE=full    or small (the sizes `make check` runs), memory, thawed, incremental, migrate
 #   BENCH_TOOLS="cr criu"
 set -euo pipefail
 

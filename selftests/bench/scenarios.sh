@@ -4,8 +4,8 @@
 #   cr-bench-scenarios SCALE RUNS TOOL...
 #
 #   SCALE  full (make bench), small (make check: every scenario once, quickly), memory
-#          (the 1 GiB checkpoint and restart alone, for work on the memory path), or thawed
-#          (the thawed checkpoints alone)
+#          (the 1 GiB checkpoint and restart alone, for work on the memory path), thawed
+#          (the thawed checkpoints alone), or migrate (the migrations alone)
 #   RUNS   runs of each scenario and tool
 #   TOOL   cr, criu
 #
@@ -340,6 +340,91 @@ incremental() {
 	done
 }
 
+# run_migrate MIB RATE TOOL RUN: a writer of MIB MiB, rewriting random pages at about RATE MiB/s,
+# moves to a new home in the same guest while it runs: cr's ckpt --migrate over loopback TCP to
+# restart --listen --pidns (the source keeps its pids until the destination answers), or criu's
+# pre-dump, dump and restore (a migration with CRIU, less the copy of the images between
+# machines). The downtime: cr's from the freeze until the destination said the tree runs (ckpt's
+# "stopped"), criu's dump and restore; and the writer's own longest stall across the move, by its
+# monotonic clock, which the same guest keeps. Then the writer checks its memory at its new home.
+run_migrate() {
+	mib=$1 rate=$2 tool=$3 run=$4
+	scenario=migrate-$mib
+	begin_run
+	downtime_ns=0 stall_us=0
+	burst=$(((rate * 256 + 999) / 1000))
+	setsid ckpt run --cgroup "$cg" -- cr_writer "$dir" "$mib" "$burst" 1 </dev/null \
+		>/dev/null 2>&1 &
+	pid=$!
+	wait_for_file "$dir/ready" || why="the writer did not start"
+	[ -z "$why" ] && check_round 1 "the writer" memory
+	if [ -z "$why" ]; then
+		case $tool in
+		cr)
+			restart --listen 127.0.0.1:7300 --pidns --detach --log "$dir/log" \
+				>/dev/null 2>"$dir/listen" &
+			listener=$!
+			i=0
+			until grep -qs listening "$dir/listen" || [ $i -gt 600 ]; do
+				sleep 0.05
+				i=$((i + 1))
+			done
+			cr_timed "$dir/t.ckpt" ckpt "$pid" --migrate 127.0.0.1:7300 --stats \
+				--log "$dir/log" 2>"$dir/stats" || why="cr migration failed: $(tail -q -n 3 "$dir/log" "$dir/stats" "$dir/listen" 2>/dev/null | tr '\n"' ' _')"
+			wait "$listener" || [ -n "$why" ] || why="restart --listen failed: $(tail -n 3 "$dir/listen" | tr '\n"' ' _')"
+			frozen=$(sed -n 's/.*stopped \([0-9.]*\) s.*/\1/p' "$dir/stats" 2>/dev/null)
+			[ -n "$frozen" ] && downtime_ns=$(echo "$frozen" | awk '{ printf "%d", $1 * 1e9 }')
+			wait "$pid" 2>/dev/null
+			# The writer at its new home, by its pid outside the new namespace.
+			source=$pid
+			pid=
+			for p in $(cat "$CG/cr-restart-$source/cgroup.procs" 2>/dev/null); do
+				[ "$(cat "/proc/$p/comm" 2>/dev/null)" = cr_writer ] && pid=$p
+			done
+			[ -n "$pid" ] || [ -n "$why" ] || why="the migrated writer is not there"
+			;;
+		criu)
+			mkdir -p "$img.pre" "$img.d"
+			cr_timed "$dir/t.pre" criu pre-dump -t "$pid" -D "$img.pre" --shell-job \
+				-o pre.log 2>>"$dir/log" &&
+				cr_timed "$dir/t.dump" criu dump -t "$pid" -D "$img.d" --shell-job \
+					--prev-images-dir ../img.pre --track-mem -o dump.log 2>>"$dir/log" ||
+				why="criu dump failed: $(tail -q -n 3 "$dir/log" "$img.d/dump.log" 2>/dev/null | tr '\n"' ' _')"
+			if [ -z "$why" ]; then
+				wait_dead "$pid" || why="the dumped writer still runs"
+				wait "$pid" 2>/dev/null
+			fi
+			[ -z "$why" ] && restart_from criu
+			if [ -z "$why" ]; then
+				read -r pre_ns _ <"$dir/t.pre"
+				read -r dump_ns _ <"$dir/t.dump"
+				read -r rst_ns _ <"$dir/t.restart"
+				downtime_ns=$((dump_ns + rst_ns))
+				echo "$((pre_ns + dump_ns + rst_ns)) 0" >"$dir/t.ckpt"
+				rm -f "$dir/t.restart"
+			fi
+			;;
+		esac
+	fi
+	[ -z "$why" ] && check_round 2 "the migrated writer" memory
+	[ -z "$why" ] && stall_us=$(cat "$dir/stall.2")
+	end_run "$rate" "\"frozen_ns\":$downtime_ns,\"stall_us\":$stall_us," "$img" "$img.d" "$img.pre"
+	[ -n "${source:-}" ] && drop_cgroup "cr-restart-$source"
+	source=
+}
+
+# migrate MIB RATE: run_migrate for every tool, RUNS times.
+migrate() {
+	for tool in $TOOLS; do
+		r=1
+		while [ $r -le "$RUNS" ]; do
+			say "migrate $1 MiB at $2 MiB/s, $tool run $r"
+			run_migrate "$1" "$2" "$tool" "$r"
+			r=$((r + 1))
+		done
+	done
+}
+
 # scenario NAME SIZE MODE ARG [TOOLS] [stream]
 scenario() {
 	for tool in ${5:-$TOOLS}; do
@@ -382,11 +467,17 @@ full)
 	thawed 1024 16
 	thawed 1024 128
 	incremental 1024 10
+	migrate 1024 16
 	;;
 thawed)
 	thawed 1024 16
 	thawed 1024 128
 	incremental 1024 10
+	migrate 1024 16
+	;;
+migrate)
+	migrate 64 16
+	migrate 1024 16
 	;;
 incremental)
 	incremental 1024 10
@@ -408,6 +499,7 @@ small)
 	scenario stream "$((16 << 20))" memory 16 cr stream
 	thawed 8 16
 	incremental 16 1
+	migrate 8 16
 	;;
 tiny)
 	# small's scenarios at a size the debug kernel (KASAN under TCG) runs in a minute.
@@ -422,6 +514,7 @@ tiny)
 	scenario stream "$((4 << 20))" memory 4 cr stream
 	thawed 4 16
 	incremental 8 1
+	migrate 4 16
 	;;
 *)
 	say "unknown scale $SCALE"

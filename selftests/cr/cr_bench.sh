@@ -4,7 +4,7 @@
 # checks its own state after the restart (and a thawed checkpoint's writer before it too), so
 # the bench cannot rot. No time is asserted; `make bench` measures.
 . "$(dirname "$0")/tap.sh.inc"
-tap_plan 10
+tap_plan 11
 
 out=/tmp/cr_bench.out
 scale=$(scale small tiny)
@@ -13,11 +13,13 @@ grep -q memcpy_mbps $out || cat /tmp/cr_bench.err | sed 's/^/# /'
 if [ $scale = small ]; then
 	set -- '"memory","size":16777216' '"sparse","size":64' '"sparse","size":0' \
 		'"vmas","size":300' '"fds","size":10000' '"procs","size":20' '"threads","size":10' \
-		'"stream","size":16777216' '"thawed-8","size":16' '"incremental-16","size":1'
+		'"stream","size":16777216' '"thawed-8","size":16' '"incremental-16","size":1' \
+		'"migrate-8","size":16'
 else
 	set -- '"memory","size":4194304' '"sparse","size":64' '"sparse","size":0' \
 		'"vmas","size":100' '"fds","size":1000' '"procs","size":8' '"threads","size":4' \
-		'"stream","size":4194304' '"thawed-4","size":16' '"incremental-8","size":1'
+		'"stream","size":4194304' '"thawed-4","size":16' '"incremental-8","size":1' \
+		'"migrate-4","size":16'
 fi
 for s in "$@"; do
 	line=$(grep -F "\"scenario\":$s," $out)
