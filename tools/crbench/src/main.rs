@@ -377,147 +377,135 @@ fn table(summary: &Summary, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// The checkpoints that leave a writer running: cr's thawed one against criu's pre-dump and
-/// dump. The stall is the writer's longest gap between two of its bursts around the checkpoint;
-/// faults are those the checkpoint added to it.
-fn thawed_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> io::Result<()> {
+/// A table of its own for the rows of one family of scenarios (`family` gives the writer's
+/// memory of a scenario of it): `intro`, then `header` (its first column the writer), then one
+/// line per row, whose cells after the writer `cells` gives from cr's and criu's results.
+fn family_table(
+    summary: &Summary,
+    none: &ToolResult,
+    family: fn(&str) -> Option<u64>,
+    intro: &str,
+    header: &str,
+    cells: impl Fn(&ToolResult, &ToolResult) -> Vec<String>,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let rows: Vec<&Row> = summary
         .rows
         .iter()
-        .filter(|r| thawed_mib(&r.scenario).is_some())
+        .filter(|r| family(&r.scenario).is_some())
         .collect();
     if rows.is_empty() {
         return Ok(());
     }
-    writeln!(
-        out,
+    writeln!(out, "{intro}")?;
+    writeln!(out, "{header}")?;
+    writeln!(out, "|{}", "---|".repeat(header.matches(" | ").count() + 1))?;
+    for row in rows {
+        let cr = row.tools.get("cr").unwrap_or(none);
+        let criu = row.tools.get("criu").unwrap_or(none);
+        let mut line = vec![size_label(&row.scenario, row.size)];
+        line.extend(cells(cr, criu));
+        writeln!(out, "| {} |", line.join(" | "))?;
+    }
+    Ok(())
+}
+
+/// The checkpoints that leave a writer running: cr's thawed one against criu's pre-dump and
+/// dump. The stall is the writer's longest gap between two of its bursts around the checkpoint;
+/// faults are those the checkpoint added to it.
+fn thawed_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> io::Result<()> {
+    family_table(
+        summary,
+        none,
+        thawed_mib,
         "\nCheckpoints of a running writer, which goes on running: cr's `ckpt --thawed` against \
          `criu pre-dump` then `criu dump --track-mem --leave-running`. Stall: the writer's longest \
          gap between two bursts around the checkpoint (ratio = criu's / cr's), and over a quiet \
          second before it (the guest's own); frozen: the time ckpt had the tree frozen; faults: \
-         those the checkpoint added to the writer.\n"
-    )?;
-    writeln!(
+         those the checkpoint added to the writer.\n",
+        "| writer | cr stall | criu stall | ratio | quiet stall | cr frozen | cr faults | criu faults | cr total | criu total | cr image | criu image |",
+        |cr, criu| {
+            vec![
+                millis(cr.stall_s),
+                millis(criu.stall_s),
+                ratio(cr.stall_s, criu.stall_s),
+                millis(cr.quiet_stall_s.or(criu.quiet_stall_s)),
+                millis(cr.frozen_s),
+                count(cr.faults),
+                count(criu.faults),
+                secs(cr.checkpoint_s),
+                secs(criu.checkpoint_s),
+                bytes(cr.image_bytes),
+                bytes(criu.image_bytes),
+            ]
+        },
         out,
-        "| writer | cr stall | criu stall | ratio | quiet stall | cr frozen | cr faults | criu faults | cr total | criu total | cr image | criu image |"
-    )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
-    for row in rows {
-        let cr = row.tools.get("cr").unwrap_or(none);
-        let criu = row.tools.get("criu").unwrap_or(none);
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            size_label(&row.scenario, row.size),
-            millis(cr.stall_s),
-            millis(criu.stall_s),
-            ratio(cr.stall_s, criu.stall_s),
-            millis(cr.quiet_stall_s.or(criu.quiet_stall_s)),
-            millis(cr.frozen_s),
-            count(cr.faults),
-            count(criu.faults),
-            secs(cr.checkpoint_s),
-            secs(criu.checkpoint_s),
-            bytes(cr.image_bytes),
-            bytes(criu.image_bytes),
-        )?;
-    }
-    Ok(())
+    )
 }
 
 /// Incremental checkpoints after a known change: cr's `ckpt --parent` against criu's `dump
 /// --prev-images-dir`. The image against the bytes changed is what counts (the goal: at most
 /// 1 % more).
 fn incremental_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> io::Result<()> {
-    let rows: Vec<&Row> = summary
-        .rows
-        .iter()
-        .filter(|r| incremental_mib(&r.scenario).is_some())
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "\nIncremental checkpoints of a writer left running, after it rewrote a known part of its \
-         memory: cr's `ckpt --track`, then `ckpt --parent` against `criu dump --track-mem`, then \
-         `criu dump --prev-images-dir`. Of changed: the second image's size over the bytes \
-         rewritten.\n"
-    )?;
-    writeln!(
-        out,
-        "| writer | cr image | of changed | criu image | of changed | cr parent | criu parent | cr checkpoint | criu dump | cr restart | criu restore |"
-    )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     let of_changed = |t: &ToolResult| match (t.image_bytes, t.changed_bytes) {
         (Some(i), Some(c)) => format!("{:.3}", i.median / c.median),
         _ => "-".into(),
     };
-    for row in rows {
-        let cr = row.tools.get("cr").unwrap_or(none);
-        let criu = row.tools.get("criu").unwrap_or(none);
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            size_label(&row.scenario, row.size),
-            bytes(cr.image_bytes),
-            of_changed(cr),
-            bytes(criu.image_bytes),
-            of_changed(criu),
-            bytes(cr.base_bytes),
-            bytes(criu.base_bytes),
-            secs(cr.checkpoint_s),
-            secs(criu.checkpoint_s),
-            secs(cr.restart_s),
-            secs(criu.restart_s),
-        )?;
-    }
-    Ok(())
+    family_table(
+        summary,
+        none,
+        incremental_mib,
+        "\nIncremental checkpoints of a writer left running, after it rewrote a known part of its \
+         memory: cr's `ckpt --track`, then `ckpt --parent` against `criu dump --track-mem`, then \
+         `criu dump --prev-images-dir`. Of changed: the second image's size over the bytes \
+         rewritten.\n",
+        "| writer | cr image | of changed | criu image | of changed | cr parent | criu parent | cr checkpoint | criu dump | cr restart | criu restore |",
+        |cr, criu| {
+            vec![
+                bytes(cr.image_bytes),
+                of_changed(cr),
+                bytes(criu.image_bytes),
+                of_changed(criu),
+                bytes(cr.base_bytes),
+                bytes(criu.base_bytes),
+                secs(cr.checkpoint_s),
+                secs(criu.checkpoint_s),
+                secs(cr.restart_s),
+                secs(criu.restart_s),
+            ]
+        },
+        out,
+    )
 }
 
 /// Migrations of a running writer to a new home in the same guest: cr's `ckpt --migrate` to
 /// `restart --listen` over loopback TCP, against criu's pre-dump, dump and restore. The downtime
 /// is what a migration is judged by (the goal: at most 50 ms at 16 MiB/s).
 fn migration_table(summary: &Summary, none: &ToolResult, out: &mut impl Write) -> io::Result<()> {
-    let rows: Vec<&Row> = summary
-        .rows
-        .iter()
-        .filter(|r| migrate_mib(&r.scenario).is_some())
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    writeln!(
-        out,
+    family_table(
+        summary,
+        none,
+        migrate_mib,
         "\nMigrations of a running writer to a new home in the same guest: cr's `ckpt --migrate` \
          to `restart --listen --pidns` over loopback TCP, against `criu pre-dump`, `criu dump \
          --prev-images-dir` and `criu restore` (without the copy between machines). Downtime: cr's \
          from the freeze until the destination said the tree runs, criu's dump and restore \
          (ratio = criu's / cr's); stall: the writer's own longest gap between two bursts across \
-         the move; total: the whole migration.\n"
-    )?;
-    writeln!(
+         the move; total: the whole migration.\n",
+        "| writer | cr downtime | criu downtime | ratio | cr stall | criu stall | cr total | criu total |",
+        |cr, criu| {
+            vec![
+                millis(cr.frozen_s),
+                millis(criu.frozen_s),
+                ratio(cr.frozen_s, criu.frozen_s),
+                millis(cr.stall_s),
+                millis(criu.stall_s),
+                secs(cr.checkpoint_s),
+                secs(criu.checkpoint_s),
+            ]
+        },
         out,
-        "| writer | cr downtime | criu downtime | ratio | cr stall | criu stall | cr total | criu total |"
-    )?;
-    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
-    for row in rows {
-        let cr = row.tools.get("cr").unwrap_or(none);
-        let criu = row.tools.get("criu").unwrap_or(none);
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            size_label(&row.scenario, row.size),
-            millis(cr.frozen_s),
-            millis(criu.frozen_s),
-            ratio(cr.frozen_s, criu.frozen_s),
-            millis(cr.stall_s),
-            millis(criu.stall_s),
-            secs(cr.checkpoint_s),
-            secs(criu.checkpoint_s),
-        )?;
-    }
-    Ok(())
+    )
 }
 
 /// Time against memory size for both tools, checkpoint and restart: one line each.
