@@ -26,6 +26,9 @@ mkdir -p "$LOG"
 COUNTS="$LOG/counts"
 
 note() { printf '\n=== %s\n' "$*"; }
+# since: "at N s", the time since check.sh began, for the log to show where a run's time went.
+BEGAN=$(date +%s)
+since() { echo "at $(($(date +%s) - BEGAN)) s"; }
 # count PASSED FAILED SKIPPED: adds to the totals (a file, since lanes run in subshells).
 count() { echo "$1 $2 $3" >>"$COUNTS"; }
 pass() { count 1 0 0; echo "PASS: $*"; }
@@ -177,6 +180,7 @@ vm_tests() {
 		tail -30 "$LOG/build-$variant.log"
 		return
 	fi
+	echo "check: the $variant kernel, module and image are ready $(since)"
 	[[ $variant == normal && $# -eq 0 ]] && module_lint
 	if [[ $variant == debug && $# -eq 0 ]]; then
 		{ read -r a; read -r b; } < <(halves "$LOG"/vm-debug*.log)
@@ -186,12 +190,16 @@ vm_tests() {
 		run_vm debug "$LOG/vm-debug-2.log" $b >"$LOG/vm-debug-b.out"
 		wait "$first"
 		cat "$LOG/vm-debug-a.out" "$LOG/vm-debug-b.out"
+		echo "check: the debug kernel's selftests ended $(since)"
 		two_guests debug
+		echo "check: the debug kernel's lane ended $(since)"
 		return
 	fi
 	run_vm "$variant" "$log" "$@"
 	if (($# == 0)); then
+		echo "check: the $variant kernel's selftests ended $(since)"
 		two_guests "$variant"
+		echo "check: the $variant kernel's lane ended $(since)"
 	fi
 }
 
@@ -214,8 +222,8 @@ vm)
 	vm_tests "$variant" "$@"
 	;;
 all)
-	start=$(date +%s)
 	selftests/setup-host.sh demo || fail "host set-up"
+	echo "check: the host set-up ended $(since)"
 	# The kernel lanes wait first on the toolchain chroot and the patched source (debootstrap,
 	# apt and tar: minutes on a new machine, mostly I/O), the host tests and cargo-fuzz's
 	# install build meanwhile. Then each kernel's lane builds it and runs its VM as soon as it
@@ -225,7 +233,9 @@ all)
 			fail "kernel toolchain or source (log: $LOG/prepare.log)"
 			tail -20 "$LOG/prepare.log"
 			exit 1
-		elif ! make -s selftests >"$LOG/build-selftests.log" 2>&1; then
+		fi
+		echo "check: the toolchain and the kernel source are ready $(since)"
+		if ! make -s selftests >"$LOG/build-selftests.log" 2>&1; then
 			fail "selftests build (log: $LOG/build-selftests.log)"
 			tail -20 "$LOG/build-selftests.log"
 			exit 1
@@ -237,12 +247,15 @@ all)
 	lanes=$!
 	make -s tools >"$LOG/build-tools.log" 2>&1 || { fail "tools build (log: $LOG/build-tools.log)"; tail -20 "$LOG/build-tools.log"; }
 	host_tests
+	echo "check: the host tests ended $(since)"
 	selftests/setup-host.sh fuzz >"$LOG/setup-fuzz.log" 2>&1 || { fail "installing cargo-fuzz (log: $LOG/setup-fuzz.log)"; tail -20 "$LOG/setup-fuzz.log"; }
+	echo "check: cargo-fuzz is installed $(since)"
 	fuzz_smoke
+	echo "check: the fuzz smoke run ended $(since)"
 	wait $lanes
 	cat "$LOG/lanes.out" "$LOG/lane-normal.out" "$LOG/lane-debug.out"
 	echo
-	echo "check: took $(($(date +%s) - start)) s"
+	echo "check: took $(($(date +%s) - BEGAN)) s"
 	;;
 *) echo "usage: $0 all|host|fuzz-smoke|vm VARIANT [TEST...]" >&2; exit 2 ;;
 esac

@@ -100,6 +100,43 @@ fn parent_in_stat(stat: &str) -> Option<i32> {
     fields.next()?.parse().ok()
 }
 
+/// Says what holds `pid`, for a restart that cannot have it: its state, its threads' states
+/// when they differ, and its parent, whose job reaping it is once it is a zombie.
+pub fn pid_holder(pid: i32) -> String {
+    let Some((comm, fields)) = read_stat(&format!("/proc/{pid}/stat")) else {
+        return format!("pid {pid} is gone");
+    };
+    let state = fields.first().cloned().unwrap_or_default();
+    let ppid: i32 = fields.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let parent = read_stat(&format!("/proc/{ppid}/stat")).map_or(String::new(), |(c, _)| c);
+    let mut threads = Vec::new();
+    if let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in dir.flatten() {
+            let path = t.path().join("stat");
+            if let Some((_, f)) = read_stat(&path.to_string_lossy()) {
+                threads.push(format!("{} {}", t.file_name().to_string_lossy(), f[0]));
+            }
+        }
+    }
+    threads.sort();
+    format!(
+        "pid {pid} ({comm}) is in state {state}, child of {ppid} ({parent}); threads: {}",
+        threads.join(", ")
+    )
+}
+
+/// The comm and the fields after it of a `stat` file of /proc.
+fn read_stat(path: &str) -> Option<(String, Vec<String>)> {
+    let stat = fs::read_to_string(path).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let fields = stat[close + 1..]
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    (!fields.is_empty()).then(|| (stat[open + 1..close].to_owned(), fields))
+}
+
 /// Makes a pipe carrying an image as large as an unprivileged process may (fs/pipe-max-size,
 /// 1 MiB by default), so that the writer and the reader wake each other once per megabyte
 /// rather than once per 64 KiB. Anything else (a file, a socket) is left alone, as is a pipe
@@ -393,6 +430,20 @@ mod tests {
         assert_eq!(in_subtree(ppid, me), Some(true));
         assert_eq!(in_subtree(me, ppid), Some(false));
         assert_eq!(in_subtree(me, i32::MAX), None);
+    }
+
+    #[test]
+    fn pid_holder_names_state_and_parent() {
+        let me = std::process::id() as i32;
+        let told = pid_holder(me);
+        assert!(told.contains(&format!("pid {me} (")), "{told}");
+        // The harness runs tests on threads of their own: the leader may sleep meanwhile.
+        assert!(told.contains("is in state "), "{told}");
+        // SAFETY: getppid has no preconditions.
+        let ppid = unsafe { libc::getppid() };
+        assert!(told.contains(&format!("child of {ppid} (")), "{told}");
+        assert!(told.contains(&format!("threads: {me} ")), "{told}");
+        assert_eq!(pid_holder(i32::MAX), format!("pid {} is gone", i32::MAX));
     }
 
     #[test]

@@ -930,7 +930,10 @@ fn restart(opts: &Options, input: Input, migration: Option<&TcpStream>) -> Resul
             let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
             while proc_dir.exists() {
                 if std::time::Instant::now() > deadline {
-                    fail!("pid {pid} is in use: cannot restart with the same pid");
+                    fail!(
+                        "pid {pid} is in use: cannot restart with the same pid ({})",
+                        crtools::pid_holder(pid as i32)
+                    );
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
