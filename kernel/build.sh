@@ -99,14 +99,20 @@ kmake olddefconfig >/dev/null
 
 # A fragment line that Kconfig dropped (an unmet dependency, a toolchain check that failed) would
 # give a kernel that silently lacks what the tests rely on: refuse it.
-missing=0
+# A later fragment overrides an earlier one (criu.config turns IPv6 back on), as in
+# merge_config.sh: each symbol is checked against the last line that sets it.
+declare -A wanted=()
 for f in "${FRAGMENTS[@]}"; do
 	while IFS= read -r line; do
-		case $line in
-		CONFIG_*=n) grep -qx "${line%=n}=y" "$OUT/.config" && { log "config: $line was not applied"; missing=1; } ;;
-		CONFIG_*) grep -qx "$line" "$OUT/.config" || { log "config: $line was not applied"; missing=1; } ;;
-		esac
+		[[ $line == CONFIG_*=* ]] && wanted[${line%%=*}]=$line
 	done <"$f"
+done
+missing=0
+for line in "${wanted[@]}"; do
+	case $line in
+	CONFIG_*=n) grep -qE "^${line%=n}=(y|m)$" "$OUT/.config" && { log "config: $line was not applied"; missing=1; } ;;
+	*) grep -qx "$line" "$OUT/.config" || { log "config: $line was not applied"; missing=1; } ;;
+	esac
 done
 if ((missing)); then
 	"$TC" run sh -c "cd '$SRC' && make -s O='$OUT' LLVM=-19 rustavailable" >&2 || true

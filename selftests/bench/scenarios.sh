@@ -259,18 +259,6 @@ run_thawed() {
 		"$img" "$img.d" "$img.pre"
 }
 
-# thawed MIB RATE: run_thawed for every tool, RUNS times.
-thawed() {
-	for tool in $TOOLS; do
-		r=1
-		while [ $r -le "$RUNS" ]; do
-			say "thawed $1 MiB at $2 MiB/s, $tool run $r"
-			run_thawed "$1" "$2" "$tool" "$r"
-			r=$((r + 1))
-		done
-	done
-}
-
 # run_incremental MIB CHANGE TOOL RUN: a writer of MIB MiB that writes nothing on its own is
 # checkpointed and left running, then rewrites CHANGE MiB (cr_writer's sweep), and is
 # checkpointed again, incrementally: cr's ckpt --track then ckpt --parent, criu's dump
@@ -326,18 +314,6 @@ run_incremental() {
 	[ -z "$why" ] && check_round 1 "the restarted writer" memory
 	end_run "$change" "\"base_bytes\":$base_bytes,\"changed_bytes\":$((change << 20))," \
 		"$img" "$img.d" "$base"
-}
-
-# incremental MIB CHANGE: run_incremental for every tool, RUNS times.
-incremental() {
-	for tool in $TOOLS; do
-		r=1
-		while [ $r -le "$RUNS" ]; do
-			say "incremental: $2 MiB changed of $1 MiB, $tool run $r"
-			run_incremental "$1" "$2" "$tool" "$r"
-			r=$((r + 1))
-		done
-	done
 }
 
 # run_migrate MIB RATE TOOL RUN: a writer of MIB MiB, rewriting random pages at about RATE MiB/s,
@@ -413,13 +389,14 @@ run_migrate() {
 	source=
 }
 
-# migrate MIB RATE: run_migrate for every tool, RUNS times.
-migrate() {
+# each_run KIND MIB ARG: run_KIND MIB ARG for every tool, RUNS times (thawed: ARG is the rate
+# in MiB/s; incremental: the MiB changed; migrate: the rate).
+each_run() {
 	for tool in $TOOLS; do
 		r=1
 		while [ $r -le "$RUNS" ]; do
-			say "migrate $1 MiB at $2 MiB/s, $tool run $r"
-			run_migrate "$1" "$2" "$tool" "$r"
+			say "$1 $2 MiB, $3, $tool run $r"
+			"run_$1" "$2" "$3" "$tool" "$r"
 			r=$((r + 1))
 		done
 	done
@@ -464,23 +441,23 @@ full)
 	done
 	scenario threads 100 threads 100
 	scenario stream "$((1024 << 20))" memory 1024 cr stream
-	thawed 1024 16
-	thawed 1024 128
-	incremental 1024 10
-	migrate 1024 16
+	each_run thawed 1024 16
+	each_run thawed 1024 128
+	each_run incremental 1024 10
+	each_run migrate 1024 16
 	;;
 thawed)
-	thawed 1024 16
-	thawed 1024 128
-	incremental 1024 10
-	migrate 1024 16
+	each_run thawed 1024 16
+	each_run thawed 1024 128
+	each_run incremental 1024 10
+	each_run migrate 1024 16
 	;;
 migrate)
-	migrate 64 16
-	migrate 1024 16
+	each_run migrate 64 16
+	each_run migrate 1024 16
 	;;
 incremental)
-	incremental 1024 10
+	each_run incremental 1024 10
 	;;
 memory)
 	yardstick 1024
@@ -497,9 +474,9 @@ small)
 	scenario procs 20 procs 19
 	scenario threads 10 threads 10
 	scenario stream "$((16 << 20))" memory 16 cr stream
-	thawed 8 16
-	incremental 16 1
-	migrate 8 16
+	each_run thawed 8 16
+	each_run incremental 16 1
+	each_run migrate 8 16
 	;;
 tiny)
 	# small's scenarios at a size the debug kernel (KASAN under TCG) runs in a minute.
@@ -512,9 +489,9 @@ tiny)
 	scenario procs 8 procs 7
 	scenario threads 4 threads 4
 	scenario stream "$((4 << 20))" memory 4 cr stream
-	thawed 4 16
-	incremental 8 1
-	migrate 4 16
+	each_run thawed 4 16
+	each_run incremental 8 1
+	each_run migrate 4 16
 	;;
 *)
 	say "unknown scale $SCALE"

@@ -1,12 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# A thousand tasks (a server, 999 children and 143 grandchildren; a tenth of that on the debug
+# A thousand tasks (a server, 999 children and 143 grandchildren; a twentieth of that on the debug
 # kernel) checkpoint and restart, twice, with the same tree.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
 tap_plan 8
 
-CHILDREN=$(scale 999 99)
+CHILDREN=$(scale 999 49)
 GRANDCHILDREN=$(((CHILDREN + 3) / 7))
 TASKS=$((1 + CHILDREN + GRANDCHILDREN))
 cr_start cr_tree forks $T $CHILDREN
