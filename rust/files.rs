@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The file descriptor table: FILE records, with the PIPE and SHMEM records of the objects they
-//! open. Regular files, directories, memory devices, terminals, pipe ends and shmem files
+//! open. Regular files, directories, memory devices, terminals, pipe ends, FIFOs and shmem files
 //! (memfds, unlinked tmpfs files) are saved; everything else is refused, with the reason.
 //!
 //! Files are reopened by path and must be the same inode; terminals are re-attached to the
 //! restarting caller's terminal, as CRIU's shell-job does. Pipe ends and shmem files open the
-//! PIPE or SHMEM object their record names.
+//! PIPE or SHMEM object their record names; a FIFO is reopened by path and refilled from its
+//! PIPE.
 
 use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef, task::Task};
 
@@ -91,20 +92,26 @@ pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
                 shmem,
             }),
         },
-        bindings::S_IFIFO if f.facts & CR_FF_PIPE != 0 && f.sb_magic == bindings::PIPEFS_MAGIC => {
+        bindings::S_IFIFO if f.facts & CR_FF_PIPE != 0 => {
             if f.flags & bindings::O_DIRECT != 0 {
                 return Err(CrError::unsupported(
                     "packet-mode pipe (O_DIRECT) not supported",
                 ));
             }
-            kind(file_kind::PIPE)
+            if f.sb_magic == bindings::PIPEFS_MAGIC {
+                kind(file_kind::PIPE)
+            } else {
+                kind(file_kind::FIFO)
+            }
         }
         bindings::S_IFDIR => kind(file_kind::DIRECTORY),
         bindings::S_IFCHR if major == bindings::MEM_MAJOR && matches!(minor, 3 | 5 | 8 | 9) => {
             kind(file_kind::MEMORY_DEVICE)
         }
         bindings::S_IFCHR if is_tty(major, minor) => kind(file_kind::TTY),
-        bindings::S_IFIFO => Err(CrError::unsupported("FIFO (named pipe) not supported yet")),
+        bindings::S_IFIFO => Err(CrError::unsupported(
+            "a FIFO whose open file is not a pipe end (not supported)",
+        )),
         bindings::S_IFSOCK => Err(CrError::unsupported("socket not supported")),
         bindings::S_IFCHR | bindings::S_IFBLK => Err(CrError::unsupported("device not supported")),
         _ => Err(CrError::unsupported(
@@ -119,6 +126,10 @@ pub(crate) fn path_of(file: &File) -> CrResult<KVec<u8>> {
     let (path, unlinked) = file
         .path_into(false, &mut buf)
         .why("a file's path is too long")?;
+    if unlinked && file.facts().mode & S_IFMT == bindings::S_IFIFO {
+        // Nothing could open it again: restart would have to make a FIFO nobody can name.
+        return Err(CrError::unsupported("an unlinked FIFO (not supported)"));
+    }
     if unlinked {
         return Err(CrError::unsupported(
             "an unlinked file on a filesystem other than tmpfs (not supported)",
@@ -134,7 +145,7 @@ pub(crate) struct Open {
     cloexec: bool,
     pub(crate) class: Class,
     facts: FileFacts,
-    /// The path it is reopened by (none for a pipe end or shmem file).
+    /// The path it is reopened by (none for an anonymous pipe end or shmem file).
     path: KVec<u8>,
 }
 
@@ -161,7 +172,7 @@ impl Table {
                 file_kind::PIPE | file_kind::SHMEM => KVec::new(),
                 _ => path_of(&file)?,
             };
-            if class.kind == file_kind::PIPE
+            if matches!(class.kind, file_kind::PIPE | file_kind::FIFO)
                 && file.pipe().is_some_and(|p| p.info().watch_queue != 0)
             {
                 return Err(CrError::unsupported("notification pipe not supported"));
@@ -195,7 +206,7 @@ fn owned(s: &[u8]) -> CrResult<KVec<u8>> {
 pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
     for o in table.open.iter() {
         let object = match o.class.kind {
-            file_kind::PIPE => pipe::save(cx, &o.file)?,
+            file_kind::PIPE | file_kind::FIFO => pipe::save(cx, &o.file)?,
             file_kind::SHMEM => shmem::save(cx, &o.file, o.class.shmem)?,
             _ => 0,
         };
@@ -260,6 +271,7 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrRe
                 cx.fail(ENOTTY, "the image has a terminal but the caller has none")
             })?,
             file_kind::PIPE => pipe::open_end(cx, rec.object, rec.flags)?,
+            file_kind::FIFO => pipe::open_fifo(cx, &rec, &nul_terminated(f.path)?)?,
             file_kind::SHMEM => shmem::open(cx, rec.object, rec.flags, rec.pos)?,
             _ => {
                 let path = nul_terminated(f.path)?;
@@ -283,6 +295,17 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrRe
 /// inode (`ESTALE` if the path now leads elsewhere), at the same position.
 pub(crate) fn reopen(path: &[u8], rec: &FileRecord) -> CrResult<ARef<File>> {
     let file = open_path(path, rec.flags).why("a checkpointed file cannot be reopened")?;
+    check_identity(&file, rec)?;
+    if rec.pos != 0 && rec.kind != file_kind::MEMORY_DEVICE && rec.kind != file_kind::TTY {
+        file.set_pos(rec.pos)
+            .why("restoring a file position failed")?;
+    }
+    Ok(file)
+}
+
+/// `ESTALE` unless `file` is the one `rec` describes: the same device for a memory device or
+/// terminal, else the same inode of the same type.
+pub(crate) fn check_identity(file: &File, rec: &FileRecord) -> CrResult {
     let now = file.facts();
     let same = if rec.kind == file_kind::MEMORY_DEVICE || rec.kind == file_kind::TTY {
         now.rdev == rec.rdev
@@ -295,11 +318,7 @@ pub(crate) fn reopen(path: &[u8], rec: &FileRecord) -> CrResult<ARef<File>> {
             "a file was replaced since the checkpoint (inode differs)",
         ));
     }
-    if rec.pos != 0 && rec.kind != file_kind::MEMORY_DEVICE && rec.kind != file_kind::TTY {
-        file.set_pos(rec.pos)
-            .why("restoring a file position failed")?;
-    }
-    Ok(file)
+    Ok(())
 }
 
 /// A terminal among the caller's descriptors 0-2.

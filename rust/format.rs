@@ -31,7 +31,7 @@ use core::fmt;
 pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
 
 /// The format version this code writes.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// The oldest format version this code reads.
 pub const FORMAT_VERSION_MIN: u32 = 4;
 
@@ -1172,6 +1172,9 @@ pub mod file_kind {
     pub const PIPE: u32 = 5;
     /// A memfd or other shmem file: `object` is the SHMEM's objref.
     pub const SHMEM: u32 = 6;
+    /// A FIFO (named pipe): reopened by path and checked by inode identity, like a regular
+    /// file; `object` is the PIPE's objref, whose bytes the FIFO buffered (format 7).
+    pub const FIFO: u32 = 7;
 }
 
 wire_struct! {
@@ -1202,7 +1205,7 @@ wire_struct! {
         /// The open file's objref: the next free id for a file seen first here, or the id of
         /// the FILE record whose open file this descriptor shares (dup, dup2, fork).
         pub objref: u32,
-        /// For a pipe or shmem file, the objref of the PIPE or SHMEM it opens; else 0.
+        /// For a pipe end, FIFO or shmem file, the objref of the PIPE or SHMEM it opens; else 0.
         pub object: u32,
         /// Zero.
         pub reserved: u32,

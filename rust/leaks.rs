@@ -96,7 +96,7 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
     for table in tables {
         for o in table.open.iter() {
             let pipe = match o.class.kind {
-                file_kind::PIPE => o.file.pipe().map_or(0, |p| p.info().pipe),
+                file_kind::PIPE | file_kind::FIFO => o.file.pipe().map_or(0, |p| p.info().pipe),
                 file_kind::SHMEM => 0,
                 _ => continue,
             };

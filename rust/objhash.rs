@@ -63,14 +63,8 @@ pub(crate) enum Object {
     Shared,
     /// An open file.
     File(ARef<File>),
-    /// A pipe: both of its ends, and whether a FILE record took each already (any other
-    /// open file of the same end is a new one, as a reopen through /proc makes).
-    Pipe {
-        read: ARef<File>,
-        write: ARef<File>,
-        read_taken: bool,
-        write_taken: bool,
-    },
+    /// A pipe, anonymous or named: what the first FILE record that opens it made of it.
+    Pipe(crate::pipe::Pipe),
     /// A shared-memory object, with the owner, mode, times and seals it gets once the whole
     /// image is read.
     Shmem { file: ARef<File>, info: ShmemInfo },

@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Anonymous pipes: PIPE, both ends and the bytes buffered in them.
+//! Pipes: PIPE, the bytes buffered in an anonymous pipe or a FIFO (named pipe), and its ends.
 //!
 //! A PIPE record defines a pipe the first time a FILE record opens one of its ends; the data it
-//! holds is read without being consumed, and written back through the new write end at restart.
+//! holds is read without being consumed. At restart, the first FILE record that opens it says
+//! what it is: an anonymous pipe is created and refilled through its new write end; a FIFO is
+//! opened by its path, for reading and writing, and refilled through that open file, which
+//! keeps it open until the restart ends. With a reader and a writer present, every open of the
+//! FIFO for one end succeeds at once, as it did for the program, and the bytes stay buffered
+//! when the restart lets go of it.
 
 use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef};
 
 use crate::cx::{LoadCx, SaveCx, PAGE_SIZE};
 use crate::error::{Context, CrError, CrResult};
-use crate::format::{ErrorKind, PipeRecord, RecordKind};
+use crate::files;
+use crate::format::{ErrorKind, FileRecord, PipeRecord, RecordKind};
 use crate::objhash::Object;
 use crate::records;
-use crate::shim::{new_pipe, FileExt};
+use crate::shim::{new_pipe, open_path, FileExt};
 
 /// A pipe's default capacity: 16 pages. Restart cannot resize a pipe (F_SETPIPE_SZ is not
 /// reachable from a module), so others are refused.
@@ -46,46 +52,76 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, end: &File) -> CrResult<u32> {
     Ok(id)
 }
 
-/// PIPE: a new pipe, refilled.
+/// A pipe of a restart, as the FILE records that open it have made it so far.
+pub(crate) enum Pipe {
+    /// Defined by its PIPE record, opened by no FILE record yet: the bytes it buffered.
+    Unopened(KVVec<u8>),
+    /// Anonymous: both of its ends, and whether a FILE record took each already (any other
+    /// open file of the same end is a new one, as a reopen through /proc makes).
+    Anonymous {
+        read: ARef<File>,
+        write: ARef<File>,
+        read_taken: bool,
+        write_taken: bool,
+    },
+    /// A FIFO, held open for reading and writing until the restart ends.
+    Named(ARef<File>),
+}
+
+/// PIPE: the bytes of a pipe, kept until a FILE record says what the pipe is.
 pub(crate) fn load(cx: &mut LoadCx<'_>) -> CrResult {
     let p = LoadCx::decode(cx.input, records::Pipe::decode)?;
     if p.rec.capacity != DEFAULT_CAPACITY {
         return Err(cx.malformed(ErrorKind::BadField("pipe capacity")));
     }
-    let (read, write) = new_pipe().map_err(|e| cx.fail(e, "creating a pipe failed"))?;
-    if !p.data.is_empty() {
-        // An empty pipe of this capacity takes it all without blocking.
-        write
-            .write_all(p.data)
-            .map_err(|e| cx.fail(e, "refilling a pipe failed"))?;
-    }
+    let mut data = KVVec::with_capacity(p.data.len(), GFP_KERNEL)?;
+    data.extend_from_slice(p.data, GFP_KERNEL)?;
     let objref = p.rec.objref;
     cx.objects
-        .define(
-            objref,
-            Object::Pipe {
-                read,
-                write,
-                read_taken: false,
-                write_taken: false,
-            },
-        )
+        .define(objref, Object::Pipe(Pipe::Unopened(data)))
         .map_err(|e| e.at(cx.input.offset()))
 }
 
-/// An open file of pipe `id`, as a FILE record with `flags` describes it: the end the pipe was
-/// created with the first time, a new open file of that end after (two opens of one end, by
-/// /proc/PID/fd, are two files with their own flags), and always a new one for both ends.
+/// The pipe `id` names, to open.
+fn pipe_of<'a>(cx: &'a mut LoadCx<'_>, id: u32) -> CrResult<&'a mut Pipe> {
+    let offset = cx.input.offset();
+    match cx.objects.get_mut(id) {
+        Ok(Object::Pipe(pipe)) => Ok(pipe),
+        _ => Err(CrError::malformed(ErrorKind::BadObjref(id)).at(offset)),
+    }
+}
+
+/// An open file of anonymous pipe `id`, as a FILE record with `flags` describes it: the end the
+/// pipe was created with the first time, a new open file of that end after (two opens of one
+/// end, by /proc/PID/fd, are two files with their own flags), and always a new one for both
+/// ends.
 pub(crate) fn open_end(cx: &mut LoadCx<'_>, id: u32, flags: u32) -> CrResult<ARef<File>> {
     let offset = cx.input.offset();
-    let Ok(Object::Pipe {
+    let pipe = pipe_of(cx, id)?;
+    if let Pipe::Unopened(data) = &mut *pipe {
+        let (read, write) =
+            new_pipe().map_err(|e| CrError::new(e, "creating a pipe failed").at(offset))?;
+        // An empty pipe of this capacity takes it all without blocking.
+        write
+            .write_all(data)
+            .map_err(|e| CrError::new(e, "refilling a pipe failed").at(offset))?;
+        *pipe = Pipe::Anonymous {
+            read,
+            write,
+            read_taken: false,
+            write_taken: false,
+        };
+    }
+    let Pipe::Anonymous {
         read,
         write,
         read_taken,
         write_taken,
-    }) = cx.objects.get_mut(id)
+    } = pipe
     else {
-        return Err(CrError::malformed(ErrorKind::BadObjref(id)).at(offset));
+        return Err(
+            CrError::malformed(ErrorKind::BadField("pipe opened as a FIFO too")).at(offset),
+        );
     };
     let mut both = true;
     let (end, taken) = match flags & bindings::O_ACCMODE {
@@ -101,4 +137,63 @@ pub(crate) fn open_end(cx: &mut LoadCx<'_>, id: u32, flags: u32) -> CrResult<ARe
     end.reopen_same(flags)
         .why("opening a pipe end again failed")
         .map_err(|e| e.at(offset))
+}
+
+/// An open file of FIFO `rec.object`, at `path` (NUL-terminated), with the flags of `rec`.
+pub(crate) fn open_fifo(
+    cx: &mut LoadCx<'_>,
+    rec: &FileRecord,
+    path: &[u8],
+) -> CrResult<ARef<File>> {
+    let offset = cx.input.offset();
+    let dry_run = cx.dry_run;
+    let pipe = pipe_of(cx, rec.object)?;
+    if dry_run {
+        // Opening a FIFO wakes whoever waits to open its other end: a dry run only looks.
+        let file = open_path(path, bindings::O_PATH)
+            .why("a checkpointed FIFO cannot be reopened")
+            .map_err(|e| e.at(offset))?;
+        files::check_identity(&file, rec).map_err(|e| e.at(offset))?;
+        return Ok(file);
+    }
+    if let Pipe::Unopened(data) = &mut *pipe {
+        let holder = open_path(path, bindings::O_RDWR | bindings::O_NONBLOCK)
+            .why("a checkpointed FIFO cannot be reopened")
+            .map_err(|e| e.at(offset))?;
+        files::check_identity(&holder, rec).map_err(|e| e.at(offset))?;
+        let Some(info) = holder.pipe().map(|p| p.info()) else {
+            return Err(CrError::new(ESTALE, "a checkpointed FIFO is no longer one").at(offset));
+        };
+        if info.len != 0 || info.readers != 1 || info.writers != 1 {
+            // Its bytes would mix with the image's, or someone else's reads take them.
+            return Err(CrError::new(
+                EBUSY,
+                "a checkpointed FIFO is open outside the restart, or holds data",
+            )
+            .at(offset));
+        }
+        if info.capacity != DEFAULT_CAPACITY {
+            return Err(CrError::new(EBUSY, "a checkpointed FIFO was resized").at(offset));
+        }
+        holder
+            .write_all(data)
+            .map_err(|e| CrError::new(e, "refilling a FIFO failed").at(offset))?;
+        *pipe = Pipe::Named(holder);
+    }
+    let Pipe::Named(holder) = pipe else {
+        return Err(
+            CrError::malformed(ErrorKind::BadField("FIFO opened as a pipe too")).at(offset),
+        );
+    };
+    let held = holder.facts();
+    if held.dev != rec.dev || held.ino != rec.ino {
+        return Err(CrError::malformed(ErrorKind::BadField("FIFO identity")).at(offset));
+    }
+    // The holder is reader and writer both: no open of one end waits for the other.
+    let file = open_path(path, rec.flags | bindings::O_NONBLOCK)
+        .why("a checkpointed FIFO cannot be reopened")
+        .map_err(|e| e.at(offset))?;
+    files::check_identity(&file, rec).map_err(|e| e.at(offset))?;
+    file.set_status_flags(rec.flags);
+    Ok(file)
 }

@@ -338,7 +338,7 @@ pub struct File<'a> {
     /// The fixed fields.
     #[cfg_attr(feature = "serde", serde(flatten))]
     pub rec: FileRecord,
-    /// The path it is reopened by; empty for a pipe end or shmem file.
+    /// The path it is reopened by; empty for an anonymous pipe end or shmem file.
     #[cfg_attr(feature = "serde", serde(serialize_with = "text"))]
     pub path: &'a [u8],
 }
@@ -353,12 +353,13 @@ impl<'a> File<'a> {
             FileRecord::LEN,
             FileRecord::decode,
         )?;
-        // Pipes and shared memory have no path to reopen, and they alone name an object.
+        // Pipes and shared memory have no path to reopen; they and FIFOs alone name an object.
         let (path, rest) = match rec.kind {
             PIPE | SHMEM if rec.path_len == 0 && rec.object != 0 => (&[][..], rest),
             REGULAR | DIRECTORY | MEMORY_DEVICE | TTY if rec.object == 0 => {
                 format::take_path(rest, rec.path_len)?
             }
+            FIFO if rec.object != 0 => format::take_path(rest, rec.path_len)?,
             _ => return Err(bad("file kind")),
         };
         done(rest, "file")?;

@@ -35,6 +35,25 @@ fn file_records_carry_a_path_or_an_object() {
         ..pipe
     };
     assert!(records::File::decode(&pipe.encode()).is_ok());
+    // A FIFO has both: the path it is reopened by, and the PIPE of its bytes.
+    let fifo = FileRecord {
+        kind: file_kind::FIFO,
+        object: 2,
+        ..regular
+    };
+    assert_eq!(
+        records::File::decode(&with(&fifo.encode(), b"/tmp"))
+            .unwrap()
+            .path,
+        b"/tmp"
+    );
+    let no_pipe = FileRecord { object: 0, ..fifo };
+    assert!(records::File::decode(&with(&no_pipe.encode(), b"/tmp")).is_err());
+    let no_path = FileRecord {
+        path_len: 0,
+        ..fifo
+    };
+    assert!(records::File::decode(&no_path.encode()).is_err());
     // A descriptor beyond what restart installs, a relative path, a stray object.
     for bad in [
         FileRecord {

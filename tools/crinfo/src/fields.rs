@@ -406,6 +406,7 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
                     file_kind::MEMORY_DEVICE => "memdev",
                     file_kind::TTY => "tty",
                     file_kind::PIPE => "pipe",
+                    file_kind::FIFO => "fifo",
                     _ => "shmem",
                 },
                 path: text(f.path),

@@ -83,7 +83,7 @@ impl Builder {
             .and_then(|id| self.sharers.get(&(shared, id)).cloned())
             .unwrap_or_else(|| vec![pid]);
         let object_kind = match kind {
-            "pipe" => "pipe",
+            "pipe" | "fifo" => "pipe",
             "shmem" => "shmem",
             _ => "",
         };
