@@ -11,7 +11,7 @@
 . "$(dirname "$0")/cr_lib.sh.inc"
 tap_plan 18
 
-MIB=$(scale 64 16)
+MIB=$(scale 64 8)
 cr_start cr_writer $T $MIB 16 1
 tap_check "the writer rewrites $MIB MiB" cr_ready
 tap_check "its memory checks out before any migration" cr_round 1

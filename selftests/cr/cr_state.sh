@@ -6,7 +6,7 @@
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
 
-MIB=$(scale 256 32)
+MIB=$(scale 256 16)
 # mode|what the target checks after each restart
 TABLE="files|shared offset, O_APPEND, directory fd, /dev/zero, /dev/urandom
 heap|heap contents, brk growth and mmap
