@@ -271,7 +271,12 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrRe
                 cx.fail(ENOTTY, "the image has a terminal but the caller has none")
             })?,
             file_kind::PIPE => pipe::open_end(cx, rec.object, rec.flags)?,
-            file_kind::FIFO => pipe::open_fifo(cx, &rec, &nul_terminated(f.path)?)?,
+            file_kind::FIFO => {
+                let path = nul_terminated(f.path)?;
+                let offset = cx.input.offset();
+                let open = |flags| open_checked(&path, &rec, flags).map_err(|e| e.at(offset));
+                pipe::open_fifo(cx, &rec, open)?
+            }
             file_kind::SHMEM => shmem::open(cx, rec.object, rec.flags, rec.pos)?,
             _ => {
                 let path = nul_terminated(f.path)?;
@@ -294,8 +299,7 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrRe
 /// Reopens the file a FILE (or VMA, MM) record describes by its NUL-terminated `path`: the same
 /// inode (`ESTALE` if the path now leads elsewhere), at the same position.
 pub(crate) fn reopen(path: &[u8], rec: &FileRecord) -> CrResult<ARef<File>> {
-    let file = open_path(path, rec.flags).why("a checkpointed file cannot be reopened")?;
-    check_identity(&file, rec)?;
+    let file = open_checked(path, rec, rec.flags)?;
     if rec.pos != 0 && rec.kind != file_kind::MEMORY_DEVICE && rec.kind != file_kind::TTY {
         file.set_pos(rec.pos)
             .why("restoring a file position failed")?;
@@ -303,9 +307,10 @@ pub(crate) fn reopen(path: &[u8], rec: &FileRecord) -> CrResult<ARef<File>> {
     Ok(file)
 }
 
-/// `ESTALE` unless `file` is the one `rec` describes: the same device for a memory device or
-/// terminal, else the same inode of the same type.
-pub(crate) fn check_identity(file: &File, rec: &FileRecord) -> CrResult {
+/// Opens `path` (NUL-terminated) with `flags`: `ESTALE` unless it is the file `rec` describes,
+/// the same device for a memory device or terminal, else the same inode of the same type.
+fn open_checked(path: &[u8], rec: &FileRecord, flags: u32) -> CrResult<ARef<File>> {
+    let file = open_path(path, flags).why("a checkpointed file cannot be reopened")?;
     let now = file.facts();
     let same = if rec.kind == file_kind::MEMORY_DEVICE || rec.kind == file_kind::TTY {
         now.rdev == rec.rdev
@@ -318,7 +323,7 @@ pub(crate) fn check_identity(file: &File, rec: &FileRecord) -> CrResult {
             "a file was replaced since the checkpoint (inode differs)",
         ));
     }
-    Ok(())
+    Ok(file)
 }
 
 /// A terminal among the caller's descriptors 0-2.

@@ -64,10 +64,26 @@ pub(crate) enum Object {
     /// An open file.
     File(ARef<File>),
     /// A pipe, anonymous or named: what the first FILE record that opens it made of it.
-    Pipe(crate::pipe::Pipe),
+    Pipe(Pipe),
     /// A shared-memory object, with the owner, mode, times and seals it gets once the whole
     /// image is read.
     Shmem { file: ARef<File>, info: ShmemInfo },
+}
+
+/// A pipe of a restart, as the FILE records that open it have made it so far.
+pub(crate) enum Pipe {
+    /// Defined by its PIPE record, opened by no FILE record yet: the bytes it buffered.
+    Unopened(KVVec<u8>),
+    /// Anonymous: both of its ends, and whether a FILE record took each already (any other
+    /// open file of the same end is a new one, as a reopen through /proc makes).
+    Anonymous {
+        read: ARef<File>,
+        write: ARef<File>,
+        read_taken: bool,
+        write_taken: bool,
+    },
+    /// A FIFO, held open for reading and writing until the restart ends.
+    Named(ARef<File>),
 }
 
 /// The restart's objhash, shared by every task of the tree.

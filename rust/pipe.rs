@@ -14,11 +14,10 @@ use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef};
 
 use crate::cx::{LoadCx, SaveCx, PAGE_SIZE};
 use crate::error::{Context, CrError, CrResult};
-use crate::files;
 use crate::format::{ErrorKind, FileRecord, PipeRecord, RecordKind};
-use crate::objhash::Object;
+use crate::objhash::{Object, Pipe};
 use crate::records;
-use crate::shim::{new_pipe, open_path, FileExt};
+use crate::shim::{new_pipe, FileExt};
 
 /// A pipe's default capacity: 16 pages. Restart cannot resize a pipe (F_SETPIPE_SZ is not
 /// reachable from a module), so others are refused.
@@ -50,22 +49,6 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, end: &File) -> CrResult<u32> {
     };
     cx.record(RecordKind::Pipe, &[&rec.encode(), &data[..len]])?;
     Ok(id)
-}
-
-/// A pipe of a restart, as the FILE records that open it have made it so far.
-pub(crate) enum Pipe {
-    /// Defined by its PIPE record, opened by no FILE record yet: the bytes it buffered.
-    Unopened(KVVec<u8>),
-    /// Anonymous: both of its ends, and whether a FILE record took each already (any other
-    /// open file of the same end is a new one, as a reopen through /proc makes).
-    Anonymous {
-        read: ARef<File>,
-        write: ARef<File>,
-        read_taken: bool,
-        write_taken: bool,
-    },
-    /// A FIFO, held open for reading and writing until the restart ends.
-    Named(ARef<File>),
 }
 
 /// PIPE: the bytes of a pipe, kept until a FILE record says what the pipe is.
@@ -139,28 +122,22 @@ pub(crate) fn open_end(cx: &mut LoadCx<'_>, id: u32, flags: u32) -> CrResult<ARe
         .map_err(|e| e.at(offset))
 }
 
-/// An open file of FIFO `rec.object`, at `path` (NUL-terminated), with the flags of `rec`.
+/// An open file of FIFO `rec.object`, with the flags of `rec`, which `open` opens at its path
+/// with the flags it is given and checks to be the checkpointed inode.
 pub(crate) fn open_fifo(
     cx: &mut LoadCx<'_>,
     rec: &FileRecord,
-    path: &[u8],
+    open: impl Fn(u32) -> CrResult<ARef<File>>,
 ) -> CrResult<ARef<File>> {
     let offset = cx.input.offset();
     let dry_run = cx.dry_run;
     let pipe = pipe_of(cx, rec.object)?;
     if dry_run {
         // Opening a FIFO wakes whoever waits to open its other end: a dry run only looks.
-        let file = open_path(path, bindings::O_PATH)
-            .why("a checkpointed FIFO cannot be reopened")
-            .map_err(|e| e.at(offset))?;
-        files::check_identity(&file, rec).map_err(|e| e.at(offset))?;
-        return Ok(file);
+        return open(bindings::O_PATH);
     }
     if let Pipe::Unopened(data) = &mut *pipe {
-        let holder = open_path(path, bindings::O_RDWR | bindings::O_NONBLOCK)
-            .why("a checkpointed FIFO cannot be reopened")
-            .map_err(|e| e.at(offset))?;
-        files::check_identity(&holder, rec).map_err(|e| e.at(offset))?;
+        let holder = open(bindings::O_RDWR | bindings::O_NONBLOCK)?;
         let Some(info) = holder.pipe().map(|p| p.info()) else {
             return Err(CrError::new(ESTALE, "a checkpointed FIFO is no longer one").at(offset));
         };
@@ -190,10 +167,7 @@ pub(crate) fn open_fifo(
         return Err(CrError::malformed(ErrorKind::BadField("FIFO identity")).at(offset));
     }
     // The holder is reader and writer both: no open of one end waits for the other.
-    let file = open_path(path, rec.flags | bindings::O_NONBLOCK)
-        .why("a checkpointed FIFO cannot be reopened")
-        .map_err(|e| e.at(offset))?;
-    files::check_identity(&file, rec).map_err(|e| e.at(offset))?;
+    let file = open(rec.flags | bindings::O_NONBLOCK)?;
     file.set_status_flags(rec.flags);
     Ok(file)
 }
