@@ -90,8 +90,7 @@ pub fn parent_of(pid: i32) -> Option<i32> {
 }
 
 fn parent_in_stat(stat: &str) -> Option<i32> {
-    // The comm field may hold spaces and parentheses: the fields after it follow the last ')'.
-    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    let (_, mut fields) = split_stat(stat)?;
     // A task being reaped (state X) is already unhashed, and shows its parent as 0: read as
     // such, it would look like a tree of its own.
     if fields.next()? == "X" {
@@ -100,8 +99,19 @@ fn parent_in_stat(stat: &str) -> Option<i32> {
     fields.next()?.parse().ok()
 }
 
-/// Says what holds `pid`, for a restart that cannot have it: its state, its threads' states
-/// when they differ, and its parent, whose job reaping it is once it is a zombie.
+/// The comm of a /proc `stat` line and the fields after it. The comm may hold spaces and
+/// parentheses: the fields follow the last ')'.
+fn split_stat(stat: &str) -> Option<(&str, std::str::SplitWhitespace<'_>)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    Some((
+        stat.get(open + 1..close)?,
+        stat[close + 1..].split_whitespace(),
+    ))
+}
+
+/// Says what holds `pid`, for a restart that cannot have it: its state, each thread's state,
+/// and its parent, whose job reaping it is once it is a zombie.
 pub fn pid_holder(pid: i32) -> String {
     let Some((comm, fields)) = read_stat(&format!("/proc/{pid}/stat")) else {
         return format!("pid {pid} is gone");
@@ -128,13 +138,9 @@ pub fn pid_holder(pid: i32) -> String {
 /// The comm and the fields after it of a `stat` file of /proc.
 fn read_stat(path: &str) -> Option<(String, Vec<String>)> {
     let stat = fs::read_to_string(path).ok()?;
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let fields = stat[close + 1..]
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-    (!fields.is_empty()).then(|| (stat[open + 1..close].to_owned(), fields))
+    let (comm, fields) = split_stat(&stat)?;
+    let fields = fields.map(str::to_owned).collect::<Vec<_>>();
+    (!fields.is_empty()).then(|| (comm.to_owned(), fields))
 }
 
 /// Makes a pipe carrying an image as large as an unprivileged process may (fs/pipe-max-size,
