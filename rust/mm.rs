@@ -28,11 +28,13 @@ use crate::prefault::{self, Prefault};
 use crate::records::PAGE_SIZE;
 use crate::records::{self, VM_MAYSHARE, VM_MAYWRITE};
 use crate::shim::ffi::{
-    MmInfo, CR_REF_DIRTY, CR_REF_ELSEWHERE, CR_REF_GUARD, CR_REF_PINNED, CR_SCAN_ANON_ONLY,
-    CR_SCAN_HARVEST, CR_VF_ANON, CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN,
-    CR_VM_STACK_INCOMPLETE_SETUP,
+    MmInfo, CR_REF_GUARD, CR_REF_PINNED, CR_SCAN_ANON_ONLY, CR_SCAN_HARVEST, CR_VF_ANON,
+    CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN, CR_VM_STACK_INCOMPLETE_SETUP,
 };
-use crate::shim::{current, nul_terminated, FileExt, MmExt, OwnPages, TaskExt, Vma, Walked};
+use crate::shim::{
+    current, nul_terminated, CopiedPage, CopiesCursor, FileExt, MmExt, OwnPages, TaskExt, Vma,
+    Walked,
+};
 use crate::shmem;
 use crate::tracking::{AreaKey, CopiedSpace, Copies};
 
@@ -246,9 +248,9 @@ struct PageWriter<'a> {
     walked: Walked,
     addrs: KVec<u8>,
     /// What was copied of the address space before, and where the walk is in it.
-    copied: Option<Unchanged<'a>>,
+    copied: Option<(u64, CopiesCursor<'a>)>,
     /// For a tracked address space, each page this image holds, with its frame.
-    written: Option<KVVec<(u64, usize)>>,
+    written: Option<KVVec<CopiedPage>>,
     runs: KVec<u8>,
 }
 
@@ -261,7 +263,7 @@ impl<'a> PageWriter<'a> {
         Ok(Self {
             walked: Walked::with_capacity(PAGES_PER_RECORD)?,
             addrs: KVec::with_capacity(PAGES_PER_RECORD * 8, GFP_KERNEL)?,
-            copied: copied.map(Unchanged::new),
+            copied: copied.map(|c| (c.id, CopiesCursor::new(&c.pages))),
             written,
             runs: KVec::new(),
         })
@@ -285,8 +287,9 @@ impl<'a> PageWriter<'a> {
         };
         let mut cursor = start;
         while cursor < end {
+            let copies = self.copied.as_mut().map(|(_, c)| c);
             self.walked
-                .walk(mm, &mut cursor, end, flags)
+                .walk(mm, &mut cursor, end, flags, copies)
                 .map_err(walk_error)?;
             if self.walked.iter().any(|(_, f)| f & CR_REF_GUARD != 0) {
                 return Err(CrError::unsupported(
@@ -306,25 +309,31 @@ impl<'a> PageWriter<'a> {
             // SAFETY: the tree is frozen, so no task writes these private pages while they are
             // written out.
             let contents = unsafe { self.walked.contents() };
-            for ((addr, flags, frame), page) in self.walked.frames().zip(contents) {
+            for (r, page) in self.walked.reports().zip(contents) {
+                if let (true, Some((_, copies)), Some(written)) =
+                    (r.unchanged(), &mut self.copied, &mut self.written)
+                {
+                    let kept = copies.run(r.addr, r.run).map_err(bad_run)?;
+                    written.extend_from_slice(kept, GFP_KERNEL)?;
+                    keep.add(r.addr, kept.len() as u64, &mut self.runs)?;
+                    continue;
+                }
                 let Some(page) = page else { continue };
                 if let Some(written) = &mut self.written {
-                    written.push((addr, frame), GFP_KERNEL)?;
-                }
-                if let Some(copied) = &mut self.copied {
-                    if copied.unchanged(addr, flags, frame) {
-                        keep.add(addr, &mut self.runs)?;
-                        continue;
-                    }
+                    let copy = CopiedPage {
+                        addr: r.addr,
+                        frame: r.frame,
+                    };
+                    written.push(copy, GFP_KERNEL)?;
                 }
                 self.addrs
-                    .extend_from_slice(&addr.to_le_bytes(), GFP_KERNEL)?;
+                    .extend_from_slice(&r.addr.to_le_bytes(), GFP_KERNEL)?;
                 pages.push(page, GFP_KERNEL)?;
             }
-            if let (Some(copied), true) = (&self.copied, keep.pages > 0) {
+            if let (Some((id, _)), true) = (&self.copied, keep.pages > 0) {
                 keep.finish(&mut self.runs)?;
                 let head = KeepHeader {
-                    mm: copied.space.id,
+                    mm: *id,
                     count: keep.count,
                     reserved: 0,
                 };
@@ -342,6 +351,14 @@ impl<'a> PageWriter<'a> {
         }
         Ok(())
     }
+}
+
+/// An unchanged run that the walk reported outside the copies it was given.
+fn bad_run(err: Error) -> CrError {
+    CrError::new(
+        err,
+        "the page walk reported unchanged pages that were never copied",
+    )
 }
 
 /// A failed walk of the page tables; a harvest refuses address spaces it cannot track.
@@ -365,13 +382,14 @@ struct KeepRuns {
 }
 
 impl KeepRuns {
-    fn add(&mut self, addr: u64, runs: &mut KVec<u8>) -> CrResult {
-        self.pages += 1;
+    /// Adds the `n` pages from `addr`.
+    fn add(&mut self, addr: u64, n: u64, runs: &mut KVec<u8>) -> CrResult {
+        self.pages += n;
         match &mut self.open {
-            Some((first, n)) if *first + *n * PAGE_SIZE as u64 == addr => *n += 1,
+            Some((first, len)) if *first + *len * PAGE_SIZE as u64 == addr => *len += n,
             _ => {
                 self.finish(runs)?;
-                self.open = Some((addr, 1));
+                self.open = Some((addr, n));
             }
         }
         Ok(())
@@ -414,34 +432,8 @@ impl Copies {
                 .iter()
                 .any(|k| k.start <= addr && addr < k.end && old.contains(k))
         };
-        self.pages.retain(|&mut (addr, _)| stable(addr));
+        self.pages.retain(|p| stable(p.addr));
         Ok(())
-    }
-}
-
-/// Walks the pages of [`Copies`] in address order, beside a walk of the page tables.
-struct Unchanged<'a> {
-    space: &'a Copies,
-    at: usize,
-}
-
-impl<'a> Unchanged<'a> {
-    fn new(space: &'a Copies) -> Self {
-        Self { space, at: 0 }
-    }
-
-    /// Whether the page at `addr`, as a harvest reported it, holds what its copy holds: it was
-    /// copied from this very frame, and it is not dirty, pinned or read in from elsewhere since.
-    /// Addresses must come in increasing order.
-    fn unchanged(&mut self, addr: u64, flags: u32, frame: usize) -> bool {
-        let pages = &self.space.pages;
-        while self.at < pages.len() && pages[self.at].0 < addr {
-            self.at += 1;
-        }
-        let copied = pages
-            .get(self.at)
-            .is_some_and(|&(a, f)| a == addr && f == frame);
-        copied && frame != 0 && flags & (CR_REF_DIRTY | CR_REF_PINNED | CR_REF_ELSEWHERE) == 0
     }
 }
 
@@ -459,7 +451,7 @@ pub(crate) fn copy_round(
     let mut walked = Walked::with_capacity(PAGES_PER_RECORD)?;
     let mut addrs = KVec::with_capacity(PAGES_PER_RECORD * 8, GFP_KERNEL)?;
     let mut copied = 0;
-    let mut seen = Unchanged::new(space);
+    let mut copies = CopiesCursor::new(&space.pages);
     for a in layout.areas.iter() {
         let flags = match a.kind {
             vma_kind::ANON => CR_SCAN_HARVEST,
@@ -470,20 +462,27 @@ pub(crate) fn copy_round(
         let mut cursor = start;
         while cursor < end {
             walked
-                .walk(&layout.mm, &mut cursor, end, flags)
+                .walk(&layout.mm, &mut cursor, end, flags, Some(&mut copies))
                 .map_err(walk_error)?;
             addrs.clear();
             buf.clear();
-            for (i, (addr, flags, frame)) in walked.frames().enumerate() {
-                // Pinned pages and those not present are read in the frozen round.
-                if frame == 0 || flags & CR_REF_PINNED != 0 {
+            for (i, r) in walked.reports().enumerate() {
+                if r.unchanged() {
+                    let kept = copies.run(r.addr, r.run).map_err(bad_run)?;
+                    next.extend_from_slice(kept, GFP_KERNEL)?;
                     continue;
                 }
-                if !seen.unchanged(addr, flags, frame) {
-                    walked.copy_running(i, buf)?;
-                    addrs.extend_from_slice(&addr.to_le_bytes(), GFP_KERNEL)?;
+                // Pinned pages and those not present are read in the frozen round.
+                if r.frame == 0 || r.flags & CR_REF_PINNED != 0 {
+                    continue;
                 }
-                next.push((addr, frame), GFP_KERNEL)?;
+                walked.copy_running(i, buf)?;
+                addrs.extend_from_slice(&r.addr.to_le_bytes(), GFP_KERNEL)?;
+                let copy = CopiedPage {
+                    addr: r.addr,
+                    frame: r.frame,
+                };
+                next.push(copy, GFP_KERNEL)?;
             }
             let n = addrs.len() / 8;
             if n == 0 {

@@ -64,10 +64,17 @@ MODULE_IMPORT_NS("CR");
 static_assert(CR_VM_GROWSDOWN == VM_GROWSDOWN);
 static_assert(CR_REF_ELSEWHERE == CR_PAGE_ELSEWHERE && CR_REF_GUARD == CR_PAGE_GUARD);
 static_assert(CR_REF_DIRTY == CR_PAGE_DIRTY && CR_REF_PINNED == CR_PAGE_PINNED);
+static_assert(CR_REF_UNCHANGED == CR_PAGE_UNCHANGED);
 static_assert(CR_SCAN_ANON_ONLY == CR_WALK_ANON_ONLY && CR_SCAN_HARVEST == CR_WALK_HARVEST);
 static_assert(sizeof(struct cr_page_ref) == sizeof(struct cr_page) &&
 	      offsetof(struct cr_page_ref, page) == offsetof(struct cr_page, page) &&
-	      offsetof(struct cr_page_ref, flags) == offsetof(struct cr_page, flags));
+	      offsetof(struct cr_page_ref, flags) == offsetof(struct cr_page, flags) &&
+	      offsetof(struct cr_page_ref, run) == offsetof(struct cr_page, run));
+static_assert(sizeof(struct cr_copies_ref) == sizeof(struct cr_copies) &&
+	      offsetof(struct cr_copies_ref, count) == offsetof(struct cr_copies, count) &&
+	      offsetof(struct cr_copies_ref, at) == offsetof(struct cr_copies, at));
+static_assert(sizeof(struct cr_copied_page) == 16 &&
+	      offsetof(struct cr_copied_page, frame) == 8);
 static_assert(sizeof(struct cr_piece) == sizeof(struct kvec) &&
 	      offsetof(struct cr_piece, len) == offsetof(struct kvec, iov_len));
 /* Pages are read and written through the kernel's direct map. */
@@ -787,10 +794,11 @@ u64 cr_mm_resident_private(struct mm_struct *mm)
 }
 
 long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
-		      struct cr_page_ref *out, long max)
+		      struct cr_copies_ref *copies, struct cr_page_ref *out, long max)
 {
 	unsigned long at = *cursor;
-	long n = cr_walk_pages(mm, &at, end, flags, (struct cr_page *)out, max);
+	long n = cr_walk_pages(mm, &at, end, flags, (struct cr_copies *)copies,
+			       (struct cr_page *)out, max);
 
 	*cursor = at;
 	return n;

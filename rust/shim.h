@@ -182,11 +182,17 @@ void cr_free_regs(void *work);
 int cr_install_regs(void *work);
 
 /* A page reported by a walk (struct cr_page of linux/cr_pages.h, patch 0004): referenced, and
- * NULL where the contents are elsewhere. */
+ * NULL where the contents are elsewhere; or a run of pages unchanged since their copies. */
 struct cr_page_ref {
 	u64 addr;
 	struct page *page;
-	u32 flags, reserved;
+	u32 flags, run;
+};
+
+/* The pages copied before, and how far the walks have read them (struct cr_copies). */
+struct cr_copies_ref {
+	const void *pages;	/* struct cr_copied_page: u64 address, then the frame's identity */
+	u64 count, at;
 };
 
 /* cr_page_ref.flags this module reads: the kernel's CR_PAGE_* */
@@ -194,6 +200,7 @@ struct cr_page_ref {
 #define CR_REF_PINNED 0x4
 #define CR_REF_ELSEWHERE 0x10
 #define CR_REF_GUARD 0x20
+#define CR_REF_UNCHANGED 0x40
 /* cr_mm_walk_pages() flags it uses: the kernel's CR_WALK_* */
 #define CR_SCAN_ANON_ONLY 0x1
 #define CR_SCAN_HARVEST 0x2
@@ -210,7 +217,7 @@ struct file *cr_mm_exe_file(struct mm_struct *mm);
 int cr_vma_next(struct mm_struct *mm, u64 addr, struct cr_vma_info *out);
 u64 cr_mm_resident_private(struct mm_struct *mm);
 long cr_mm_walk_pages(struct mm_struct *mm, u64 *cursor, u64 end, u32 flags,
-		      struct cr_page_ref *out, long max);
+		      struct cr_copies_ref *copies, struct cr_page_ref *out, long max);
 int cr_mm_fault_in(struct mm_struct *mm, u64 addr, struct page **out);
 void cr_put_page(struct page *page);
 const void *cr_page_address(struct page *page);

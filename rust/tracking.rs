@@ -29,6 +29,7 @@ use crate::cx::release_if_idle;
 use crate::error::{CrError, CrResult};
 use crate::format::{ParentRecord, RecordKind, Trailer};
 use crate::image::{ImageOut, Log};
+use crate::shim::CopiedPage;
 use crate::uapi::ParentArgs;
 
 /// Images whose tracking the module keeps at most; the oldest is forgotten first.
@@ -58,7 +59,7 @@ pub(crate) struct Copies {
     /// Its private areas when it was copied.
     pub(crate) areas: KVec<AreaKey>,
     /// Each page copied, by address, with the frame the copy was made from.
-    pub(crate) pages: KVVec<(u64, usize)>,
+    pub(crate) pages: KVVec<CopiedPage>,
 }
 
 impl Copies {

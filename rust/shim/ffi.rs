@@ -41,10 +41,10 @@ pub(crate) const CR_VF_VDSO: u32 = 0x1;
 pub(crate) const CR_VF_VVAR: u32 = 0x2;
 pub(crate) const CR_VF_ANON: u32 = 0x4;
 
-pub(crate) const CR_REF_DIRTY: u32 = 0x2;
 pub(crate) const CR_REF_PINNED: u32 = 0x4;
 pub(crate) const CR_REF_ELSEWHERE: u32 = 0x10;
 pub(crate) const CR_REF_GUARD: u32 = 0x20;
+pub(crate) const CR_REF_UNCHANGED: u32 = 0x40;
 pub(crate) const CR_SCAN_ANON_ONLY: u32 = 0x1;
 pub(crate) const CR_SCAN_HARVEST: u32 = 0x2;
 
@@ -156,7 +156,15 @@ pub(crate) struct PageRef {
     pub(crate) addr: u64,
     pub(crate) page: *mut page,
     pub(crate) flags: u32,
-    pub(crate) reserved: u32,
+    pub(crate) run: u32,
+}
+
+/// `struct cr_copies_ref`.
+#[repr(C)]
+pub(crate) struct CopiesRef {
+    pub(crate) pages: *const c_void,
+    pub(crate) count: u64,
+    pub(crate) at: u64,
 }
 
 /// `struct cr_piece`.
@@ -391,6 +399,7 @@ extern "C" {
         cursor: *mut u64,
         end: u64,
         flags: u32,
+        copies: *mut CopiesRef,
         out: *mut PageRef,
         max: c_long,
     ) -> c_long;

@@ -23,7 +23,7 @@ use kernel::{fs::File, prelude::*, sync::aref::ARef, task::Task};
 
 pub(crate) use file::{new_pipe, new_shmem, open_path, FileExt, Gather};
 pub(crate) use mm::{MmExt, Vma};
-pub(crate) use pages::{OwnPages, Walked};
+pub(crate) use pages::{CopiedPage, CopiesCursor, OwnPages, Walked};
 pub(crate) use task::{all_tasks, find_task, PidNsExt, TaskExt};
 
 /// Turns a C return code (0 or a negative errno) into a `Result`.

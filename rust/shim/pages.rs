@@ -9,8 +9,74 @@ use core::ffi::c_long;
 use kernel::{bindings, fs::File, mm::MmWithUser, prelude::*};
 
 use super::check;
-use super::ffi::{self, PageRef, CR_REF_ELSEWHERE};
+use super::ffi::{self, CopiesRef, PageRef, CR_REF_ELSEWHERE};
 use kernel::page::PAGE_SIZE;
+
+/// A page copied before (`struct cr_copied_page`): where it was mapped, and the frame it was
+/// copied from, an identity for telling whether the address still maps that frame.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct CopiedPage {
+    pub(crate) addr: u64,
+    pub(crate) frame: usize,
+}
+
+/// Pages copied before, by increasing address, read beside the walks of an address space that
+/// report, without a reference, the runs of them unchanged since.
+pub(crate) struct CopiesCursor<'a> {
+    pages: &'a [CopiedPage],
+    /// Where the kernel's walks are in `pages`.
+    walked: usize,
+    /// Past the last unchanged run found in `pages`.
+    runs_end: usize,
+}
+
+impl<'a> CopiesCursor<'a> {
+    pub(crate) fn new(pages: &'a [CopiedPage]) -> Self {
+        Self {
+            pages,
+            walked: 0,
+            runs_end: 0,
+        }
+    }
+
+    /// The copies of the `run` pages from `addr` that a walk reported unchanged. Runs come in
+    /// increasing address order.
+    pub(crate) fn run(&mut self, addr: u64, run: u32) -> Result<&'a [CopiedPage]> {
+        let rest = self.pages.get(self.runs_end..).ok_or(EIO)?;
+        let from = self.runs_end + rest.partition_point(|p| p.addr < addr);
+        let to = from.checked_add(run as usize).ok_or(EIO)?;
+        let pages = self.pages.get(from..to).ok_or(EIO)?;
+        let last = addr.wrapping_add(u64::from(run).wrapping_sub(1) * PAGE_SIZE as u64);
+        // Addresses are distinct and sorted: the first and the last place every page between.
+        match (pages.first(), pages.last()) {
+            (Some(f), Some(l)) if f.addr == addr && l.addr == last => {
+                self.runs_end = to;
+                Ok(pages)
+            }
+            _ => Err(EIO),
+        }
+    }
+}
+
+/// One report of a walk: a page, or a run of pages unchanged since their copies.
+#[derive(Clone, Copy)]
+pub(crate) struct Reported {
+    pub(crate) addr: u64,
+    /// `CR_REF_*`.
+    pub(crate) flags: u32,
+    /// The page's identity, 0 for one not read in or for an unchanged run.
+    pub(crate) frame: usize,
+    /// Pages from `addr`: the length of an unchanged run, else 1.
+    pub(crate) run: u32,
+}
+
+impl Reported {
+    /// Whether this is a run of pages unchanged since their copies.
+    pub(crate) fn unchanged(&self) -> bool {
+        self.flags & ffi::CR_REF_UNCHANGED != 0
+    }
+}
 
 /// The contents of a referenced page, through the kernel's direct map.
 ///
@@ -42,28 +108,43 @@ impl Walked {
     }
 
     /// Replaces the batch with the pages of `[*cursor, end)` in `mm`, from `*cursor` on, as many
-    /// as fit; advances `*cursor` past them. `flags` are `CR_SCAN_*`.
+    /// as fit; advances `*cursor` past them. `flags` are `CR_SCAN_*`. A harvest given `copies`
+    /// reports the pages it finds unchanged since their copies in runs, without references.
     pub(crate) fn walk(
         &mut self,
         mm: &MmWithUser,
         cursor: &mut u64,
         end: u64,
         flags: u32,
+        copies: Option<&mut CopiesCursor<'_>>,
     ) -> Result {
         self.clear();
         let room = self.refs.capacity();
+        let mut known = copies.as_ref().map(|c| CopiesRef {
+            pages: c.pages.as_ptr().cast(),
+            count: c.pages.len() as u64,
+            at: c.walked as u64,
+        });
+        let known_ptr = known
+            .as_mut()
+            .map_or(core::ptr::null_mut(), core::ptr::from_mut);
         // SAFETY: the mm has a user count; `refs` has room for `room` entries, which the shim
-        // fills with referenced pages (or NULL ones) and counts.
+        // fills with referenced pages (or NULL ones) and counts; `known`, if any, describes
+        // `copies`' slice, which the kernel only reads, and its cursor, which it advances.
         let n = unsafe {
             ffi::cr_mm_walk_pages(
                 mm.as_raw(),
                 cursor,
                 end,
                 flags,
+                known_ptr,
                 self.refs.as_mut_ptr(),
                 room as c_long,
             )
         };
+        if let (Some(c), Some(k)) = (copies, known) {
+            c.walked = (k.at as usize).min(c.pages.len());
+        }
         if n < 0 {
             return Err(Error::from_errno(n as i32));
         }
@@ -101,10 +182,14 @@ impl Walked {
         self.refs.iter().map(|r| (r.addr, r.flags))
     }
 
-    /// Address, `CR_REF_*` flags and frame of each page: the frame is an identity, for telling
-    /// whether an address still maps the page a copy was made from (0 for a page not read in).
-    pub(crate) fn frames(&self) -> impl Iterator<Item = (u64, u32, usize)> + '_ {
-        self.refs.iter().map(|r| (r.addr, r.flags, r.page as usize))
+    /// Each report, in address order.
+    pub(crate) fn reports(&self) -> impl Iterator<Item = Reported> + '_ {
+        self.refs.iter().map(|r| Reported {
+            addr: r.addr,
+            flags: r.flags,
+            frame: r.page as usize,
+            run: r.run,
+        })
     }
 
     /// Appends a copy of the `i`th page to `into`, while its task may write it; a page not read
