@@ -63,8 +63,7 @@ MODULE_IMPORT_NS("CR");
 
 static_assert(CR_VM_GROWSDOWN == VM_GROWSDOWN);
 static_assert(CR_REF_ELSEWHERE == CR_PAGE_ELSEWHERE && CR_REF_GUARD == CR_PAGE_GUARD);
-static_assert(CR_REF_DIRTY == CR_PAGE_DIRTY && CR_REF_PINNED == CR_PAGE_PINNED);
-static_assert(CR_REF_UNCHANGED == CR_PAGE_UNCHANGED);
+static_assert(CR_REF_PINNED == CR_PAGE_PINNED && CR_REF_UNCHANGED == CR_PAGE_UNCHANGED);
 static_assert(CR_SCAN_ANON_ONLY == CR_WALK_ANON_ONLY && CR_SCAN_HARVEST == CR_WALK_HARVEST);
 static_assert(sizeof(struct cr_page_ref) == sizeof(struct cr_page) &&
 	      offsetof(struct cr_page_ref, page) == offsetof(struct cr_page, page) &&

@@ -196,7 +196,6 @@ struct cr_copies_ref {
 };
 
 /* cr_page_ref.flags this module reads: the kernel's CR_PAGE_* */
-#define CR_REF_DIRTY 0x2
 #define CR_REF_PINNED 0x4
 #define CR_REF_ELSEWHERE 0x10
 #define CR_REF_GUARD 0x20

@@ -21,6 +21,7 @@ const STRUCTS: [(&str, &str); 12] = [
     ("cr_pending_signal", "PendingSignal"),
     ("cr_restart_info", "RestartInfo"),
     ("cr_page_ref", "PageRef"),
+    ("cr_copies_ref", "CopiesRef"),
     ("cr_piece", "Piece"),
 ];
 
