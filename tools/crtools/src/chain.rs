@@ -6,6 +6,11 @@
 //! in its address space whose MM has objref `mm`", or, after a precopy image, what that image
 //! last copied there. Restart stages that memory, one sparse memfd per address space, and the
 //! kernel reads the kept pages from it; a parent is itself staged from its own parent first.
+//!
+//! An address space that keeps pages from one parent space only, which no other one keeps
+//! from, takes the parent's memfd over: its own pages are written over the parent's, and what
+//! it neither writes nor keeps is punched out. A chain of N images is then staged with one
+//! copy of its memory, not N.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -296,10 +301,13 @@ fn holds(file: &File, at: u64, len: u64) -> bool {
     hole >= 0 && hole as u64 >= at + len
 }
 
+fn lacks() -> Fail {
+    failed!("the images before this one lack pages that it keeps")
+}
+
 /// Copies the runs of a KEEP record from the space it names in `base` into `into`.
 fn apply_keep(base: &Spaces, into: &File, payload: &[u8]) -> Result<(), Fail> {
     let keep = records::Keep::decode(payload).map_err(|e| failed!("invalid image: {e}"))?;
-    let lacks = || failed!("the images before this one lack pages that it keeps");
     let from = base
         .iter()
         .find(|(id, _)| *id == keep.head.mm)
@@ -323,6 +331,125 @@ fn apply_keep(base: &Spaces, into: &File, payload: &[u8]) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The parent spaces the KEEP records of each address space of the file in `path` name, in the
+/// order of its MM records: a look at the record headers alone, before the file is read and
+/// checked whole, so that each address space knows at its MM record whether it can take a
+/// parent's memfd over. Nothing is taken over from a file this look cannot make sense of:
+/// reading it whole says what is wrong with it.
+fn keep_sources(path: &Path) -> Vec<Vec<u64>> {
+    scan_keep_sources(path).unwrap_or_default()
+}
+
+fn scan_keep_sources(path: &Path) -> Result<Vec<Vec<u64>>, Fail> {
+    let file = File::open(path).map_err(|e| failed!("{}: {e}", path.display()))?;
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    let invalid = |e: &dyn std::fmt::Display| failed!("invalid image: {e}");
+    let mut sources: Vec<Vec<u64>> = Vec::new();
+    let mut in_space = false;
+    let mut magic = [0u8; 8];
+    while read_all_or_none(&mut input, &mut magic)? {
+        loop {
+            let mut hdr = [0u8; RECORD_HEADER_LEN];
+            input
+                .read_exact(&mut hdr)
+                .map_err(|_| failed!("image is truncated"))?;
+            let h = RecordHeader::decode(&hdr).map_err(|e| invalid(&e))?;
+            let mut body = h.payload_len() + h.padding_len();
+            match RecordKind::from_u32(h.kind) {
+                Some(RecordKind::Mm) => {
+                    sources.push(Vec::new());
+                    in_space = true;
+                }
+                Some(RecordKind::Task) => in_space = false,
+                Some(RecordKind::Keep) if in_space => {
+                    let mut payload = vec![0u8; h.payload_len()];
+                    input
+                        .read_exact(&mut payload)
+                        .map_err(|_| failed!("image is truncated"))?;
+                    body -= payload.len();
+                    let keep = records::Keep::decode(&payload).map_err(|e| invalid(&e))?;
+                    if let Some(named) = sources.last_mut() {
+                        if !named.contains(&keep.head.mm) {
+                            named.push(keep.head.mm);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            input
+                .seek_relative(body as i64)
+                .map_err(|e| failed!("reading the image: {e}"))?;
+            if h.kind == RecordKind::Trailer as u32 {
+                break;
+            }
+        }
+    }
+    Ok(sources)
+}
+
+/// The memfd of one address space of the image being staged.
+struct Staging {
+    file: File,
+    /// For a memfd taken over from the parent: the ranges this image writes or keeps; the rest
+    /// is the parent's and is punched out at the end. They come in the order of the records,
+    /// which is not the order of addresses: a KEEP record lists the kept runs of one walk of
+    /// the page tables, and the PAGES record after it the written pages between them.
+    covered: Option<Vec<(u64, u64)>>,
+}
+
+impl Staging {
+    fn cover(&mut self, start: u64, end: u64) {
+        let Some(covered) = &mut self.covered else {
+            return;
+        };
+        match covered.last_mut() {
+            Some(last) if last.1 == start => last.1 = end,
+            _ => covered.push((start, end)),
+        }
+    }
+
+    /// Punches out what the parent had that this image does not hold.
+    fn finish(&mut self) -> Result<(), Fail> {
+        let Some(mut covered) = self.covered.take() else {
+            return Ok(());
+        };
+        covered.sort_unstable();
+        let size = self
+            .file
+            .metadata()
+            .map_err(|e| failed!("staging: {e}"))?
+            .len();
+        let mut at = 0;
+        for (start, end) in covered.into_iter().chain([(size, size)]) {
+            if start > at {
+                punch(&self.file, at, start - at)?;
+            }
+            at = at.max(end);
+        }
+        Ok(())
+    }
+}
+
+/// Frees `[at, at + len)` of `file`.
+fn punch(file: &File, at: u64, len: u64) -> Result<(), Fail> {
+    // SAFETY: fallocate on a descriptor we own.
+    let r = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            at as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if r != 0 {
+        fail!(
+            "staging: punching out the parent's pages: {}",
+            io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
 /// The memory the image in `path` restores, by its MMs' objrefs; `dirs` are where to look for
 /// its parents.
 pub fn materialize(path: &Path, dirs: &[PathBuf]) -> Result<Spaces, Fail> {
@@ -339,10 +466,11 @@ fn materialize_at(
     if depth >= CHAIN_MAX {
         fail!("a chain of more than {CHAIN_MAX} images");
     }
+    let sources = keep_sources(path);
     let file = File::open(path).map_err(|e| failed!("{}: {e}", path.display()))?;
     let mut recs = Records::new(BufReader::with_capacity(1 << 20, file));
     let mut base: Spaces = Vec::new();
-    let mut out: Spaces = Vec::new();
+    let mut out: Vec<(u64, Staging)> = Vec::new();
     let mut last_kind = 0;
     let mut parent_seen = false;
     // The MMs' objrefs in the order their sections define them.
@@ -386,8 +514,28 @@ fn materialize_at(
                 let Some(&objref) = mm_refs.get(next_mm) else {
                     fail!("invalid image: more address spaces than its tree has");
                 };
+                if let Some(at) = current {
+                    out[at].1.finish()?;
+                }
+                let named = sources.get(next_mm).map_or(&[][..], |s| &s[..]);
                 next_mm += 1;
-                out.push((u64::from(objref), memfd(c"cr-staged")?));
+                let only = match named {
+                    [one] if sources.iter().filter(|s| s.contains(one)).count() == 1 => {
+                        base.iter().position(|(id, _)| id == one)
+                    }
+                    _ => None,
+                };
+                let staging = match only {
+                    Some(at) => Staging {
+                        file: base.remove(at).1,
+                        covered: Some(Vec::new()),
+                    },
+                    None => Staging {
+                        file: memfd(c"cr-staged")?,
+                        covered: None,
+                    },
+                };
+                out.push((u64::from(objref), staging));
                 current = Some(out.len() - 1);
                 in_area = false;
             }
@@ -403,22 +551,43 @@ fn materialize_at(
                 };
                 let pages = records::Pages::decode(&r.payload)
                     .map_err(|e| failed!("invalid image: {e}"))?;
-                for (addr, data) in pages.iter() {
-                    out[at]
-                        .1
-                        .write_all_at(data, addr)
+                let staging = &mut out[at].1;
+                let mut i = 0;
+                for (first, n) in pages.list().runs() {
+                    let data = &pages.data()[i * PAGE_SIZE..(i + n) * PAGE_SIZE];
+                    staging
+                        .file
+                        .write_all_at(data, first)
                         .map_err(|e| failed!("staging the parent's pages: {e}"))?;
+                    staging.cover(first, first + data.len() as u64);
+                    i += n;
                 }
             }
             Some(RecordKind::Keep) => {
                 let Some(at) = current else {
                     fail!("invalid image: kept pages outside an address space")
                 };
-                apply_keep(&base, &out[at].1, &r.payload)?;
+                let staging = &mut out[at].1;
+                if staging.covered.is_some() {
+                    // The parent's pages are where they are: only checked to be there.
+                    let keep = records::Keep::decode(&r.payload)
+                        .map_err(|e| failed!("invalid image: {e}"))?;
+                    for (first, pages) in keep.runs() {
+                        let end = first + pages * PAGE_SIZE as u64;
+                        if !holds(&staging.file, first, end - first) {
+                            return Err(lacks());
+                        }
+                        staging.cover(first, end);
+                    }
+                } else {
+                    apply_keep(&base, &staging.file, &r.payload)?;
+                }
             }
             // Another task's section: its records until the next MM are not memory.
             Some(RecordKind::Task) => {
-                current = None;
+                if let Some(at) = current.take() {
+                    out[at].1.finish()?;
+                }
                 in_area = false;
             }
             _ => {}
@@ -433,7 +602,12 @@ fn materialize_at(
             want.checksum,
             path.display()
         ),
-        _ => Ok(out),
+        _ => {
+            if let Some(at) = current {
+                out[at].1.finish()?;
+            }
+            Ok(out.into_iter().map(|(id, s)| (id, s.file)).collect())
+        }
     }
 }
 
@@ -549,12 +723,13 @@ mod tests {
         .unwrap();
         let (id_b, parent) = identify(&b).unwrap();
         assert_eq!(parent.unwrap().identity, id_a);
-        // c keeps the second and third, rewrites the first, adds a fourth.
+        // c keeps the second and third, rewrites the first, adds a fourth: its KEEP record
+        // comes first, as the kernel writes them, with the pages written around its runs after.
         std::fs::write(
             &c,
             image(Some((&b, id_b)), |w| {
-                pages(w, AREA, 5);
                 keep(w, AREA + p, 2);
+                pages(w, AREA, 5);
                 pages(w, AREA + 3 * p, 6);
             }),
         )
@@ -602,6 +777,34 @@ mod tests {
             "{}",
             err.message()
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_page_dropped_in_the_middle_of_a_chain_cannot_be_kept_after() {
+        let dir = std::env::temp_dir().join(format!("cr-chain-drop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b, c) = (dir.join("a.img"), dir.join("b.img"), dir.join("c.img"));
+        let p = PAGE_SIZE as u64;
+        std::fs::write(
+            &a,
+            image(None, |w| {
+                pages(w, AREA, 1);
+                pages(w, AREA + p, 2);
+                pages(w, AREA + 2 * p, 3);
+            }),
+        )
+        .unwrap();
+        let (id_a, _) = identify(&a).unwrap();
+        // b takes a's staged memory over, and no longer holds its last page.
+        std::fs::write(&b, image(Some((&a, id_a)), |w| keep(w, AREA, 2))).unwrap();
+        let (id_b, _) = identify(&b).unwrap();
+        let spaces = materialize(&b, &[]).unwrap();
+        assert_eq!(page_at(&spaces[0].1, AREA + p), vec![2; PAGE_SIZE]);
+        assert!(!holds(&spaces[0].1, AREA + 2 * p, p));
+        std::fs::write(&c, image(Some((&b, id_b)), |w| keep(w, AREA, 3))).unwrap();
+        let err = materialize(&c, &[]).unwrap_err();
+        assert!(err.message().contains("lack pages"), "{}", err.message());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
