@@ -9,7 +9,7 @@ const HEADER: &str = include_str!("../../../rust/shim.h");
 const FFI: &str = include_str!("../../../rust/shim/ffi.rs");
 
 /// C structs and their Rust mirrors.
-const STRUCTS: [(&str, &str); 12] = [
+const STRUCTS: [(&str, &str); 13] = [
     ("cr_task_info", "TaskInfo"),
     ("cr_mm_info", "MmInfo"),
     ("cr_vma_info", "VmaInfo"),

@@ -695,22 +695,25 @@ mod tests {
         buf
     }
 
+    /// Writes at `path` a whole image whose three pages hold 1, 2 and 3; identifies it.
+    fn whole_image_of_three_pages(path: &Path) -> (Identity, Option<ParentRef>) {
+        let p = PAGE_SIZE as u64;
+        let bytes = image(None, |w| {
+            pages(w, AREA, 1);
+            pages(w, AREA + p, 2);
+            pages(w, AREA + 2 * p, 3);
+        });
+        std::fs::write(path, bytes).unwrap();
+        identify(path).unwrap()
+    }
+
     #[test]
     fn a_chain_restores_each_page_from_the_image_that_last_wrote_it() {
         let dir = std::env::temp_dir().join(format!("cr-chain-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (a, b, c) = (dir.join("a.img"), dir.join("b.img"), dir.join("c.img"));
         let p = PAGE_SIZE as u64;
-        std::fs::write(
-            &a,
-            image(None, |w| {
-                pages(w, AREA, 1);
-                pages(w, AREA + p, 2);
-                pages(w, AREA + 2 * p, 3);
-            }),
-        )
-        .unwrap();
-        let (id_a, none) = identify(&a).unwrap();
+        let (id_a, none) = whole_image_of_three_pages(&a);
         assert!(none.is_none());
         // b keeps the first two pages, rewrites the third.
         std::fs::write(
@@ -786,16 +789,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (a, b, c) = (dir.join("a.img"), dir.join("b.img"), dir.join("c.img"));
         let p = PAGE_SIZE as u64;
-        std::fs::write(
-            &a,
-            image(None, |w| {
-                pages(w, AREA, 1);
-                pages(w, AREA + p, 2);
-                pages(w, AREA + 2 * p, 3);
-            }),
-        )
-        .unwrap();
-        let (id_a, _) = identify(&a).unwrap();
+        let (id_a, _) = whole_image_of_three_pages(&a);
         // b takes a's staged memory over, and no longer holds its last page.
         std::fs::write(&b, image(Some((&a, id_a)), |w| keep(w, AREA, 2))).unwrap();
         let (id_b, _) = identify(&b).unwrap();
