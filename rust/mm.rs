@@ -235,7 +235,7 @@ pub(crate) fn save(
             _ => {}
         }
     }
-    let written = pages.written.take();
+    let written = pages.tracked.take().map(|t| t.written);
     drop(pages);
     if let (Some(space), Some(written)) = (copied, written) {
         space.pages = written;
@@ -247,24 +247,34 @@ pub(crate) fn save(
 struct PageWriter<'a> {
     walked: Walked,
     addrs: KVec<u8>,
-    /// What was copied of the address space before, and where the walk is in it.
-    copied: Option<(u64, CopiesCursor<'a>)>,
-    /// For a tracked address space, each page this image holds, with its frame.
-    written: Option<KVVec<CopiedPage>>,
+    tracked: Option<Tracked<'a>>,
     runs: KVec<u8>,
+}
+
+/// A tracked address space, as its PageWriter walks it.
+struct Tracked<'a> {
+    /// The id KEEP records name it by.
+    id: u64,
+    /// What was copied of it before, and where the walk is in it.
+    copies: CopiesCursor<'a>,
+    /// Each page this image holds, with its frame: its copies from now on.
+    written: KVVec<CopiedPage>,
 }
 
 impl<'a> PageWriter<'a> {
     fn new(copied: Option<&'a Copies>) -> CrResult<Self> {
-        let written = match copied {
-            Some(c) => Some(KVVec::with_capacity(c.pages.len(), GFP_KERNEL)?),
+        let tracked = match copied {
+            Some(c) => Some(Tracked {
+                id: c.id,
+                copies: CopiesCursor::new(&c.pages),
+                written: KVVec::with_capacity(c.pages.len(), GFP_KERNEL)?,
+            }),
             None => None,
         };
         Ok(Self {
             walked: Walked::with_capacity(PAGES_PER_RECORD)?,
             addrs: KVec::with_capacity(PAGES_PER_RECORD * 8, GFP_KERNEL)?,
-            copied: copied.map(|c| (c.id, CopiesCursor::new(&c.pages))),
-            written,
+            tracked,
             runs: KVec::new(),
         })
     }
@@ -281,13 +291,13 @@ impl<'a> PageWriter<'a> {
     ) -> CrResult {
         // A tracked address space: what was written since its copy is what the harvest finds
         // dirty, and what this image holds is tracked from now on.
-        let flags = match self.written {
+        let flags = match self.tracked {
             Some(_) => flags | CR_SCAN_HARVEST,
             None => flags,
         };
         let mut cursor = start;
         while cursor < end {
-            let copies = self.copied.as_mut().map(|(_, c)| c);
+            let copies = self.tracked.as_mut().map(|t| &mut t.copies);
             self.walked
                 .walk(mm, &mut cursor, end, flags, copies)
                 .map_err(walk_error)?;
@@ -310,30 +320,28 @@ impl<'a> PageWriter<'a> {
             // written out.
             let contents = unsafe { self.walked.contents() };
             for (r, page) in self.walked.reports().zip(contents) {
-                if let (true, Some((_, copies)), Some(written)) =
-                    (r.unchanged(), &mut self.copied, &mut self.written)
-                {
-                    let kept = copies.run(r.addr, r.run).map_err(bad_run)?;
-                    written.extend_from_slice(kept, GFP_KERNEL)?;
+                if let (true, Some(t)) = (r.unchanged(), &mut self.tracked) {
+                    let kept = t.copies.run(r.addr, r.run).map_err(bad_run)?;
+                    t.written.extend_from_slice(kept, GFP_KERNEL)?;
                     keep.add(r.addr, kept.len() as u64, &mut self.runs)?;
                     continue;
                 }
                 let Some(page) = page else { continue };
-                if let Some(written) = &mut self.written {
+                if let Some(t) = &mut self.tracked {
                     let copy = CopiedPage {
                         addr: r.addr,
                         frame: r.frame,
                     };
-                    written.push(copy, GFP_KERNEL)?;
+                    t.written.push(copy, GFP_KERNEL)?;
                 }
                 self.addrs
                     .extend_from_slice(&r.addr.to_le_bytes(), GFP_KERNEL)?;
                 pages.push(page, GFP_KERNEL)?;
             }
-            if let (Some((id, _)), true) = (&self.copied, keep.pages > 0) {
+            if let (Some(t), true) = (&self.tracked, keep.pages > 0) {
                 keep.finish(&mut self.runs)?;
                 let head = KeepHeader {
-                    mm: *id,
+                    mm: t.id,
                     count: keep.count,
                     reserved: 0,
                 };
@@ -711,28 +719,55 @@ fn keep_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
             return Err(cx.fail(ENODATA, "the precopy image lacks pages the image keeps"));
         }
     }
+    let chunks = prefault::chunks_of(runs.iter().map(|&(addr, n)| (addr, n as usize)))?;
     in_own_memory(cx, |cx, mm| {
-        let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
-        for &(addr, n) in runs.iter() {
-            let mut done = 0;
-            while done < n {
-                let k = (n - done).min(PAGES_PER_RECORD as u64);
-                let at = addr + done * PAGE_SIZE as u64;
-                own.take(mm, at, k as usize)
-                    .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
-                // Each page is kept once: its staged copy is freed as soon as it is in place, so
-                // that the restart does not hold the memory twice.
-                staged
-                    .set_pos(at)
-                    .and_then(|()| own.fill_from(&staged))
-                    .and_then(|()| staged.punch(at, k * PAGE_SIZE as u64))
-                    .map_err(|e| cx.fail(e, "reading the staged pages failed"))?;
-                done += k;
+        let mut own = OwnPages::with_capacity(prefault::CHUNK)?;
+        // As for PAGES: with more than a chunk to place, another CPU makes the pages present
+        // ahead of the copies.
+        let mut ahead = (chunks.len() > 1)
+            .then(|| Prefault::start(mm, &chunks).ok())
+            .flatten();
+        // Each page is kept once: its staged copy is freed soon after it is in place, a
+        // record's worth at a time, so that the restart does not hold the memory twice.
+        let mut placed: Option<(u64, u64)> = None;
+        for &(addr, n) in chunks.iter() {
+            own.clear();
+            match &mut ahead {
+                Some(ahead) => ahead.next(n, &mut own),
+                None => own.take(mm, addr, n),
             }
-            cx.tally.pages += n;
+            .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
+            staged
+                .set_pos(addr)
+                .and_then(|()| own.fill_from(&staged))
+                .map_err(|e| cx.fail(e, "reading the staged pages failed"))?;
+            let len = (n * PAGE_SIZE) as u64;
+            placed = match placed {
+                Some((at, done)) if at + done == addr && done < PUNCH_BYTES => {
+                    Some((at, done + len))
+                }
+                Some((at, done)) => {
+                    punch(cx, &staged, at, done)?;
+                    Some((addr, len))
+                }
+                None => Some((addr, len)),
+            };
+            cx.tally.pages += n as u64;
         }
-        Ok(())
+        match placed {
+            Some((at, done)) => punch(cx, &staged, at, done),
+            None => Ok(()),
+        }
     })
+}
+
+/// Staged pages freed at a time once in place.
+const PUNCH_BYTES: u64 = (PAGES_PER_RECORD * PAGE_SIZE) as u64;
+
+fn punch(cx: &LoadCx<'_>, staged: &File, at: u64, len: u64) -> CrResult {
+    staged
+        .punch(at, len)
+        .map_err(|e| cx.fail(e, "freeing the staged pages failed"))
 }
 
 /// After the last area: the layout fields and the executable.
