@@ -24,7 +24,7 @@ use crate::format::{
     file_kind, vma_kind, ErrorKind, FileRecord, KeepHeader, MmRecord, PagesHeader, PrecopyHeader,
     RecordKind, VmaRecord, PAGES_PER_RECORD,
 };
-use crate::prefault::{self, Prefault};
+use crate::prefault;
 use crate::records::PAGE_SIZE;
 use crate::records::{self, VM_MAYSHARE, VM_MAYWRITE};
 use crate::shim::ffi::{
@@ -32,8 +32,7 @@ use crate::shim::ffi::{
     CR_VF_VDSO, CR_VF_VVAR, CR_VM_GROWSDOWN, CR_VM_STACK_INCOMPLETE_SETUP,
 };
 use crate::shim::{
-    current, nul_terminated, CopiedPage, CopiesCursor, FileExt, MmExt, OwnPages, TaskExt, Vma,
-    Walked,
+    current, nul_terminated, CopiedPage, CopiesCursor, FileExt, MmExt, TaskExt, Vma, Walked,
 };
 use crate::shmem;
 use crate::tracking::{AreaKey, CopiedSpace, Copies};
@@ -132,6 +131,11 @@ impl Layout {
         let mm = task
             .mm_ref()
             .ok_or(CrError::unsupported("task has no address space"))?;
+        Self::of(mm)
+    }
+
+    /// The address space `mm`, or the reason one of its areas cannot be recreated.
+    pub(crate) fn of(mm: ARef<MmWithUser>) -> CrResult<Self> {
         let exe = mm
             .exe_file()
             .ok_or(CrError::unsupported("task has no executable"))?;
@@ -652,25 +656,16 @@ fn fill_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
     }
     let chunks = prefault::chunks_of(list.runs())?;
     in_own_memory(cx, |cx, mm| {
-        let mut own = OwnPages::with_capacity(PAGES_PER_RECORD)?;
-        // With more than a chunk to place, another CPU makes the pages present ahead of the
-        // reads.
-        let mut ahead = (chunks.len() > 1)
-            .then(|| Prefault::start(mm, &chunks).ok())
-            .flatten();
-        for &(addr, n) in chunks.iter() {
-            own.clear();
-            match &mut ahead {
-                Some(ahead) => ahead.next(n, &mut own),
-                None => own.take(mm, addr, n),
-            }
-            .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
-            cx.input.pages_into(&mut own, ahead.is_some())?;
+        prefault::place_chunks(mm, &chunks, |_, n, own, other_cpu_busy| {
+            let own = own.map_err(|e| cx.fail(e, NOT_PRESENT))?;
+            cx.input.pages_into(own, other_cpu_busy)?;
             cx.tally.pages += n as u64;
-        }
-        Ok(())
+            Ok(())
+        })
     })
 }
+
+const NOT_PRESENT: &str = "making the task's pages present failed";
 
 /// Runs `place` on the restoring task's own address space; a dry run places nothing.
 fn in_own_memory(
@@ -721,22 +716,11 @@ fn keep_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
     }
     let chunks = prefault::chunks_of(runs.iter().map(|&(addr, n)| (addr, n as usize)))?;
     in_own_memory(cx, |cx, mm| {
-        let mut own = OwnPages::with_capacity(prefault::CHUNK)?;
-        // As for PAGES: with more than a chunk to place, another CPU makes the pages present
-        // ahead of the copies.
-        let mut ahead = (chunks.len() > 1)
-            .then(|| Prefault::start(mm, &chunks).ok())
-            .flatten();
         // Each page is kept once: its staged copy is freed soon after it is in place, a
         // record's worth at a time, so that the restart does not hold the memory twice.
         let mut placed: Option<(u64, u64)> = None;
-        for &(addr, n) in chunks.iter() {
-            own.clear();
-            match &mut ahead {
-                Some(ahead) => ahead.next(n, &mut own),
-                None => own.take(mm, addr, n),
-            }
-            .map_err(|e| cx.fail(e, "making the task's pages present failed"))?;
+        prefault::place_chunks(mm, &chunks, |addr, n, own, _| -> CrResult {
+            let own = own.map_err(|e| cx.fail(e, NOT_PRESENT))?;
             staged
                 .set_pos(addr)
                 .and_then(|()| own.fill_from(&staged))
@@ -753,7 +737,8 @@ fn keep_area(cx: &mut LoadCx<'_>, start: u64, end: u64) -> CrResult {
                 None => Some((addr, len)),
             };
             cx.tally.pages += n as u64;
-        }
+            Ok(())
+        })?;
         match placed {
             Some((at, done)) => punch(cx, &staged, at, done),
             None => Ok(()),

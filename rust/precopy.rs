@@ -153,7 +153,9 @@ impl Precopy {
                     "permission denied for a task of the tree",
                 )));
             }
-            let layout = mm::Layout::read(task).map_err(of_task)?;
+            // Of the mm taken above: a task that exits meanwhile drops its own, and the round
+            // copies what it had (the frozen round sees the task gone).
+            let layout = mm::Layout::of(mm.clone()).map_err(of_task)?;
             let space = self.space_of(mm)?;
             copied += mm::copy_round(out, space, &layout, buf).map_err(of_task)?;
         }
