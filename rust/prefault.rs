@@ -157,6 +157,30 @@ impl Drop for Ahead {
     }
 }
 
+/// Makes the pages of each of `chunks` of `mm` present, one chunk after another, and hands them
+/// to `place` with the chunk's address and page count (an error where they could not be made
+/// present), and whether another CPU is busy making the next ones present: with more than one
+/// chunk, it does so ahead of `place`.
+pub(crate) fn place_chunks<E: From<Error>>(
+    mm: &MmWithUser,
+    chunks: &[(u64, usize)],
+    mut place: impl FnMut(u64, usize, Result<&mut OwnPages>, bool) -> core::result::Result<(), E>,
+) -> core::result::Result<(), E> {
+    let mut own = OwnPages::with_capacity(CHUNK)?;
+    let mut ahead = (chunks.len() > 1)
+        .then(|| Prefault::start(mm, chunks).ok())
+        .flatten();
+    for &(addr, n) in chunks {
+        own.clear();
+        let made = match &mut ahead {
+            Some(ahead) => ahead.next(n, &mut own),
+            None => own.take(mm, addr, n),
+        };
+        place(addr, n, made.map(|()| &mut own), ahead.is_some())?;
+    }
+    Ok(())
+}
+
 /// `runs` (address and page count) cut into chunks of at most [`CHUNK`] pages.
 pub(crate) fn chunks_of(runs: impl Iterator<Item = (u64, usize)>) -> Result<KVec<(u64, usize)>> {
     let mut chunks = KVec::new();
