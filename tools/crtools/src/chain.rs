@@ -80,8 +80,8 @@ pub struct Record<'a> {
 
 /// Where records come from, a span of bytes at a time.
 pub trait Source {
-    /// The next `n` bytes; `None` at the end of the input, before any of them; an error at an
-    /// end inside them.
+    /// The next `n` bytes; `None` at the end of the input, before any of them (never for `n`
+    /// of 0); an error at an end inside them.
     fn next_bytes(&mut self, n: usize) -> Result<Option<&[u8]>, Fail>;
 }
 
@@ -229,7 +229,6 @@ impl<S: Source> Records<S> {
         let h = self.check.record_header(&hdr).map_err(|e| invalid(&e))?;
         let body = match self.source.next_bytes(h.payload_len() + h.padding_len())? {
             Some(b) => b,
-            None if h.payload_len() + h.padding_len() == 0 => &[],
             None => return Err(truncated()),
         };
         let (payload, pad) = body.split_at(h.payload_len());
