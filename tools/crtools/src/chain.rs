@@ -187,6 +187,19 @@ impl Records<FileSource> {
     }
 }
 
+impl Records<Mapped> {
+    /// The records of `file` mapped whole, or `None` where it cannot be mapped.
+    pub fn mapped(file: &File) -> Option<Self> {
+        Mapped::of(file).map(Self::new)
+    }
+
+    /// How many bytes of the file the records read so far span: after a trailer, where the
+    /// next image starts.
+    pub fn offset(&self) -> u64 {
+        self.source.at as u64
+    }
+}
+
 impl<R: Read> Stream<R> {
     pub fn new(input: R) -> Self {
         Self {
@@ -249,6 +262,11 @@ impl<S: Source> Records<S> {
             kind: h.kind,
             payload,
         }))
+    }
+
+    /// Whether the image being read has ended: its trailer was read and checked.
+    pub fn image_complete(&self) -> bool {
+        self.started && self.check.is_complete()
     }
 
     /// The identity of the image whose trailer was read last.

@@ -155,6 +155,37 @@ fn take_precopy(input: &mut dyn Read, dirs: &[PathBuf]) -> Result<(Vec<u8>, Stag
     Ok((Vec::new(), staged))
 }
 
+/// The precopy image at the start of regular file `file`, read in place: what it staged, and
+/// where the image to restart starts. `None` where the file is no precopy image, or cannot be
+/// mapped, and [`take_precopy`] reads it instead. Through a buffer, a gigabyte of precopied
+/// pages costs a copy more (a tmpfs read moves about 400 MB/s in the test VM).
+fn take_precopy_mapped(file: &File, dirs: &[PathBuf]) -> Result<Option<(Staged, u64)>, Fail> {
+    let Some(mut records) = chain::Records::mapped(file) else {
+        return Ok(None);
+    };
+    let mut staged: Staged = Vec::new();
+    let mut first = true;
+    while let Some(r) = records.next_record()? {
+        if r.kind == RecordKind::Header as u32 {
+            if !records.precopy {
+                return Ok(None);
+            }
+            continue;
+        }
+        match RecordKind::from_u32(r.kind) {
+            Some(RecordKind::Parent) if first => staged = stage_parent(r.payload, dirs)?,
+            Some(RecordKind::Precopy) => chain::apply_precopy(&mut staged, r.payload)?,
+            Some(RecordKind::Trailer) => {}
+            _ => fail!("invalid image: a {:#x} record in a precopy image", r.kind),
+        }
+        first = false;
+        if records.image_complete() {
+            return Ok(Some((staged, records.offset())));
+        }
+    }
+    fail!("image is truncated")
+}
+
 /// The memory of the parent a PARENT record names, found by its path or in `dirs`.
 fn stage_parent(payload: &[u8], dirs: &[PathBuf]) -> Result<Staged, Fail> {
     let parent = chain::ParentRef::decode(payload)?;
@@ -688,13 +719,23 @@ impl Input {
     fn prepare(self, dirs: &[PathBuf]) -> Result<(Plan, Source), Fail> {
         match self {
             Self::File(mut f) => {
-                let (head, mut staged) = take_precopy(&mut f, dirs)?;
                 // Where the image to restart starts: after the precopy image, if any.
-                let start = if head.is_empty() {
-                    f.stream_position()
-                        .map_err(|e| failed!("reading the image: {e}"))?
-                } else {
-                    0
+                let (head, mut staged, start) = match take_precopy_mapped(&f, dirs)? {
+                    Some((staged, start)) => {
+                        f.seek(io::SeekFrom::Start(start))
+                            .map_err(|e| failed!("reading the image: {e}"))?;
+                        (Vec::new(), staged, start)
+                    }
+                    None => {
+                        let (head, staged) = take_precopy(&mut f, dirs)?;
+                        let start = if head.is_empty() {
+                            f.stream_position()
+                                .map_err(|e| failed!("reading the image: {e}"))?
+                        } else {
+                            0
+                        };
+                        (head, staged, start)
+                    }
                 };
                 let (_, plan) =
                     read_prefix(&mut io::Cursor::new(head).chain(&mut f), &mut staged, dirs)?;
