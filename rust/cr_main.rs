@@ -33,6 +33,7 @@ mod prefault;
 mod shim;
 
 // One file per kind of state, each with its checkpoint and restore halves.
+mod event;
 mod files;
 mod fs;
 mod mm;

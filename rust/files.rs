@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The file descriptor table: FILE records, with the PIPE and SHMEM records of the objects they
-//! open. Regular files, directories, memory devices, terminals, pipe ends, FIFOs and shmem files
-//! (memfds, unlinked tmpfs files) are saved; everything else is refused, with the reason.
+//! The file descriptor table: FILE records, with the PIPE, EVENT and SHMEM records of the objects
+//! they open. Regular files, directories, memory devices, terminals, pipe ends, FIFOs, shmem
+//! files (memfds, unlinked tmpfs files) and event files (eventfd, timerfd, signalfd, epoll) are
+//! saved; everything else is refused, with the reason.
 //!
 //! Files are reopened by path and must be the same inode; terminals are re-attached to the
 //! restarting caller's terminal, as CRIU's shell-job does. Pipe ends and shmem files open the
@@ -13,20 +14,23 @@ use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef, task::Task};
 
 use crate::cx::{LoadCx, SaveCx};
 use crate::error::{Context, CrError, CrResult};
-use crate::format::{file_kind, shmem_kind, ErrorKind, FileRecord, RecordKind, PATH_MAX};
+use crate::format::{
+    event_kind, file_kind, shmem_kind, ErrorKind, FileRecord, RecordKind, PATH_MAX,
+};
 use crate::objhash::Object;
 use crate::records::{self, MAX_FD};
 use crate::shim::ffi::{FileFacts, CR_FF_KERNMOUNT, CR_FF_LOCKED, CR_FF_PIPE, CR_FF_SHMEM};
 use crate::shim::{current, nul_terminated, open_path, FileExt, TaskExt};
-use crate::{pipe, shmem};
+use crate::{event, pipe, shmem};
 
 const S_IFMT: u32 = bindings::S_IFMT;
 
-/// What an open file is, for cr: a [`file_kind`] and, for a shmem file, its [`shmem_kind`].
+/// What an open file is, for cr: a [`file_kind`] and, for a shmem or event file, its
+/// [`shmem_kind`] or [`event_kind`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Class {
     pub(crate) kind: u32,
-    pub(crate) shmem: u32,
+    pub(crate) object_kind: u32,
 }
 
 fn is_tty(major: u32, minor: u32) -> bool {
@@ -39,6 +43,11 @@ fn is_tty(major: u32, minor: u32) -> bool {
         || (bindings::UNIX98_PTY_SLAVE_MAJOR
             ..bindings::UNIX98_PTY_SLAVE_MAJOR + bindings::UNIX98_PTY_MAJOR_COUNT)
             .contains(&major)
+}
+
+/// The name of a file's dentry, which for a file with no path is what its maker called it.
+fn name_of(f: &FileFacts) -> &[u8] {
+    &f.name[..f.name.iter().position(|&b| b == 0).unwrap_or(f.name.len())]
 }
 
 /// What kind of shmem object a regular file is: 0 for one that has a path.
@@ -54,7 +63,7 @@ fn shmem_class(f: &FileFacts) -> CrResult<u32> {
         });
     }
     // On the kernel's internal mount, the kernel names what it made.
-    let name = &f.name[..f.name.iter().position(|&b| b == 0).unwrap_or(f.name.len())];
+    let name = name_of(f);
     if name.starts_with(b"memfd:") {
         Ok(shmem_kind::MEMFD)
     } else if name == b"dev/zero" {
@@ -73,7 +82,12 @@ fn shmem_class(f: &FileFacts) -> CrResult<u32> {
 /// What an open file is, or why cr cannot reopen it.
 pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
     let (major, minor, ty) = (f.rdev_major, f.rdev_minor, f.mode & S_IFMT);
-    let kind = |kind| Ok(Class { kind, shmem: 0 });
+    let kind = |kind| {
+        Ok(Class {
+            kind,
+            object_kind: 0,
+        })
+    };
     if f.flags & bindings::O_PATH != 0 {
         return Err(CrError::unsupported("O_PATH descriptors not supported"));
     }
@@ -89,7 +103,7 @@ pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
             0 => kind(file_kind::REGULAR),
             shmem => Ok(Class {
                 kind: file_kind::SHMEM,
-                shmem,
+                object_kind: shmem,
             }),
         },
         bindings::S_IFIFO if f.facts & CR_FF_PIPE != 0 => {
@@ -114,8 +128,17 @@ pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
         )),
         bindings::S_IFSOCK => Err(CrError::unsupported("socket not supported")),
         bindings::S_IFCHR | bindings::S_IFBLK => Err(CrError::unsupported("device not supported")),
+        _ if f.sb_magic == bindings::ANON_INODE_FS_MAGIC => match event::kind_of(name_of(f)) {
+            Some(event) => Ok(Class {
+                kind: file_kind::EVENT,
+                object_kind: event,
+            }),
+            None => Err(CrError::unsupported(
+                "anonymous-inode file (inotify, fanotify, pidfd, io_uring, ...) not supported",
+            )),
+        },
         _ => Err(CrError::unsupported(
-            "anonymous-inode file (eventfd, epoll, timerfd, ...) not supported",
+            "file of an unknown type not supported",
         )),
     }
 }
@@ -169,13 +192,16 @@ impl Table {
             let class = classify(&facts)?;
             let path = match class.kind {
                 file_kind::TTY => owned(b"/dev/tty")?,
-                file_kind::PIPE | file_kind::SHMEM => KVec::new(),
+                file_kind::PIPE | file_kind::SHMEM | file_kind::EVENT => KVec::new(),
                 _ => path_of(&file)?,
             };
             if matches!(class.kind, file_kind::PIPE | file_kind::FIFO)
                 && file.pipe().is_some_and(|p| p.info().watch_queue != 0)
             {
                 return Err(CrError::unsupported("notification pipe not supported"));
+            }
+            if class.kind == file_kind::EVENT {
+                event::check(&file, class.object_kind)?;
             }
             table.open.push(
                 Open {
@@ -200,21 +226,28 @@ fn owned(s: &[u8]) -> CrResult<KVec<u8>> {
     Ok(v)
 }
 
-/// One FILE record per descriptor, each after the PIPE or SHMEM record of the object it opens,
-/// the first time. Descriptors that share one open file (and so its offset and flags) get the
-/// same objref; the first FILE record of an open file defines it.
+/// One FILE record per descriptor, each after the PIPE, EVENT or SHMEM record of the object it
+/// opens, the first time; then the EPOLL record of each epoll the table defines. Descriptors
+/// that share one open file (and so its offset and flags) get the same objref; the first FILE
+/// record of an open file defines it.
 pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
+    // The epolls this table defines, whose watches name files by objref: written last.
+    let mut epolls = KVec::new();
     for o in table.open.iter() {
         let object = match o.class.kind {
             file_kind::PIPE | file_kind::FIFO => pipe::save(cx, &o.file)?,
-            file_kind::SHMEM => shmem::save(cx, &o.file, o.class.shmem)?,
+            file_kind::SHMEM => shmem::save(cx, &o.file, o.class.object_kind)?,
+            file_kind::EVENT => event::save(cx, &o.file, o.class.object_kind)?,
             _ => 0,
         };
-        // After the PIPE or SHMEM record: ids are defined in stream order.
+        // After the PIPE, EVENT or SHMEM record: ids are defined in stream order.
         let objs = &mut *cx.objs;
-        let (objref, _) = objs
+        let (objref, new) = objs
             .files
             .get_or_allocate(o.file.as_ptr() as u64, &mut objs.space)?;
+        if new && o.class.kind == file_kind::EVENT && o.class.object_kind == event_kind::EPOLL {
+            epolls.push((o.file.clone(), objref), GFP_KERNEL)?;
+        }
         let f = &o.facts;
         let rec = FileRecord {
             fd: o.fd,
@@ -234,6 +267,9 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
         };
         cx.record(RecordKind::File, &[&rec.encode(), &o.path])?;
     }
+    for (epoll, objref) in epolls.iter() {
+        event::save_watches(cx, epoll, *objref)?;
+    }
     Ok(())
 }
 
@@ -243,11 +279,17 @@ pub(crate) struct KeptFiles {
     fds: KVec<(u32, ARef<File>, bool)>,
 }
 
-/// A record of the files part: FILE, or the PIPE or SHMEM record (and its PAGES) of an object a
-/// FILE opens.
+/// A record of the files part: FILE, or the PIPE, EVENT or SHMEM record (and its PAGES) of an
+/// object a FILE opens.
 pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrResult {
     if kind == RecordKind::Pipe as u32 {
         return pipe::load(cx);
+    }
+    if kind == RecordKind::Event as u32 {
+        return event::load(cx);
+    }
+    if kind == RecordKind::Epoll as u32 {
+        return event::load_watches(cx);
     }
     if kind == RecordKind::Shmem as u32 {
         return shmem::load(cx);
@@ -278,12 +320,16 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrRe
                 pipe::open_fifo(cx, &rec, open)?
             }
             file_kind::SHMEM => shmem::open(cx, rec.object, rec.flags, rec.pos)?,
+            file_kind::EVENT => event::open(cx, rec.object, rec.flags)?,
             _ => {
                 let path = nul_terminated(f.path)?;
                 reopen(&path, &rec).map_err(|e| e.at(cx.input.offset()))?
             }
         };
-        if rec.kind == file_kind::PIPE || rec.kind == file_kind::SHMEM {
+        if matches!(
+            rec.kind,
+            file_kind::PIPE | file_kind::SHMEM | file_kind::EVENT
+        ) {
             file.set_status_flags(rec.flags);
         }
         cx.objects

@@ -31,7 +31,7 @@ use core::fmt;
 pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
 
 /// The format version this code writes.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 /// The oldest format version this code reads.
 pub const FORMAT_VERSION_MIN: u32 = 4;
 
@@ -91,6 +91,12 @@ pub enum RecordKind {
     /// A pipe, defined before the first FILE that refers to it: [`PipeRecord`], then the bytes
     /// it had buffered.
     Pipe = 41,
+    /// An event file (eventfd, timerfd, signalfd), defined before the FILE that opens it:
+    /// [`EventRecord`].
+    Event = 42,
+    /// The interest list of an epoll file, after the FILE records of the descriptor table
+    /// that defines the epoll's open file: [`EpollHeader`], then `count` [`EpollWatch`]es.
+    Epoll = 43,
     /// Address-space layout: [`MmRecord`], then `auxv_words` u64s, then the exe path.
     Mm = 30,
     /// One memory area: [`VmaRecord`] then, for a file mapping, its path.
@@ -124,7 +130,7 @@ impl RecordKind {
     }
 
     /// Every kind this version defines.
-    pub const ALL: [RecordKind; 23] = [
+    pub const ALL: [RecordKind; 25] = [
         Self::Header,
         Self::Trailer,
         Self::Error,
@@ -132,6 +138,8 @@ impl RecordKind {
         Self::Tree,
         Self::Uts,
         Self::Pipe,
+        Self::Event,
+        Self::Epoll,
         Self::Shmem,
         Self::Task,
         Self::Creds,
@@ -160,6 +168,8 @@ impl RecordKind {
             Self::Tree => "TREE",
             Self::Uts => "UTS",
             Self::Pipe => "PIPE",
+            Self::Event => "EVENT",
+            Self::Epoll => "EPOLL",
             Self::Shmem => "SHMEM",
             Self::Task => "TASK",
             Self::Creds => "CREDS",
@@ -970,6 +980,92 @@ wire_struct! {
     }
 }
 
+/// What an EVENT record describes.
+pub mod event_kind {
+    /// An eventfd: `count` is its counter, `flags` 1 for `EFD_SEMAPHORE`.
+    pub const EVENTFD: u32 = 1;
+    /// A timerfd: `clock`, `flags` (its `TFD_TIMER_*` settime flags), `count` (expirations not
+    /// yet read), `value_ns` and `interval_ns`.
+    pub const TIMERFD: u32 = 2;
+    /// A signalfd: `mask` is the signals it reads.
+    pub const SIGNALFD: u32 = 3;
+    /// An epoll file, every field 0: its interest list is an EPOLL record of its own.
+    pub const EPOLL: u32 = 4;
+}
+
+wire_struct! {
+    /// Fixed part of an EPOLL record.
+    pub struct EpollHeader {
+        /// The objref of the epoll's open file (its FILE record's).
+        pub epoll: u32,
+        /// Watches that follow.
+        pub count: u32,
+    }
+}
+
+/// The `EPOLL*` event bits an [`EpollWatch`] may hold: what `epoll_ctl()` takes.
+pub const EPOLL_EVENTS_KNOWN: u32 = 0xf000_27ff;
+/// `EPOLLET`: edge-triggered.
+pub const EPOLLET: u32 = 1 << 31;
+
+/// Flags of an [`EpollWatch`].
+pub mod epoll_watch_flags {
+    /// An event was waiting to be reported: an edge-triggered watch reports its target's
+    /// state once after restart only with it.
+    pub const READY: u32 = 1;
+}
+
+wire_struct! {
+    /// One file an epoll watches.
+    pub struct EpollWatch {
+        /// The objref of the watched open file, defined earlier in the stream.
+        pub file: u32,
+        /// The descriptor number it was registered under (it may be closed since).
+        pub fd: u32,
+        /// Its `EPOLL*` events, with `EPOLLET` and `EPOLLONESHOT`; a one-shot watch that fired
+        /// has only those two (and `EPOLLWAKEUP`, `EPOLLEXCLUSIVE`).
+        pub events: u32,
+        /// [`epoll_watch_flags`].
+        pub flags: u32,
+        /// What an event reports.
+        pub data: u64,
+    }
+}
+
+/// `TFD_TIMER_ABSTIME`: an EVENT's `value_ns` is a time on its clock, not a time left.
+pub const TFD_TIMER_ABSTIME: u32 = 1;
+/// `TFD_TIMER_CANCEL_ON_SET`: the timer is cancelled when the real-time clock is set.
+pub const TFD_TIMER_CANCEL_ON_SET: u32 = 2;
+/// `CLOCK_REALTIME`.
+pub const CLOCK_REALTIME: u32 = 0;
+/// `CLOCK_MONOTONIC`.
+pub const CLOCK_MONOTONIC: u32 = 1;
+/// `CLOCK_BOOTTIME`.
+pub const CLOCK_BOOTTIME: u32 = 7;
+
+wire_struct! {
+    /// An EVENT record: the state of one event file, which only one open file ever has.
+    pub struct EventRecord {
+        /// The event file's objref (defined here).
+        pub objref: u32,
+        /// An [`event_kind`] value.
+        pub kind: u32,
+        /// eventfd: 1 for `EFD_SEMAPHORE`. timerfd: its settime flags. Else 0.
+        pub flags: u32,
+        /// timerfd: its clock id. Else 0.
+        pub clock: u32,
+        /// eventfd: the counter. timerfd: expirations not yet read. Else 0.
+        pub count: u64,
+        /// signalfd: bit `n - 1` for each signal `n` it reads. Else 0.
+        pub mask: u64,
+        /// timerfd: the next expiry: nanoseconds from the checkpoint, or with
+        /// [`TFD_TIMER_ABSTIME`] a time on the clock; 0 when disarmed. Else 0.
+        pub value_ns: u64,
+        /// timerfd: the period in nanoseconds, 0 for a one-shot timer. Else 0.
+        pub interval_ns: u64,
+    }
+}
+
 /// What a SHMEM record describes.
 pub mod shmem_kind {
     /// A memfd (`memfd_create`): the name that follows is its own ("memfd:...").
@@ -1175,6 +1271,8 @@ pub mod file_kind {
     /// A FIFO (named pipe): reopened by path and checked by inode identity, like a regular
     /// file; `object` is the PIPE's objref, whose bytes the FIFO buffered (format 7).
     pub const FIFO: u32 = 7;
+    /// An eventfd, timerfd, signalfd or epoll file: `object` is the EVENT's objref (format 8).
+    pub const EVENT: u32 = 8;
 }
 
 wire_struct! {

@@ -59,11 +59,30 @@ fn dedup_sorted<T>(v: &mut KVVec<T>, key: impl Fn(&T) -> u64) {
     });
 }
 
-/// A pipe end or shared-memory file the tree holds.
+/// What an open file the tree holds is, for leak detection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HeldKind {
+    /// A pipe end or FIFO, with the pipe behind it.
+    Pipe(u64),
+    /// A shmem file, which may also be mapped.
+    Shmem,
+    /// An eventfd, timerfd or signalfd: one open file, whatever holds it.
+    Event,
+}
+
+/// A pipe end, shared-memory file or event file the tree holds.
 struct Held {
     file: ARef<File>,
-    /// The pipe behind a pipe end, else 0.
-    pipe: u64,
+    kind: HeldKind,
+}
+
+impl Held {
+    fn pipe(&self) -> u64 {
+        match self.kind {
+            HeldKind::Pipe(pipe) => pipe,
+            _ => 0,
+        }
+    }
 }
 
 fn key(h: &Held) -> u64 {
@@ -95,15 +114,18 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
     let mut held: KVVec<Held> = KVVec::new();
     for table in tables {
         for o in table.open.iter() {
-            let pipe = match o.class.kind {
-                file_kind::PIPE | file_kind::FIFO => o.file.pipe().map_or(0, |p| p.info().pipe),
-                file_kind::SHMEM => 0,
+            let kind = match o.class.kind {
+                file_kind::PIPE | file_kind::FIFO => {
+                    HeldKind::Pipe(o.file.pipe().map_or(0, |p| p.info().pipe))
+                }
+                file_kind::SHMEM => HeldKind::Shmem,
+                file_kind::EVENT => HeldKind::Event,
                 _ => continue,
             };
             held.push(
                 Held {
                     file: o.file.clone(),
-                    pipe,
+                    kind,
                 },
                 GFP_KERNEL,
             )?;
@@ -115,7 +137,7 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
                 held.push(
                     Held {
                         file: f.clone(),
-                        pipe: 0,
+                        kind: HeldKind::Shmem,
                     },
                     GFP_KERNEL,
                 )?;
@@ -152,7 +174,8 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
         if let Some((_, reason)) = shared.iter().find(|s| s.0) {
             return Err(CrError::new(EBUSY, reason));
         }
-        // Each outside descriptor table once: does it hold a pipe end or shmem file of ours?
+        // Each outside descriptor table once: does it hold a pipe end, shmem or event file of
+        // ours?
         if held.is_empty() || info.files == 0 || scanned.has(info.files) {
             continue;
         }
@@ -162,17 +185,21 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
             if let Ok(i) = held.binary_search_by_key(&(file.as_ptr() as u64), key) {
                 return Err(CrError::new(
                     EBUSY,
-                    if held[i].pipe != 0 {
-                        "a pipe end is also held by a task outside the checkpoint"
-                    } else {
-                        "shared memory is also open outside the checkpoint"
+                    match held[i].kind {
+                        HeldKind::Pipe(_) => {
+                            "a pipe end is also held by a task outside the checkpoint"
+                        }
+                        HeldKind::Shmem => "shared memory is also open outside the checkpoint",
+                        HeldKind::Event => {
+                            "an eventfd, timerfd or signalfd is also held by a task outside the checkpoint"
+                        }
                     },
                 ));
             }
             fd += 1;
         }
     }
-    for h in held.iter().filter(|h| h.pipe == 0) {
+    for h in held.iter().filter(|h| h.kind == HeldKind::Shmem) {
         if h.file.mapping_mms()?.iter().any(|&mm| !mms.has(mm)) {
             return Err(CrError::new(
                 EBUSY,
@@ -186,10 +213,10 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
 /// Every open file of a pipe must be one the tree holds: each pipe counts the files open for
 /// reading and for writing.
 fn check_pipe_ends(held: &mut [Held]) -> CrResult {
-    held.sort_unstable_by_key(|h| h.pipe);
+    held.sort_unstable_by_key(Held::pipe);
     for ends in held
-        .chunk_by(|a, b| a.pipe == b.pipe)
-        .filter(|e| e[0].pipe != 0)
+        .chunk_by(|a, b| a.pipe() == b.pipe())
+        .filter(|e| e[0].pipe() != 0)
     {
         let (mut readers, mut writers) = (0, 0);
         let mut counted = None;

@@ -104,7 +104,7 @@ fn classify(vma: &Vma) -> CrResult<(u32, u32)> {
         .transpose();
     match (v.vm_flags & VM_MAYSHARE != 0, vma.file.is_some()) {
         (true, true) => match file_class? {
-            Some(c) if c.kind == file_kind::SHMEM => Ok((vma_kind::SHMEM, c.shmem)),
+            Some(c) if c.kind == file_kind::SHMEM => Ok((vma_kind::SHMEM, c.object_kind)),
             Some(c) if c.kind == file_kind::REGULAR => Ok((vma_kind::FILE_SHARED, 0)),
             _ => Err(CrError::unsupported(
                 "shared mapping of a device or special file",

@@ -10,7 +10,7 @@
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
 use crate::error::{Context, CrError, CrResult};
-use crate::format::{ErrorKind, ObjrefSpace};
+use crate::format::{ErrorKind, EventRecord, ObjrefSpace};
 use crate::shim::{ffi::ShmemInfo, FileExt};
 
 /// A sorted map from kernel identity to objref: O(log n) lookups for trees of thousands of
@@ -21,6 +21,14 @@ pub(crate) struct IdentityMap {
 }
 
 impl IdentityMap {
+    /// The id of `key`, if it has one.
+    pub(crate) fn get(&self, key: u64) -> Option<u32> {
+        self.entries
+            .binary_search_by_key(&key, |e| e.0)
+            .ok()
+            .map(|i| self.entries[i].1)
+    }
+
     /// The id of `key`, allocating the next one from `space` when it has none; `true` when it
     /// was allocated now (the caller then writes the object's definition).
     pub(crate) fn get_or_allocate(
@@ -52,6 +60,8 @@ pub(crate) struct SaveObjects {
     pub(crate) files: IdentityMap,
     /// Pipes (`struct pipe_inode_info`).
     pub(crate) pipes: IdentityMap,
+    /// Event files (`struct file`: one EVENT per open file).
+    pub(crate) events: IdentityMap,
     /// Shared-memory objects (their inode).
     pub(crate) shmem: IdentityMap,
 }
@@ -65,6 +75,8 @@ pub(crate) enum Object {
     File(ARef<File>),
     /// A pipe, anonymous or named: what the first FILE record that opens it made of it.
     Pipe(Pipe),
+    /// An event file's state until the FILE that opens it takes it.
+    Event(Option<EventRecord>),
     /// A shared-memory object, with the owner, mode, times and seals it gets once the whole
     /// image is read.
     Shmem { file: ARef<File>, info: ShmemInfo },

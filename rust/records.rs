@@ -13,12 +13,12 @@
 //! Documentation/cr.rst's list is checked against it by a host test.
 
 use crate::format::{
-    self, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind, CredsRecord, ErrorKind,
-    FileRecord, FsRecord, ItimersRecord, KeepHeader, MmRecord, PagesHeader, ParentRecord,
-    PendingHeader, PendingSignal, PipeRecord, PrecopyHeader, RecordKind, RegsRecord, Rlimit,
-    ShmemRecord, SigAction, TaskRecord, TreeEntry, TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS,
-    COMM_LEN, GROUPS_MAX, PAGES_PER_RECORD, RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT,
-    USER_REGS_LEN, UTS_NAME_MAX,
+    self, event_kind, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind, CredsRecord,
+    EpollHeader, EpollWatch, ErrorKind, EventRecord, FileRecord, FsRecord, ItimersRecord,
+    KeepHeader, MmRecord, PagesHeader, ParentRecord, PendingHeader, PendingSignal, PipeRecord,
+    PrecopyHeader, RecordKind, RegsRecord, Rlimit, ShmemRecord, SigAction, TaskRecord, TreeEntry,
+    TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS, COMM_LEN, GROUPS_MAX, PAGES_PER_RECORD,
+    RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT, USER_REGS_LEN, UTS_NAME_MAX,
 };
 
 #[cfg(feature = "serde")]
@@ -353,13 +353,15 @@ impl<'a> File<'a> {
             FileRecord::LEN,
             FileRecord::decode,
         )?;
-        // Pipes and shared memory have no path to reopen; they and FIFOs alone name an object.
+        // Pipes, shared memory and event files have no path to reopen; they and FIFOs alone
+        // name an object.
         let (path, rest) = match rec.kind {
             PIPE | SHMEM if rec.path_len == 0 && rec.object != 0 => (&[][..], rest),
             REGULAR | DIRECTORY | MEMORY_DEVICE | TTY if rec.object == 0 => {
                 format::take_path(rest, rec.path_len)?
             }
             FIFO if rec.object != 0 => format::take_path(rest, rec.path_len)?,
+            EVENT if rec.path_len == 0 && rec.object != 0 => (&[][..], rest),
             _ => return Err(bad("file kind")),
         };
         done(rest, "file")?;
@@ -885,6 +887,100 @@ impl<'a> SigPending<'a> {
     }
 }
 
+/// Largest eventfd counter: a write that would reach `u64::MAX` blocks.
+pub const EVENTFD_MAX: u64 = u64::MAX - 1;
+
+/// EVENT: an event file's state, each field in the domain its kind gives it.
+pub fn event(payload: &[u8]) -> Decoded<EventRecord> {
+    let e = format::exact_fixed(
+        RecordKind::Event,
+        payload,
+        EventRecord::LEN,
+        EventRecord::decode,
+    )?;
+    let unused_zero = match e.kind {
+        event_kind::EVENTFD => {
+            e.flags <= 1
+                && e.count <= EVENTFD_MAX
+                && (u64::from(e.clock) | e.mask | e.value_ns | e.interval_ns) == 0
+        }
+        event_kind::TIMERFD => {
+            // The flags a timer can hold, and cancel-on-set only on an absolute real-time one.
+            let flags_ok = match e.flags {
+                0 | format::TFD_TIMER_ABSTIME => true,
+                f => {
+                    f == format::TFD_TIMER_ABSTIME | format::TFD_TIMER_CANCEL_ON_SET
+                        && e.clock == format::CLOCK_REALTIME
+                }
+            };
+            flags_ok
+                && matches!(
+                    e.clock,
+                    format::CLOCK_REALTIME | format::CLOCK_MONOTONIC | format::CLOCK_BOOTTIME
+                )
+                && e.value_ns <= i64::MAX as u64
+                && e.interval_ns <= i64::MAX as u64
+                && e.mask == 0
+        }
+        event_kind::EPOLL => {
+            (e.flags | e.clock) == 0 && (e.count | e.mask | e.value_ns | e.interval_ns) == 0
+        }
+        event_kind::SIGNALFD => {
+            let unblockable = (1u64 << (SIGKILL - 1)) | (1u64 << (SIGSTOP - 1));
+            e.mask & unblockable == 0
+                && (e.flags | e.clock) == 0
+                && (e.count | e.value_ns | e.interval_ns) == 0
+        }
+        _ => return Err(bad("event kind")),
+    };
+    if e.objref == 0 || !unused_zero {
+        return Err(bad("event"));
+    }
+    Ok(e)
+}
+
+/// EPOLL: an epoll's interest list.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+pub struct Epoll<'a> {
+    /// The epoll and the count.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub head: EpollHeader,
+    #[cfg_attr(feature = "serde", serde(skip))]
+    watches: &'a [u8],
+}
+
+impl<'a> Epoll<'a> {
+    /// Decodes an EPOLL payload; each watch is checked on its own ([`Epoll::watches`]).
+    pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
+        let (head, watches) = format::split_fixed(
+            RecordKind::Epoll,
+            payload,
+            EpollHeader::LEN,
+            EpollHeader::decode,
+        )?;
+        if head.epoll == 0 || watches.len() != head.count as usize * EpollWatch::LEN {
+            return Err(bad("epoll"));
+        }
+        Ok(Self { head, watches })
+    }
+
+    /// The watches, each checked: a file, a descriptor number, known events and flags.
+    pub fn watches(&self) -> impl Iterator<Item = Decoded<EpollWatch>> + 'a {
+        self.watches.chunks_exact(EpollWatch::LEN).map(|w| {
+            let w = EpollWatch::decode(w).ok_or(bad("epoll watch"))?;
+            if w.file == 0
+                || w.fd >= MAX_FD
+                || w.events & !format::EPOLL_EVENTS_KNOWN != 0
+                || w.flags & !format::epoll_watch_flags::READY != 0
+            {
+                return Err(bad("epoll watch"));
+            }
+            Ok(w)
+        })
+    }
+}
+
 /// ITIMERS: the interval timers.
 pub fn itimers(payload: &[u8]) -> Decoded<ItimersRecord> {
     format::exact_fixed(
@@ -1009,6 +1105,8 @@ pub const SECTION: [PartSpec; 12] = [
         more: &[
             RecordKind::File,
             RecordKind::Pipe,
+            RecordKind::Event,
+            RecordKind::Epoll,
             RecordKind::Shmem,
             RecordKind::Pages,
         ],

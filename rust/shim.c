@@ -8,6 +8,8 @@
 #include <linux/capability.h>
 #include <linux/cr_pages.h>
 #include <linux/cred.h>
+#include <linux/eventfd.h>
+#include <linux/eventpoll.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/filelock.h>
@@ -41,11 +43,13 @@
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
 #include <linux/shmem_fs.h>
+#include <linux/signalfd.h>
 #include <linux/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/task_work.h>
 #include <linux/time.h>
+#include <linux/timerfd.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/utsname.h>
@@ -97,6 +101,11 @@ static_assert(sizeof(struct cr_kin) == 24);
 static_assert(offsetof(struct cr_task_info, sid) == offsetof(struct cr_task_info, pid) + 16);
 static_assert(offsetof(struct cr_tree_info, sid) == offsetof(struct cr_tree_info, pid) + 16);
 static_assert(sizeof(struct cr_pipe_info) == 32);
+static_assert(sizeof(struct cr_event_info) == 56);
+static_assert(sizeof(struct cr_epoll_item) == 32);
+/* A signal mask is one word, as the EVENT record's. */
+static_assert(_NSIG_WORDS == 1);
+static_assert(EFD_NONBLOCK == O_NONBLOCK && TFD_NONBLOCK == O_NONBLOCK && SFD_NONBLOCK == O_NONBLOCK);
 static_assert(sizeof(struct cr_shmem_info) == 56);
 static_assert(CR_SHMEM_SEALS_KNOWN == (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
 				       F_SEAL_FUTURE_WRITE | F_SEAL_EXEC));
@@ -1538,6 +1547,100 @@ int cr_pipe_create(struct file **read_end, struct file **write_end)
 	*read_end = ends[0];
 	*write_end = ends[1];
 	return 0;
+}
+
+/* --- Event files ---------------------------------------------------------------------------- */
+
+/* The state of event file @f, which cr_file_facts() named a @kind: -EINVAL if it is not one. */
+int cr_event_read(struct file *f, u32 kind, struct cr_event_info *out)
+{
+	unsigned int flags, users;
+	int clockid, settime_flags, ret = -EINVAL;
+	ktime_t remaining, interval;
+	sigset_t mask;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = kind;
+	switch (kind) {
+	case CR_EVENT_EVENTFD:
+		ret = eventfd_cr_state(f, &out->count, &flags, &users);
+		out->flags = flags;
+		out->users = users;
+		break;
+	case CR_EVENT_TIMERFD:
+		ret = timerfd_cr_state(f, &clockid, &settime_flags, &out->count, &remaining,
+				       &interval);
+		out->clock = clockid;
+		out->flags = settime_flags;
+		out->value_ns = remaining;
+		out->interval_ns = interval;
+		out->now_ns = ktime_get_real_ns();
+		break;
+	case CR_EVENT_SIGNALFD:
+		ret = signalfd_cr_mask(f, &mask);
+		out->mask = mask.sig[0];
+		break;
+	case CR_EVENT_EPOLL:
+		/* Only whether it is one: its watches are read apart. */
+		ret = min(eventpoll_cr_items(f, NULL, 0), 0);
+		break;
+	}
+	return ret;
+}
+
+/* A new event file as @in describes it, not installed anywhere. */
+struct file *cr_event_create(const struct cr_event_info *in, bool nonblock)
+{
+	int flags = nonblock ? O_NONBLOCK : 0;
+	sigset_t mask = { .sig = { in->mask } };
+
+	switch (in->kind) {
+	case CR_EVENT_EVENTFD:
+		return eventfd_cr_create(in->count, in->flags | flags);
+	case CR_EVENT_TIMERFD:
+		return timerfd_cr_create(in->clock, flags, in->flags, in->value_ns, in->interval_ns,
+					 in->count);
+	case CR_EVENT_SIGNALFD:
+		return signalfd_cr_create(&mask, flags);
+	case CR_EVENT_EPOLL:
+		return eventpoll_cr_create();
+	}
+	return ERR_PTR(-EINVAL);
+}
+
+/*
+ * The watches of epoll @ep, each with a reference to its file: how many it has, more than @max
+ * (and none given) if they do not fit, or -EINVAL if @ep is not an epoll file.
+ */
+long cr_epoll_items(struct file *ep, struct cr_epoll_item *out, long max)
+{
+	struct eventpoll_cr_item *items;
+	long n, i;
+
+	if (max < 0 || max > INT_MAX)
+		return -EINVAL;
+	items = kvmalloc_array(max ?: 1, sizeof(*items), GFP_KERNEL);
+	if (!items)
+		return -ENOMEM;
+	n = eventpoll_cr_items(ep, items, max);
+	for (i = 0; n <= max && i < n; i++) {
+		out[i] = (struct cr_epoll_item){
+			.file = items[i].file,
+			.fd = items[i].fd,
+			.events = (__force u32)items[i].events,
+			.data = items[i].data,
+			.ready = items[i].ready,
+		};
+	}
+	kvfree(items);
+	return n;
+}
+
+/* Adds watch @w to epoll @ep, as the checkpoint found it. */
+int cr_epoll_add(struct file *ep, const struct cr_epoll_item *w)
+{
+	return eventpoll_cr_add(ep, w->file, w->fd, (__force __poll_t)w->events, w->data,
+				w->ready);
 }
 
 /* Sets the status flags fcntl(F_SETFL) can change, as checkpointed. */

@@ -121,6 +121,32 @@ struct cr_pipe_info {
 	u8 readable, writable, watch_queue, reserved[5];
 };
 
+/* Values of cr_event_info.kind, as in format.rs's event_kind. */
+#define CR_EVENT_EVENTFD 1
+#define CR_EVENT_TIMERFD 2
+#define CR_EVENT_SIGNALFD 3
+#define CR_EVENT_EPOLL 4
+
+/*
+ * An event file's state. cr_event_read() fills it, value_ns with the time a timer has left and
+ * now_ns with the real-time clock's reading then; users counts the kernel's own users of an
+ * eventfd (KVM, vhost, io_uring...), which no file shows. cr_event_create() takes value_ns as
+ * the settime flags in flags say.
+ */
+struct cr_event_info {
+	u32 kind, flags, clock, users;
+	u64 count, mask;
+	s64 value_ns, interval_ns, now_ns;
+};
+
+/* One watch of an epoll's interest list: cr_epoll_items() gives a reference to its file. */
+struct cr_epoll_item {
+	struct file *file;
+	u32 fd, events;
+	u64 data;
+	u32 ready, reserved;
+};
+
 /* Values of cr_shmem_info.kind, as in format.rs's shmem_kind. */
 #define CR_SHMEM_MEMFD 1
 #define CR_SHMEM_ANON 2
@@ -260,10 +286,14 @@ bool cr_ipc_ns_in_use(struct task_struct *t);
 void cr_get_uts(struct task_struct *t, char *node, char *domain);
 int cr_set_uts(const char *node, const char *domain);
 
-/* Pipes and shared memory */
+/* Pipes, event files and shared memory */
 void cr_pipe_info(struct file *f, struct cr_pipe_info *out);
 long cr_pipe_peek(struct file *f, void *buf, long max);
 int cr_pipe_create(struct file **read_end, struct file **write_end);
+int cr_event_read(struct file *f, u32 kind, struct cr_event_info *out);
+struct file *cr_event_create(const struct cr_event_info *in, bool nonblock);
+long cr_epoll_items(struct file *ep, struct cr_epoll_item *out, long max);
+int cr_epoll_add(struct file *ep, const struct cr_epoll_item *w);
 void cr_shmem_attrs(struct file *f, struct cr_shmem_info *out);
 struct file *cr_shmem_create(const struct cr_shmem_info *in, const char *name);
 int cr_shmem_set_attrs(struct file *f, const struct cr_shmem_info *in);

@@ -61,6 +61,11 @@ pub(crate) const CR_TREE_OTHER_PIDNS: u32 = 4;
 pub(crate) const CR_TREE_LEADER_EXITED: u32 = 8;
 pub(crate) const CR_TREE_FORKED_BY_THREAD: u32 = 16;
 
+pub(crate) const CR_EVENT_EVENTFD: u32 = 1;
+pub(crate) const CR_EVENT_TIMERFD: u32 = 2;
+pub(crate) const CR_EVENT_SIGNALFD: u32 = 3;
+pub(crate) const CR_EVENT_EPOLL: u32 = 4;
+
 pub(crate) const CR_SHMEM_MEMFD: u32 = 1;
 pub(crate) const CR_SHMEM_ANON: u32 = 2;
 pub(crate) const CR_SHMEM_UNLINKED: u32 = 3;
@@ -262,6 +267,33 @@ pub(crate) struct PipeInfo {
     pub(crate) reserved: [u8; 5],
 }
 
+/// `struct cr_event_info`: an event file's state, as the shim reads it and makes one.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct EventInfo {
+    pub(crate) kind: u32,
+    pub(crate) flags: u32,
+    pub(crate) clock: u32,
+    pub(crate) users: u32,
+    pub(crate) count: u64,
+    pub(crate) mask: u64,
+    pub(crate) value_ns: i64,
+    pub(crate) interval_ns: i64,
+    pub(crate) now_ns: i64,
+}
+
+/// `struct cr_epoll_item`: one watch of an epoll's interest list.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct EpollItem {
+    pub(crate) file: *mut file,
+    pub(crate) fd: u32,
+    pub(crate) events: u32,
+    pub(crate) data: u64,
+    pub(crate) ready: u32,
+    pub(crate) reserved: u32,
+}
+
 /// `struct cr_shmem_info`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -320,6 +352,8 @@ const _: () = assert!(core::mem::size_of::<TreeInfo>() == 88);
 const _: () = assert!(core::mem::size_of::<Kin>() == 24);
 const _: () = assert!(core::mem::size_of::<PipeInfo>() == 32);
 const _: () = assert!(core::mem::size_of::<ShmemInfo>() == 56);
+const _: () = assert!(core::mem::size_of::<EventInfo>() == 56);
+const _: () = assert!(core::mem::size_of::<EpollItem>() == 32);
 const _: () = assert!(core::mem::size_of::<PendingSignal>() == 56);
 const _: () = assert!(core::mem::size_of::<RestartInfo>() == 32);
 // The format's bounds are the shim's.
@@ -328,6 +362,10 @@ const _: () = assert!(CR_USER_REGS_LEN == crate::format::USER_REGS_LEN);
 const _: () = assert!(CR_SIGINFO_LEN == crate::format::SIGINFO_LEN);
 const _: () = assert!(CR_COMM_LEN == crate::format::COMM_LEN);
 const _: () = assert!(CR_TASK_NO_NEW_PRIVS == crate::format::task_flags::NO_NEW_PRIVS);
+const _: () = assert!(CR_EVENT_EVENTFD == crate::format::event_kind::EVENTFD);
+const _: () = assert!(CR_EVENT_TIMERFD == crate::format::event_kind::TIMERFD);
+const _: () = assert!(CR_EVENT_SIGNALFD == crate::format::event_kind::SIGNALFD);
+const _: () = assert!(CR_EVENT_EPOLL == crate::format::event_kind::EPOLL);
 const _: () = assert!(CR_SHMEM_MEMFD == crate::format::shmem_kind::MEMFD);
 const _: () = assert!(CR_SHMEM_ANON == crate::format::shmem_kind::ANON);
 const _: () = assert!(CR_SHMEM_UNLINKED == crate::format::shmem_kind::UNLINKED);
@@ -469,10 +507,14 @@ extern "C" {
     pub(crate) fn cr_get_uts(t: *mut task_struct, node: *mut c_char, domain: *mut c_char);
     pub(crate) fn cr_set_uts(node: *const c_char, domain: *const c_char) -> c_int;
 
-    // Pipes and shared memory
+    // Pipes, event files and shared memory
     pub(crate) fn cr_pipe_info(f: *mut file, out: *mut PipeInfo);
     pub(crate) fn cr_pipe_peek(f: *mut file, buf: *mut c_void, max: c_long) -> c_long;
     pub(crate) fn cr_pipe_create(read_end: *mut *mut file, write_end: *mut *mut file) -> c_int;
+    pub(crate) fn cr_event_read(f: *mut file, kind: u32, out: *mut EventInfo) -> c_int;
+    pub(crate) fn cr_event_create(info: *const EventInfo, nonblock: bool) -> *mut file;
+    pub(crate) fn cr_epoll_items(ep: *mut file, out: *mut EpollItem, max: c_long) -> c_long;
+    pub(crate) fn cr_epoll_add(ep: *mut file, w: *const EpollItem) -> c_int;
     pub(crate) fn cr_shmem_attrs(f: *mut file, out: *mut ShmemInfo);
     pub(crate) fn cr_shmem_create(info: *const ShmemInfo, name: *const c_char) -> *mut file;
     pub(crate) fn cr_shmem_set_attrs(f: *mut file, info: *const ShmemInfo) -> c_int;

@@ -6,8 +6,9 @@ use core::ffi::{c_int, c_long};
 
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
-use super::ffi::{self, FileFacts, Piece, PipeInfo, ShmemInfo, CR_FF_PIPE};
+use super::ffi::{self, EpollItem, EventInfo, FileFacts, Piece, PipeInfo, ShmemInfo, CR_FF_PIPE};
 use super::{check, file_or_err};
+use crate::format::{epoll_watch_flags, EpollWatch};
 
 /// What this module reads of, and does to, an open file.
 pub(crate) trait FileExt {
@@ -18,6 +19,12 @@ pub(crate) trait FileExt {
     fn path_into<'a>(&self, dir: bool, buf: &'a mut [u8]) -> Result<(&'a [u8], bool)>;
     /// The pipe behind a pipe end; `None` for any other file.
     fn pipe(&self) -> Option<PipeRef<'_>>;
+    /// The state of an event file of `kind` (an `event_kind`); `EINVAL` if it is not one.
+    fn event_state(&self, kind: u32) -> Result<EventInfo>;
+    /// The watches of an epoll file.
+    fn epoll_watches(&self) -> Result<KVec<Watched>>;
+    /// Adds a watch of `target` to an epoll file, as `watch` describes it.
+    fn epoll_add(&self, target: &File, watch: &EpollWatch) -> Result;
     /// A shmem object's size, seals, owner, mode and times.
     fn shmem_attrs(&self) -> ShmemInfo;
     /// Gives a shmem object restart created the owner, mode and times of `info`.
@@ -79,6 +86,60 @@ impl FileExt for File {
 
     fn pipe(&self) -> Option<PipeRef<'_>> {
         (self.facts().facts & CR_FF_PIPE != 0).then_some(PipeRef(self))
+    }
+
+    fn event_state(&self, kind: u32) -> Result<EventInfo> {
+        let mut info = EventInfo::default();
+        // SAFETY: the file is referenced; `info` is a valid out-parameter.
+        check(unsafe { ffi::cr_event_read(self.as_ptr(), kind, &mut info) })?;
+        Ok(info)
+    }
+
+    fn epoll_watches(&self) -> Result<KVec<Watched>> {
+        let mut room = 16;
+        loop {
+            let mut items = KVec::from_elem(EpollItem::default(), room, GFP_KERNEL)?;
+            // Room for every reference before any is taken: none can leak on a failed push.
+            let mut watched = KVec::with_capacity(room, GFP_KERNEL)?;
+            // SAFETY: the file is referenced; `items` has room for `room` items.
+            let n =
+                unsafe { ffi::cr_epoll_items(self.as_ptr(), items.as_mut_ptr(), room as c_long) };
+            let n = usize::try_from(n).map_err(|_| Error::from_errno(n as i32))?;
+            if n > room {
+                // Watches were added meanwhile: no reference was taken; ask again with room.
+                room = n + 16;
+                continue;
+            }
+            let mut all = true;
+            for item in &items[..n] {
+                // The shim gives no NULL file; were one there, it would hold no reference.
+                let Ok(file) = file_or_err(item.file) else {
+                    all = false;
+                    continue;
+                };
+                let _ = watched.push_within_capacity(Watched {
+                    file,
+                    fd: item.fd,
+                    events: item.events,
+                    data: item.data,
+                    ready: item.ready != 0,
+                });
+            }
+            return if all { Ok(watched) } else { Err(EINVAL) };
+        }
+    }
+
+    fn epoll_add(&self, target: &File, watch: &EpollWatch) -> Result {
+        let item = EpollItem {
+            file: target.as_ptr(),
+            fd: watch.fd,
+            events: watch.events,
+            data: watch.data,
+            ready: watch.flags & epoll_watch_flags::READY,
+            reserved: 0,
+        };
+        // SAFETY: both files are referenced for the call; `item` is valid.
+        check(unsafe { ffi::cr_epoll_add(self.as_ptr(), &item) })
     }
 
     fn shmem_attrs(&self) -> ShmemInfo {
@@ -229,6 +290,21 @@ pub(crate) fn new_pipe() -> Result<(ARef<File>, ARef<File>)> {
     // SAFETY: both out-parameters are valid; on success each holds a new reference.
     check(unsafe { ffi::cr_pipe_create(&mut r, &mut w) })?;
     Ok((file_or_err(r)?, file_or_err(w)?))
+}
+
+/// One file an epoll watches, as checkpoint reads it.
+pub(crate) struct Watched {
+    pub(crate) file: ARef<File>,
+    pub(crate) fd: u32,
+    pub(crate) events: u32,
+    pub(crate) data: u64,
+    pub(crate) ready: bool,
+}
+
+/// A new event file as `info` describes it.
+pub(crate) fn new_event(info: &EventInfo, nonblock: bool) -> Result<ARef<File>> {
+    // SAFETY: `info` is valid; the shim returns a file or an ERR_PTR.
+    file_or_err(unsafe { ffi::cr_event_create(info, nonblock) })
 }
 
 /// Opens `path` (NUL-terminated) with `flags`.

@@ -21,7 +21,7 @@ use core::ptr::NonNull;
 
 use kernel::{fs::File, prelude::*, sync::aref::ARef, task::Task};
 
-pub(crate) use file::{new_pipe, new_shmem, open_path, FileExt, Gather};
+pub(crate) use file::{new_event, new_pipe, new_shmem, open_path, FileExt, Gather};
 pub(crate) use mm::{MmExt, Vma};
 pub(crate) use pages::{CopiedPage, CopiesCursor, OwnPages, Walked};
 pub(crate) use task::{all_tasks, find_task, PidNsExt, TaskExt};

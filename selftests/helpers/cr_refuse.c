@@ -3,13 +3,15 @@
  * A counter that also holds one piece of state cr refuses to checkpoint, for the refusal
  * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared, timer,
  * itimer, unlinked, gsbase, flock, posixlock (on OUT.lock), timens (a time namespace made for
- * its children).
+ * its children), epollelsewhere (an epoll watching a pipe end only a child forked after it
+ * holds).
  *
  * With KIND poll, futex or sigsuspend, it instead sleeps for good in that system call, whose
  * interrupted state cr cannot recreate yet (a poll or futex restart block, a temporary mask).
  */
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -107,6 +109,16 @@ int main(int argc, char **argv)
 			return 3;
 		if (argv[1][0] == 'f' ? flock(lfd, LOCK_EX) : fcntl(lfd, F_SETLK, &lock))
 			return 3;
+	} else if (!strcmp(argv[1], "epollelsewhere")) {
+		/* An epoll watching a pipe end that only a child holds, forked after it. */
+		struct epoll_event ev = { .events = EPOLLIN };
+		int ep = epoll_create1(0);
+
+		if (ep < 0 || pipe(fds) || epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &ev))
+			return 3;
+		if (fork() == 0)
+			idle(NULL);
+		close(fds[0]);
 	} else if (!strcmp(argv[1], "timens")) {
 		if (unshare(CLONE_NEWTIME))
 			return 3;

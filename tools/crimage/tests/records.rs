@@ -1,8 +1,8 @@
 //! The record decoders the module restarts with: what they accept, and what they refuse.
 
 use crimage::format::{
-    entry_flags, file_kind, shmem_kind, ErrorKind, FileRecord, KeepHeader, PagesHeader,
-    PrecopyHeader, ShmemRecord, TaskRecord, TreeEntry, TreeHeader,
+    entry_flags, event_kind, file_kind, shmem_kind, ErrorKind, EventRecord, FileRecord, KeepHeader,
+    PagesHeader, PrecopyHeader, ShmemRecord, TaskRecord, TreeEntry, TreeHeader,
 };
 use crimage::records::{self, PAGE_SIZE};
 
@@ -71,6 +71,184 @@ fn file_records_carry_a_path_or_an_object() {
         records::File::decode(&with(&regular.encode(), b"tmp/")).unwrap_err(),
         ErrorKind::BadString
     );
+}
+
+#[test]
+fn event_files_hold_only_the_fields_of_their_kind() {
+    use crimage::format::{
+        CLOCK_BOOTTIME, CLOCK_REALTIME, TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET,
+    };
+    let ok = |e: EventRecord| records::event(&e.encode()).is_ok();
+    let eventfd = EventRecord {
+        objref: 1,
+        kind: event_kind::EVENTFD,
+        flags: 1,
+        count: records::EVENTFD_MAX,
+        ..EventRecord::default()
+    };
+    assert!(ok(eventfd));
+    // A counter of u64::MAX is one no write can make: an eventfd blocks short of it.
+    assert!(!ok(EventRecord {
+        count: u64::MAX,
+        ..eventfd
+    }));
+    assert!(!ok(EventRecord {
+        flags: 2,
+        ..eventfd
+    }));
+    assert!(!ok(EventRecord { mask: 1, ..eventfd }));
+    assert!(!ok(EventRecord {
+        objref: 0,
+        ..eventfd
+    }));
+
+    let wall = EventRecord {
+        objref: 2,
+        kind: event_kind::TIMERFD,
+        flags: TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
+        clock: CLOCK_REALTIME,
+        count: 3,
+        value_ns: 1 << 60,
+        interval_ns: 20_000_000,
+        ..EventRecord::default()
+    };
+    assert!(ok(wall));
+    // Cancel-on-set only means something for an absolute real-time timer.
+    assert!(!ok(EventRecord {
+        clock: CLOCK_BOOTTIME,
+        ..wall
+    }));
+    assert!(!ok(EventRecord {
+        flags: TFD_TIMER_CANCEL_ON_SET,
+        ..wall
+    }));
+    assert!(ok(EventRecord {
+        clock: CLOCK_BOOTTIME,
+        flags: 0,
+        ..wall
+    }));
+    // Alarm clocks (8, 9) and unknown clocks are refused; times must be timespecs.
+    assert!(!ok(EventRecord {
+        clock: 8,
+        flags: 0,
+        ..wall
+    }));
+    assert!(!ok(EventRecord {
+        value_ns: 1 << 63,
+        ..wall
+    }));
+    assert!(!ok(EventRecord {
+        interval_ns: u64::MAX,
+        ..wall
+    }));
+    assert!(!ok(EventRecord { mask: 1, ..wall }));
+
+    let signalfd = EventRecord {
+        objref: 3,
+        kind: event_kind::SIGNALFD,
+        mask: (1 << 9) | (1 << 11),
+        ..EventRecord::default()
+    };
+    assert!(ok(signalfd));
+    // SIGKILL and SIGSTOP are never in a signalfd's mask.
+    assert!(!ok(EventRecord {
+        mask: 1 << 8,
+        ..signalfd
+    }));
+    assert!(!ok(EventRecord {
+        mask: 1 << 18,
+        ..signalfd
+    }));
+    assert!(!ok(EventRecord {
+        count: 1,
+        ..signalfd
+    }));
+    assert!(!ok(EventRecord {
+        kind: 4,
+        ..signalfd
+    }));
+    // An epoll's state is its EPOLL record: its EVENT holds nothing.
+    let epoll = EventRecord {
+        objref: 4,
+        kind: event_kind::EPOLL,
+        ..EventRecord::default()
+    };
+    assert!(ok(epoll));
+    assert!(!ok(EventRecord { count: 1, ..epoll }));
+    // Exactly one fixed part.
+    assert!(records::event(&with(&signalfd.encode(), &[0; 8])).is_err());
+    assert!(records::event(&signalfd.encode()[..40]).is_err());
+
+    // The FILE of an event file names its EVENT and has no path.
+    let file = FileRecord {
+        fd: 3,
+        kind: file_kind::EVENT,
+        objref: 4,
+        object: 3,
+        ..FileRecord::default()
+    };
+    assert!(records::File::decode(&file.encode()).is_ok());
+    assert!(records::File::decode(&FileRecord { object: 0, ..file }.encode()).is_err());
+    let with_path = FileRecord {
+        path_len: 4,
+        ..file
+    };
+    assert!(records::File::decode(&with(&with_path.encode(), b"/tmp")).is_err());
+}
+
+#[test]
+fn epoll_watches_name_a_file_and_events_epoll_ctl_takes() {
+    use crimage::format::{epoll_watch_flags, EpollHeader, EpollWatch, EPOLLET};
+    let epoll = |count: u32, watches: &[EpollWatch]| {
+        let mut p = EpollHeader { epoll: 5, count }.encode().to_vec();
+        for w in watches {
+            p.extend_from_slice(&w.encode());
+        }
+        p
+    };
+    let level = EpollWatch {
+        file: 3,
+        fd: 4,
+        events: 0x19, // EPOLLIN | EPOLLERR | EPOLLHUP
+        flags: 0,
+        data: 0x1111,
+    };
+    // A fired one-shot keeps only its private bits; an edge may wait to be reported.
+    let fired = EpollWatch {
+        events: 1 << 30,
+        ..level
+    };
+    let edge = EpollWatch {
+        events: EPOLLET | 0x19,
+        flags: epoll_watch_flags::READY,
+        ..level
+    };
+    let p = epoll(3, &[level, fired, edge]);
+    let e = records::Epoll::decode(&p).unwrap();
+    let got: Vec<_> = e.watches().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, [level, fired, edge]);
+    // The count is the watches that follow, and the epoll has an objref.
+    assert!(records::Epoll::decode(&epoll(2, &[level, fired, edge])).is_err());
+    let mut p = epoll(1, &[level]);
+    p[..4].copy_from_slice(&0u32.to_le_bytes());
+    assert!(records::Epoll::decode(&p).is_err());
+    // Each watch names a file, a descriptor number, and only what epoll_ctl() takes.
+    for bad in [
+        EpollWatch { file: 0, ..level },
+        EpollWatch {
+            fd: records::MAX_FD,
+            ..level
+        },
+        EpollWatch {
+            events: 1 << 27,
+            ..level
+        },
+        EpollWatch { flags: 2, ..level },
+    ] {
+        let p = epoll(1, &[bad]);
+        let e = records::Epoll::decode(&p).unwrap();
+        assert!(e.watches().next().unwrap().is_err());
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ const HEADER: &str = include_str!("../../../rust/shim.h");
 const FFI: &str = include_str!("../../../rust/shim/ffi.rs");
 
 /// C structs and their Rust mirrors.
-const STRUCTS: [(&str, &str); 13] = [
+const STRUCTS: [(&str, &str); 15] = [
     ("cr_task_info", "TaskInfo"),
     ("cr_mm_info", "MmInfo"),
     ("cr_vma_info", "VmaInfo"),
@@ -17,6 +17,8 @@ const STRUCTS: [(&str, &str); 13] = [
     ("cr_tree_info", "TreeInfo"),
     ("cr_kin", "Kin"),
     ("cr_pipe_info", "PipeInfo"),
+    ("cr_event_info", "EventInfo"),
+    ("cr_epoll_item", "EpollItem"),
     ("cr_shmem_info", "ShmemInfo"),
     ("cr_pending_signal", "PendingSignal"),
     ("cr_restart_info", "RestartInfo"),

@@ -2,8 +2,8 @@
 //! typed values, named as `crinfo` shows them.
 
 use crimage::format::{
-    file_kind, restart_kind, shmem_kind, task_flags, vma_kind, ErrorKind, ItimersRecord,
-    RecordKind, TreeEntry,
+    epoll_watch_flags, event_kind, file_kind, restart_kind, shmem_kind, task_flags, vma_kind,
+    ErrorKind, ItimersRecord, RecordKind, TreeEntry,
 };
 use crimage::records::{self, Text};
 use serde::Serialize;
@@ -96,6 +96,97 @@ pub struct Pipe {
     objref: u32,
     capacity: u32,
     buffered: u32,
+}
+
+/// An event file; only the fields its kind has are shown.
+#[derive(Serialize)]
+pub struct Event {
+    objref: u32,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    counter: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    semaphore: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clock: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    absolute: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_on_set: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unread: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signals: Option<String>,
+}
+
+impl From<&crimage::format::EventRecord> for Event {
+    fn from(r: &crimage::format::EventRecord) -> Self {
+        let mut e = Event {
+            objref: r.objref,
+            kind: "",
+            counter: None,
+            semaphore: None,
+            clock: None,
+            absolute: None,
+            cancel_on_set: None,
+            unread: None,
+            value_ns: None,
+            interval_ns: None,
+            signals: None,
+        };
+        match r.kind {
+            event_kind::EVENTFD => {
+                e.kind = "eventfd";
+                e.counter = Some(r.count);
+                e.semaphore = Some(r.flags == 1);
+            }
+            event_kind::TIMERFD => {
+                e.kind = "timerfd";
+                e.clock = Some(match r.clock {
+                    crimage::format::CLOCK_REALTIME => "realtime",
+                    crimage::format::CLOCK_MONOTONIC => "monotonic",
+                    _ => "boottime",
+                });
+                e.absolute = Some(r.flags & crimage::format::TFD_TIMER_ABSTIME != 0);
+                e.cancel_on_set = Some(r.flags & crimage::format::TFD_TIMER_CANCEL_ON_SET != 0);
+                e.unread = Some(r.count);
+                e.value_ns = Some(r.value_ns);
+                e.interval_ns = Some(r.interval_ns);
+            }
+            event_kind::EPOLL => e.kind = "epoll",
+            _ => {
+                e.kind = "signalfd";
+                let signals: Vec<String> = (1..=64)
+                    .filter(|n| r.mask & (1u64 << (n - 1)) != 0)
+                    .map(|n: u32| n.to_string())
+                    .collect();
+                e.signals = Some(signals.join(","));
+            }
+        }
+        e
+    }
+}
+
+/// One file an epoll watches.
+#[derive(Serialize)]
+pub struct Watch {
+    file: u32,
+    fd: u32,
+    events: String,
+    ready: bool,
+    data: String,
+}
+
+/// An epoll's interest list.
+#[derive(Serialize)]
+pub struct Epoll {
+    epoll: u32,
+    watches: u32,
+    list: Vec<Watch>,
 }
 
 #[derive(Serialize)]
@@ -248,6 +339,8 @@ pub enum Fields {
     Tree(Tree),
     Uts(Uts),
     Pipe(Pipe),
+    Event(Event),
+    Epoll(Epoll),
     Shmem(Shmem),
     Task(TaskScalars),
     Creds(Creds),
@@ -301,6 +394,27 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
                 objref: r.objref,
                 capacity: r.capacity,
                 buffered: r.data_len,
+            })
+        }
+        RecordKind::Event => Fields::Event(Event::from(&records::event(p)?)),
+        RecordKind::Epoll => {
+            let e = records::Epoll::decode(p)?;
+            let list = e
+                .watches()
+                .map(|w| {
+                    w.map(|w| Watch {
+                        file: w.file,
+                        fd: w.fd,
+                        events: hex(w.events.into()),
+                        ready: w.flags & epoll_watch_flags::READY != 0,
+                        data: hex(w.data),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Fields::Epoll(Epoll {
+                epoll: e.head.epoll,
+                watches: e.head.count,
+                list,
             })
         }
         RecordKind::Shmem => {
@@ -407,6 +521,7 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
                     file_kind::TTY => "tty",
                     file_kind::PIPE => "pipe",
                     file_kind::FIFO => "fifo",
+                    file_kind::EVENT => "event",
                     _ => "shmem",
                 },
                 path: text(f.path),

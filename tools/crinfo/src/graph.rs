@@ -85,6 +85,7 @@ impl Builder {
         let object_kind = match kind {
             "pipe" | "fifo" => "pipe",
             "shmem" => "shmem",
+            "event" => "event",
             _ => "",
         };
         for u in users {

@@ -27,6 +27,12 @@ fn decode(kind: RecordKind, p: &[u8]) {
         RecordKind::Fs => drop(records::Fs::decode(p)),
         RecordKind::File => drop(records::File::decode(p)),
         RecordKind::Pipe => drop(records::Pipe::decode(p)),
+        RecordKind::Event => drop(records::event(p)),
+        RecordKind::Epoll => {
+            if let Ok(e) = records::Epoll::decode(p) {
+                e.watches().for_each(drop);
+            }
+        }
         RecordKind::Shmem => drop(records::Shmem::decode(p)),
         RecordKind::Mm => {
             if let Ok(m) = records::Mm::decode(p) {
