@@ -23,6 +23,7 @@
 //! every task gets the error back. A task killed from outside fails the session too.
 
 use kernel::{
+    bindings,
     fs::File,
     new_condvar, new_mutex,
     prelude::*,
@@ -33,7 +34,7 @@ use kernel::{
 
 use crate::cx::{LoadCx, PagesFor, Tally, PAGE_SIZE};
 use crate::error::{Context, CrError, CrResult};
-use crate::format::{header_flags, ErrorKind, RecordKind};
+use crate::format::{header_flags, ErrorKind, RecordKind, TreeEntry};
 use crate::image::{file_of_fd, ImageIn, Log};
 use crate::ns;
 use crate::objhash::LoadObjects;
@@ -489,7 +490,24 @@ fn read_turn(session: &mut Session, index: usize, kept: &mut Kept, dry_run: bool
         staged: &session.staged,
     };
     section::load(&mut cx, kept, &entry, defines).map_err(|e| e.of_task(entry.pid))?;
+    kept.sent_signals = sent_by_restore(&session.tree.entries, entry.tgid);
     end_turn(session)
+}
+
+/// The signals the restore sends process `tgid` itself: each zombie child's exit signal, as it is
+/// let go, and SIGCHLD, from a ghost session leader's exit.
+fn sent_by_restore(entries: &[TreeEntry], tgid: u32) -> u64 {
+    let bit = |sig: u32| {
+        if (1..=64).contains(&sig) {
+            1u64 << (sig - 1)
+        } else {
+            0
+        }
+    };
+    entries
+        .iter()
+        .filter(|e| e.is_zombie() && e.ppid == tgid)
+        .fold(bit(bindings::SIGCHLD), |mask, e| mask | bit(e.exit_signal))
 }
 
 /// Passes the turn on; after the last section, reads the trailer, which the validator checks

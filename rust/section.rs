@@ -34,6 +34,9 @@ pub(crate) struct Prepared {
 #[derive(Default)]
 pub(crate) struct Kept {
     pub(crate) leader: bool,
+    /// The signals the restore itself sends this process: its zombie children's exit signals
+    /// and SIGCHLD (a ghost's), bit `n - 1` for signal `n`.
+    pub(crate) sent_signals: u64,
     pid: u32,
     tgid: u32,
     pub(crate) task: task::KeptTask,
@@ -168,7 +171,7 @@ pub(crate) const PARTS: [Part; 12] = [
         load: |cx, k, _| signals::load_pending(cx, &mut k.signals, false),
         finish: None,
         apply: Some((Stage::Signals, |k| {
-            signals::apply_pending(&k.signals, k.task.info.blocked, k.leader)
+            signals::apply_pending(&k.signals, k.task.info.blocked, k.leader, k.sent_signals)
         })),
     },
     Part {

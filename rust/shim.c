@@ -500,6 +500,21 @@ u32 cr_get_pending(struct task_struct *t, bool shared, struct cr_pending_signal 
 	return n;
 }
 
+/* Discards the signals in @mask (bit n-1 for signal n) pending for the caller or its group. */
+void cr_discard_signals(u64 mask)
+{
+	sigset_t others;
+	kernel_siginfo_t info;
+	enum pid_type type;
+
+	/* A SIGKILL or SIGSTOP sent to the restoring task is never the restore's own. */
+	siginitset(&others, ~(mask & ~(sigmask(SIGKILL) | sigmask(SIGSTOP))));
+	spin_lock_irq(&current->sighand->siglock);
+	while (dequeue_signal(&others, &info, &type) > 0)
+		;
+	spin_unlock_irq(&current->sighand->siglock);
+}
+
 int cr_queue_signal(u32 signo, const u8 *info_bytes, bool shared)
 {
 	kernel_siginfo_t info;

@@ -194,6 +194,7 @@ void cr_get_sigactions(struct task_struct *t, u64 *out);
 int cr_set_sigaction(int sig, const u64 *in);
 u32 cr_get_pending(struct task_struct *t, bool shared, struct cr_pending_signal *out, u32 max);
 int cr_queue_signal(u32 signo, const u8 *info_bytes, bool shared);
+void cr_discard_signals(u64 mask);
 
 /* Registers, FPU, restart blocks */
 int cr_get_regs(struct task_struct *t, void *out);

@@ -100,12 +100,15 @@ pub(crate) fn apply_handlers(kept: &KeptSignals) -> CrResult {
 /// Sets the blocked mask, then re-queues the pending signals: they are acted on only when the
 /// task returns to user space, with the checkpointed registers in place, and the mask must be
 /// there first, so that re-queueing a blocked fatal signal does not kill the task on the spot.
-/// A process's first thread clears what the thread group collected while it was being restored
-/// (a zombie child's SIGCHLD) before anything is queued.
-pub(crate) fn apply_pending(kept: &KeptSignals, blocked: u64, leader: bool) -> CrResult {
+/// A process's first thread first discards the signals the restore itself sent it (`sent`: its
+/// zombie children's exit signals, a ghost's SIGCHLD). Any other signal sent while it was being
+/// restored stays pending, as if sent just after: the task blocked every signal while it was
+/// restored, and a test or supervisor that signals a restarted process as soon as it sees it
+/// must not find the signal lost.
+pub(crate) fn apply_pending(kept: &KeptSignals, blocked: u64, leader: bool, sent: u64) -> CrResult {
     current::set_blocked(blocked).why("restoring the blocked signal mask failed")?;
     if leader {
-        current::flush_signals();
+        current::discard_signals(sent);
     }
     for (shared, s) in kept.pending.iter() {
         current::queue_signal(s.signo, &s.info, *shared)

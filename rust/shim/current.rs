@@ -52,10 +52,11 @@ pub(crate) fn fatal_signal_pending() -> bool {
     unsafe { ffi::cr_fatal_signal_pending() }
 }
 
-/// Discards the caller's own pending signals.
-pub(crate) fn flush_signals() {
-    // SAFETY: `current` is live and may flush its own queues.
-    unsafe { bindings::flush_signals(kernel::current!().as_ptr()) }
+/// Discards the signals of `mask` (bit `n - 1` for signal `n`) that the caller or its thread
+/// group has pending.
+pub(crate) fn discard_signals(mask: u64) {
+    // SAFETY: no preconditions: the shim takes the caller's own signal lock.
+    unsafe { ffi::cr_discard_signals(mask) }
 }
 
 /// Queues SIGKILL: the task dies before it runs user code again.

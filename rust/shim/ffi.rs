@@ -414,6 +414,7 @@ extern "C" {
         max: u32,
     ) -> u32;
     pub(crate) fn cr_queue_signal(signo: u32, info_bytes: *const u8, shared: bool) -> c_int;
+    pub(crate) fn cr_discard_signals(mask: u64);
 
     // Registers, FPU, restart blocks
     pub(crate) fn cr_get_regs(t: *mut task_struct, out: *mut c_void) -> c_int;
