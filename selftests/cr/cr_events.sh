@@ -60,13 +60,6 @@ wait $RESTARTER 2>/dev/null
 RESTARTER=
 wait_for pid_gone $PID
 
-# refused IMAGE PATTERN: restart of IMAGE fails, says PATTERN, and leaves no task.
-refused() {
-	rm -f $T/refused.log
-	restart -i "$1" --log $T/refused.log >/dev/null 2>&1 </dev/null && return 1
-	grep -q "$2" $T/refused.log || { cat $T/refused.log; return 1; }
-	pid_gone $PID
-}
 # corrupt OFFSET BYTES: a copy of image 2 with BYTES (printf escapes) at OFFSET into the
 # payload of the signalfd's EVENT record (after its 8-byte header), in $T/bad.
 corrupt() {
@@ -77,11 +70,11 @@ corrupt() {
 }
 corrupt 4 '\011\0\0\0'
 tap_check "an EVENT of an unknown kind: restart refuses it at its offset" \
-	refused $T/bad "error at image offset $at"
+	cr_refused $T/bad "error at image offset $at"
 # SIGKILL (bit 8) in a signalfd's mask, which signalfd4() never keeps.
 corrupt 24 '\0\1'
 tap_check "a signalfd mask with SIGKILL: restart refuses it at its offset" \
-	refused $T/bad "error at image offset $at"
+	cr_refused $T/bad "error at image offset $at"
 
 tap_check "cycle 2: restart" cr_restart $T/img.2 $T/restart.log.2 cr_events
 touch $T/ev.go

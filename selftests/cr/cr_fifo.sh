@@ -41,28 +41,21 @@ wait $RESTARTER 2>/dev/null
 RESTARTER=
 wait_for pid_gone $PID
 
-# refused WHAT IMAGE PATTERN: restart of IMAGE fails, says PATTERN, and leaves no task.
-refused() {
-	rm -f $T/refused.log
-	restart -i "$2" --log $T/refused.log >/dev/null 2>&1 </dev/null && return 1
-	grep -q "$3" $T/refused.log || { cat $T/refused.log; return 1; }
-	pid_gone $PID
-}
 mv $T/fifo $T/fifo.saved
 mkfifo $T/fifo
-tap_check "another FIFO at the path: restart refuses it" refused other $T/img.2 "inode differs"
+tap_check "another FIFO at the path: restart refuses it" cr_refused $T/img.2 "inode differs"
 rm $T/fifo
 mv $T/fifo.saved $T/fifo
 exec 5<>$T/fifo
 tap_check "the FIFO open outside the restart: restart refuses it" \
-	refused outside $T/img.2 "open outside the restart"
+	cr_refused $T/img.2 "open outside the restart"
 exec 5>&-
 # The FIFO's FILE record with no PIPE to open: its object objref (payload offset 64) zeroed.
 at=$(crinfo $T/img.2 | sed -n "s|^  @\([0-9]*\) *FILE.*type=fifo.*|\1|p" | head -n 1)
 cp $T/img.2 $T/bad
 [ -n "$at" ] && printf '\0\0\0\0' | dd of=$T/bad bs=1 seek=$((at + 8 + 64)) conv=notrunc 2>/dev/null
 tap_check "a FIFO record naming no pipe: restart refuses it at its offset" \
-	refused corrupt $T/bad "error at image offset $at"
+	cr_refused $T/bad "error at image offset $at"
 
 tap_check "cycle 2: restart" cr_restart $T/img.2 $T/restart.log.2 sh
 touch $T/gate.2
