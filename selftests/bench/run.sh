@@ -44,7 +44,8 @@ timeout 3000 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 6144 -smp 2 
 	-fsdev local,id=root,path="$ROOT",security_model=passthrough \
 	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root \
 	-serial "file:$run/console.log" \
-	-chardev stdio,id=out,signal=off -serial chardev:out </dev/null 2>"$run/qemu.err" |
+	-chardev stdio,id=out,signal=off \
+	-device virtio-serial-pci,max_ports=1 -device virtconsole,chardev=out </dev/null 2>"$run/qemu.err" |
 	awk -v exitfile="$run/rc" -v dmesgfile="$run/dmesg.log" -v raw="$OUT/raw.jsonl" '
 		{ sub(/\r$/, "") }
 		/^@@cr-dmesg-begin@@$/ { indmesg = 1; next }
