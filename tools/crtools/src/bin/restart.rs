@@ -656,8 +656,10 @@ fn spawn_thread(env: &Env, i: usize, t: usize) {
 
 /// In a new pid namespace for an image whose root is not its init: this task is the init. It
 /// creates the root with its pid, reaps orphans, and exits with the root's status.
-fn placeholder_init(env: &Env) -> ! {
+fn placeholder_init(env: &Env, unblocked: &libc::sigset_t) -> ! {
     let root = spawn(env, None, 0);
+    // The tree's root was cloned with every signal blocked; the init itself takes them again.
+    set_signal_mask(unblocked);
     // SAFETY: the restarter's pipe ends and the tree's own descriptors are not the init's.
     unsafe {
         for fd in env
@@ -683,6 +685,24 @@ fn placeholder_init(env: &Env) -> ! {
             }
         }
     }
+}
+
+/// Blocks every signal of the calling thread; returns the mask it had.
+fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data that sigfillset and sigprocmask fill in.
+    unsafe {
+        let (mut all, mut old): (libc::sigset_t, libc::sigset_t) =
+            (core::mem::zeroed(), core::mem::zeroed());
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+/// Sets the calling thread's signal mask.
+fn set_signal_mask(mask: &libc::sigset_t) {
+    // SAFETY: a valid mask; no old mask is asked for.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, mask, core::ptr::null_mut()) };
 }
 
 /// Where the image comes from.
@@ -1008,9 +1028,20 @@ fn restart(opts: &Options, input: Input, migration: Option<&TcpStream>) -> Resul
     } else {
         exit_signal
     };
-    let child = match clone_process(namespaces, exit_signal, first_pid, Some(cg.as_raw_fd())) {
-        Ok(0) if placeholder => placeholder_init(&env),
-        Ok(0) => become_task(&env, 0),
+    // Every task of the tree starts with every signal blocked, as its clone inherits: a signal
+    // sent to a pid before its task joins the restart (which blocks them in the kernel) would
+    // otherwise meet restart's own dispositions, and SIGUSR1's default kills. It stays pending
+    // and is delivered once the restored task runs, with its own handlers and mask.
+    let unblocked = block_all_signals();
+    let cloned = clone_process(namespaces, exit_signal, first_pid, Some(cg.as_raw_fd()));
+    if let Ok(0) = cloned {
+        if placeholder {
+            placeholder_init(&env, &unblocked)
+        }
+        become_task(&env, 0)
+    }
+    set_signal_mask(&unblocked);
+    let child = match cloned {
         Ok(pid) => pid,
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
             fail!("pid {root} is in use: cannot restart with the same pid")
