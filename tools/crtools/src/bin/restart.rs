@@ -139,20 +139,32 @@ fn take_precopy(input: &mut dyn Read, dirs: &[PathBuf]) -> Result<(Vec<u8>, Stag
     let mut first = true;
     while !v.is_complete() {
         let h = chain::read_record(input, &mut v, &mut hdr, &mut body)?;
-        let payload = &body[..h.payload_len()];
-        match RecordKind::from_u32(h.kind) {
-            Some(RecordKind::Parent) if first => staged = stage_parent(payload, dirs)?,
-            Some(RecordKind::Precopy) => chain::apply_precopy(&mut staged, payload)?,
-            Some(RecordKind::Trailer) => {}
-            Some(RecordKind::Error) => {
-                let why = format::decode_error_message(payload).unwrap_or("?");
-                fail!("invalid image: the checkpoint failed while it copied memory: {why}")
-            }
-            _ => fail!("invalid image: a {:#x} record in a precopy image", h.kind),
-        }
+        precopy_record(&mut staged, first, h.kind, &body[..h.payload_len()], dirs)?;
         first = false;
     }
     Ok((Vec::new(), staged))
+}
+
+/// One record of a precopy image after its header, taken into `staged`; `first` when it is the
+/// first after the header, where a PARENT may stand.
+fn precopy_record(
+    staged: &mut Staged,
+    first: bool,
+    kind: u32,
+    payload: &[u8],
+    dirs: &[PathBuf],
+) -> Result<(), Fail> {
+    match RecordKind::from_u32(kind) {
+        Some(RecordKind::Parent) if first => *staged = stage_parent(payload, dirs)?,
+        Some(RecordKind::Precopy) => chain::apply_precopy(staged, payload)?,
+        Some(RecordKind::Trailer) => {}
+        Some(RecordKind::Error) => {
+            let why = format::decode_error_message(payload).unwrap_or("?");
+            fail!("invalid image: the checkpoint failed while it copied memory: {why}")
+        }
+        _ => fail!("invalid image: a {kind:#x} record in a precopy image"),
+    }
+    Ok(())
 }
 
 /// The precopy image at the start of regular file `file`, read in place: what it staged, and
@@ -172,12 +184,7 @@ fn take_precopy_mapped(file: &File, dirs: &[PathBuf]) -> Result<Option<(Staged, 
             }
             continue;
         }
-        match RecordKind::from_u32(r.kind) {
-            Some(RecordKind::Parent) if first => staged = stage_parent(r.payload, dirs)?,
-            Some(RecordKind::Precopy) => chain::apply_precopy(&mut staged, r.payload)?,
-            Some(RecordKind::Trailer) => {}
-            _ => fail!("invalid image: a {:#x} record in a precopy image", r.kind),
-        }
+        precopy_record(&mut staged, first, r.kind, r.payload, dirs)?;
         first = false;
         if records.image_complete() {
             return Ok(Some((staged, records.offset())));
