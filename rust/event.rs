@@ -43,13 +43,13 @@ pub(crate) fn kind_of(name: &[u8]) -> Option<u32> {
     }
 }
 
-/// The EVENT record of event file `file` of `kind`, from its state as the kernel holds it.
-fn record_of(file: &File, kind: u32, objref: u32) -> CrResult<EventRecord> {
+/// The state of event file `file` of `kind`, as the kernel holds it, for its EVENT record (whose
+/// objref [`save`] gives); or why it cannot be saved.
+pub(crate) fn read(file: &File, kind: u32) -> CrResult<EventRecord> {
     let state = file
         .event_state(kind)
         .why("reading the state of an event file (eventfd, timerfd, signalfd, epoll) failed")?;
     let mut rec = EventRecord {
-        objref,
         kind,
         ..Default::default()
     };
@@ -97,19 +97,15 @@ fn record_of(file: &File, kind: u32, objref: u32) -> CrResult<EventRecord> {
     Ok(rec)
 }
 
-/// Refuses, before anything is written, an event file whose state cannot be saved.
-pub(crate) fn check(file: &File, kind: u32) -> CrResult {
-    record_of(file, kind, 0).map(|_| ())
-}
-
-/// The EVENT record of event file `file` of `kind`: its objref. One open file has one.
-pub(crate) fn save(cx: &mut SaveCx<'_>, file: &File, kind: u32) -> CrResult<u32> {
+/// The EVENT record of event file `file`, whose state [`read`] gave: its objref. One open file
+/// has one.
+pub(crate) fn save(cx: &mut SaveCx<'_>, file: &File, state: &EventRecord) -> CrResult<u32> {
     let objs = &mut *cx.objs;
     let (objref, new) = objs
         .events
         .get_or_allocate(file.as_ptr() as u64, &mut objs.space)?;
     if new {
-        let rec = record_of(file, kind, objref)?;
+        let rec = EventRecord { objref, ..*state };
         cx.record(RecordKind::Event, &[&rec.encode()])?;
     }
     Ok(objref)
@@ -143,8 +139,13 @@ pub(crate) fn open(cx: &mut LoadCx<'_>, id: u32, flags: u32) -> CrResult<ARef<Fi
         interval_ns: rec.interval_ns as i64,
         ..Default::default()
     };
-    new_event(&info, flags & kernel::bindings::O_NONBLOCK != 0)
-        .map_err(|e| CrError::new(e, "making an eventfd, timerfd or signalfd failed").at(offset))
+    new_event(&info, flags & kernel::bindings::O_NONBLOCK != 0).map_err(|e| {
+        CrError::new(
+            e,
+            "making an event file (eventfd, timerfd, signalfd, epoll) failed",
+        )
+        .at(offset)
+    })
 }
 
 /// The EPOLL record of epoll `epoll`, whose open file has objref `objref`: once every file its

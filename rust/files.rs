@@ -15,7 +15,7 @@ use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef, task::Task};
 use crate::cx::{LoadCx, SaveCx};
 use crate::error::{Context, CrError, CrResult};
 use crate::format::{
-    event_kind, file_kind, shmem_kind, ErrorKind, FileRecord, RecordKind, PATH_MAX,
+    event_kind, file_kind, shmem_kind, ErrorKind, EventRecord, FileRecord, RecordKind, PATH_MAX,
 };
 use crate::objhash::Object;
 use crate::records::{self, MAX_FD};
@@ -170,6 +170,8 @@ pub(crate) struct Open {
     facts: FileFacts,
     /// The path it is reopened by (none for an anonymous pipe end or shmem file).
     path: KVec<u8>,
+    /// For an event file, its state, read once with the rest of the table.
+    event: Option<EventRecord>,
 }
 
 /// A task's descriptor table, read once at checkpoint: checked, saved, and looked at by leak
@@ -200,9 +202,11 @@ impl Table {
             {
                 return Err(CrError::unsupported("notification pipe not supported"));
             }
-            if class.kind == file_kind::EVENT {
-                event::check(&file, class.object_kind)?;
-            }
+            // Read here, before a byte is written, so that a state cr cannot save is refused.
+            let event = match class.kind {
+                file_kind::EVENT => Some(event::read(&file, class.object_kind)?),
+                _ => None,
+            };
             table.open.push(
                 Open {
                     fd,
@@ -211,6 +215,7 @@ impl Table {
                     class,
                     facts,
                     path,
+                    event,
                 },
                 GFP_KERNEL,
             )?;
@@ -234,10 +239,11 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
     // The epolls this table defines, whose watches name files by objref: written last.
     let mut epolls = KVec::new();
     for o in table.open.iter() {
-        let object = match o.class.kind {
-            file_kind::PIPE | file_kind::FIFO => pipe::save(cx, &o.file)?,
-            file_kind::SHMEM => shmem::save(cx, &o.file, o.class.object_kind)?,
-            file_kind::EVENT => event::save(cx, &o.file, o.class.object_kind)?,
+        let object = match (o.class.kind, &o.event) {
+            (file_kind::PIPE | file_kind::FIFO, _) => pipe::save(cx, &o.file)?,
+            (file_kind::SHMEM, _) => shmem::save(cx, &o.file, o.class.object_kind)?,
+            // An event file's state, which Table::read took.
+            (_, Some(state)) => event::save(cx, &o.file, state)?,
             _ => 0,
         };
         // After the PIPE, EVENT or SHMEM record: ids are defined in stream order.
