@@ -66,7 +66,7 @@ enum HeldKind {
     Pipe(u64),
     /// A shmem file, which may also be mapped.
     Shmem,
-    /// An eventfd, timerfd or signalfd: one open file, whatever holds it.
+    /// An eventfd, timerfd, signalfd or epoll: one open file, whatever holds it.
     Event,
 }
 
@@ -191,7 +191,8 @@ pub(crate) fn check(tree: &Tree, tables: &[&Table], layouts: &[&Layout]) -> CrRe
                         }
                         HeldKind::Shmem => "shared memory is also open outside the checkpoint",
                         HeldKind::Event => {
-                            "an eventfd, timerfd or signalfd is also held by a task outside the checkpoint"
+                            "an event file (eventfd, timerfd, signalfd, epoll) is also held by a task outside \
+                             the checkpoint"
                         }
                     },
                 ));
