@@ -38,7 +38,7 @@ all: module
 
 help:
 	@echo "make              build cr.ko (make CLIPPY=1 lints it)"
-	@echo "make kernel       build the test kernel (KERNEL=normal|debug, KSRC=tree to use your own)"
+	@echo "make kernel       build the test kernel (KERNEL=normal|debug|bench, KSRC=tree to use your own)"
 	@echo "make check        host tests, fuzz smoke run, KUnit and kselftests in the VM (both kernels)"
 	@echo "make check T=GLOB just the matching selftests, on KERNEL (default normal)"
 	@echo "make demo         show what cr does today, in the VM"

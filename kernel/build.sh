@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the cr test kernel: `kernel/build.sh normal|debug`; `kernel/build.sh prepare` only makes
-# the toolchain and the patched source, which the two variants then share (`make check` builds
-# them side by side).
+# Builds the cr test kernel: `kernel/build.sh normal|debug|bench` (bench: the normal kernel plus
+# ACPI for a second vCPU and what criu needs, for `make bench` only); `kernel/build.sh prepare`
+# only makes the toolchain and the patched source, which the variants then share (`make check`
+# builds normal and debug side by side).
 #
 # The source is Debian's linux-source-7.3 (pinned to 7.3.4), unpacked under $CR_CACHE with
 # kernel/patches/*.patch applied; each variant builds out of tree in $CR_CACHE/build/<variant>.
@@ -20,9 +21,10 @@ log() { echo "kernel: $*" >&2; }
 
 case $VARIANT in
 prepare) FRAGMENTS=() ;;
-normal) FRAGMENTS=("$TOP/kernel/cr.config" "$TOP/kernel/criu.config") ;;
+normal) FRAGMENTS=("$TOP/kernel/cr.config") ;;
 debug) FRAGMENTS=("$TOP/kernel/cr.config" "$TOP/kernel/debug.config") ;;
-*) log "unknown variant '$VARIANT' (normal or debug)"; exit 2 ;;
+bench) FRAGMENTS=("$TOP/kernel/cr.config" "$TOP/kernel/bench.config") ;;
+*) log "unknown variant '$VARIANT' (normal, debug or bench)"; exit 2 ;;
 esac
 
 if [[ -n ${KSRC:-} ]]; then
@@ -99,7 +101,7 @@ kmake olddefconfig >/dev/null
 
 # A fragment line that Kconfig dropped (an unmet dependency, a toolchain check that failed) would
 # give a kernel that silently lacks what the tests rely on: refuse it.
-# A later fragment overrides an earlier one (criu.config turns IPv6 back on), as in
+# A later fragment overrides an earlier one (bench.config turns IPv6 and ACPI back on), as in
 # merge_config.sh: each symbol is checked against the last line that sets it.
 declare -A wanted=()
 for f in "${FRAGMENTS[@]}"; do

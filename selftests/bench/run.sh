@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# make bench: cr against criu, in one boot of the normal test kernel on a Debian root (9p) that
-# has criu. Prints a table, and writes build/bench/results.json and build/bench/memory.svg.
+# make bench: cr against criu, in one boot of the bench kernel (the normal test kernel plus ACPI
+# and what criu needs) on a Debian root (9p) that has criu. Prints a table, and writes build/bench/results.json and build/bench/memory.svg.
 #
 #   BENCH_RUNS=3        runs of each scenario and tool (medians and spread are reported)
 #   BENCH_SCALE=full    or small (the sizes `make check` runs), memory, thawed, incremental, migrate
@@ -19,15 +19,15 @@ TOOLS_BIN=$TOP/tools/target/$HOST_TARGET/release
 
 log() { echo "bench: $*" >&2; }
 
-make -s -C "$TOP" vm-image KERNEL=normal
+make -s -C "$TOP" vm-image KERNEL=bench
 ROOT=$("$TOP/selftests/bench/rootfs.sh")
-kernel=$(cat "$TOP/build/vm/normal/kernel-path")
+kernel=$(cat "$TOP/build/vm/bench/kernel-path")
 (cd "$TOP/tools" && cargo build -q --release -p crbench)
 
 # What the guest runs, fresh in the root each time.
 rm -rf "$ROOT/opt/cr"
 mkdir -p "$ROOT/opt/cr/bin" "$OUT"
-cp "$TOP/build/module/normal/rust/cr.ko" "$TOP/selftests/bench/init" "$ROOT/opt/cr/"
+cp "$TOP/build/module/bench/rust/cr.ko" "$TOP/selftests/bench/init" "$ROOT/opt/cr/"
 cp "$TOOLS_BIN"/{ckpt,restart,crinfo} "$TOP"/build/helpers/{cr_target,cr_writer,cr_timed,cr_memcpy_bw} \
 	"$ROOT/opt/cr/bin/"
 install -m 755 "$TOP/selftests/bench/scenarios.sh" "$ROOT/opt/cr/bin/cr-bench-scenarios"
