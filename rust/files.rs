@@ -107,11 +107,6 @@ pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
             }),
         },
         bindings::S_IFIFO if f.facts & CR_FF_PIPE != 0 => {
-            if f.flags & bindings::O_DIRECT != 0 {
-                return Err(CrError::unsupported(
-                    "packet-mode pipe (O_DIRECT) not supported",
-                ));
-            }
             if f.sb_magic == bindings::PIPEFS_MAGIC {
                 kind(file_kind::PIPE)
             } else {
@@ -197,10 +192,11 @@ impl Table {
                 file_kind::PIPE | file_kind::SHMEM | file_kind::EVENT => KVec::new(),
                 _ => path_of(&file)?,
             };
-            if matches!(class.kind, file_kind::PIPE | file_kind::FIFO)
-                && file.pipe().is_some_and(|p| p.info().watch_queue != 0)
-            {
-                return Err(CrError::unsupported("notification pipe not supported"));
+            if matches!(class.kind, file_kind::PIPE | file_kind::FIFO) {
+                if file.pipe().is_some_and(|p| p.info().watch_queue != 0) {
+                    return Err(CrError::unsupported("notification pipe not supported"));
+                }
+                pipe::check(&file)?;
             }
             // Read here, before a byte is written, so that a state cr cannot save is refused.
             let event = match class.kind {

@@ -31,7 +31,7 @@ use core::fmt;
 pub const MAGIC: [u8; 8] = *b"\x89CRIMG\r\n";
 
 /// The format version this code writes.
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 /// The oldest format version this code reads.
 pub const FORMAT_VERSION_MIN: u32 = 4;
 
@@ -89,7 +89,7 @@ pub enum RecordKind {
     /// One open file descriptor: [`FileRecord`] then its path.
     File = 40,
     /// A pipe, defined before the first FILE that refers to it: [`PipeRecord`], then the bytes
-    /// it had buffered.
+    /// it had buffered, then its buffers' lengths when one of them is a packet.
     Pipe = 41,
     /// An event file (eventfd, timerfd, signalfd), defined before the FILE that opens it:
     /// [`EventRecord`].
@@ -971,14 +971,20 @@ wire_struct! {
     pub struct PipeRecord {
         /// The pipe's objref (defined here).
         pub objref: u32,
-        /// Capacity in bytes (`F_GETPIPE_SZ`).
+        /// Capacity in bytes (`F_GETPIPE_SZ`): a power of two number of pages.
         pub capacity: u32,
         /// Buffered bytes that follow.
         pub data_len: u32,
-        /// Zero.
-        pub reserved: u32,
+        /// Buffers described after the bytes (format 9), zero when none of them is a packet:
+        /// then the bytes are one stream. Otherwise each buffer, in order, is a `u32`: its length
+        /// (1 to a page), with [`PIPE_PACKET`] set for a packet, which a read returns alone (it
+        /// was written in packet mode, `O_DIRECT`); the lengths add up to `data_len`.
+        pub segments: u32,
     }
 }
+
+/// In a PIPE record's buffer list, the bit that marks a packet.
+pub const PIPE_PACKET: u32 = 1 << 31;
 
 /// What an EVENT record describes.
 pub mod event_kind {

@@ -11,6 +11,7 @@ use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
 use crate::error::{Context, CrError, CrResult};
 use crate::format::{ErrorKind, EventRecord, ObjrefSpace};
+use crate::records::PipeSegment;
 use crate::shim::{ffi::ShmemInfo, FileExt};
 
 /// A sorted map from kernel identity to objref: O(log n) lookups for trees of thousands of
@@ -82,10 +83,18 @@ pub(crate) enum Object {
     Shmem { file: ARef<File>, info: ShmemInfo },
 }
 
+/// What a PIPE record says a pipe held: its capacity, its bytes and, when one of its buffers
+/// is a packet, every buffer's length.
+pub(crate) struct PipeContents {
+    pub(crate) capacity: u32,
+    pub(crate) data: KVVec<u8>,
+    pub(crate) segments: KVec<PipeSegment>,
+}
+
 /// A pipe of a restart, as the FILE records that open it have made it so far.
 pub(crate) enum Pipe {
-    /// Defined by its PIPE record, opened by no FILE record yet: the bytes it buffered.
-    Unopened(KVVec<u8>),
+    /// Defined by its PIPE record, opened by no FILE record yet.
+    Unopened(PipeContents),
     /// Anonymous: both of its ends, and whether a FILE record took each already (any other
     /// open file of the same end is a new one, as a reopen through /proc makes).
     Anonymous {

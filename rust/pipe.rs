@@ -3,66 +3,210 @@
 //! Pipes: PIPE, the bytes buffered in an anonymous pipe or a FIFO (named pipe), and its ends.
 //!
 //! A PIPE record defines a pipe the first time a FILE record opens one of its ends; the data it
-//! holds is read without being consumed. At restart, the first FILE record that opens it says
-//! what it is: an anonymous pipe is created and refilled through its new write end; a FIFO is
-//! opened by its path, for reading and writing, and refilled through that open file, which
-//! keeps it open until the restart ends. With a reader and a writer present, every open of the
-//! FIFO for one end succeeds at once, as it did for the program, and the bytes stay buffered
-//! when the restart lets go of it.
+//! holds is read without being consumed, with the length of each buffer when one of them is a
+//! packet (packet mode, `O_DIRECT`: a read returns one packet alone). At restart, the first FILE
+//! record that opens it says what it is: an anonymous pipe is created and refilled through its
+//! new write end; a FIFO is opened by its path, for reading and writing, and refilled through
+//! that open file, which keeps it open until the restart ends. With a reader and a writer
+//! present, every open of the FIFO for one end succeeds at once, as it did for the program, and
+//! the bytes stay buffered when the restart lets go of it. Either gets its capacity first, as
+//! `fcntl(F_SETPIPE_SZ)` gives it, within the restoring user's limits.
 
 use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef};
 
 use crate::cx::{LoadCx, SaveCx, PAGE_SIZE};
 use crate::error::{Context, CrError, CrResult};
-use crate::format::{ErrorKind, FileRecord, PipeRecord, RecordKind};
-use crate::objhash::{Object, Pipe};
-use crate::records;
+use crate::format::{ErrorKind, FileRecord, PipeRecord, RecordKind, PIPE_PACKET};
+use crate::objhash::{Object, Pipe, PipeContents};
+use crate::records::{self, PipeSegment};
 use crate::shim::{new_pipe, FileExt};
 
-/// A pipe's default capacity: 16 pages. Restart cannot resize a pipe (F_SETPIPE_SZ is not
-/// reachable from a module), so others are refused.
-const DEFAULT_CAPACITY: u32 = 16 * PAGE_SIZE as u32;
+/// What the pipe behind a pipe end holds: its capacity, its bytes and, when one of its
+/// buffers is a packet, every buffer's length with [`PIPE_PACKET`].
+struct Held {
+    capacity: u32,
+    data: KVVec<u8>,
+    words: KVec<u32>,
+}
+
+/// Reads what the pipe behind `end` holds, refusing what restart could not give back.
+fn read(end: &File) -> CrResult<Held> {
+    let pipe = end
+        .pipe()
+        .ok_or(CrError::new(EINVAL, "a pipe end is no longer one"))?;
+    let info = pipe.info();
+    capacity_ok(info.capacity)?;
+    let pages = info.capacity as usize / PAGE_SIZE;
+    let mut data = KVVec::from_elem(0u8, info.len as usize, GFP_KERNEL)?;
+    let mut words = KVec::new();
+    if info.packets != 0 {
+        words = KVec::from_elem(0u32, (info.buffers as usize).min(pages), GFP_KERNEL)?;
+    }
+    let (len, count) = pipe.peek(&mut data, &mut words);
+    data.truncate(len);
+    words.truncate(count);
+    if packet_would_merge(&words) {
+        return Err(CrError::unsupported(
+            "pipe holding a packet right after plain data short of a page (restart would merge them)",
+        ));
+    }
+    Ok(Held {
+        capacity: info.capacity,
+        data,
+        words,
+    })
+}
+
+/// Refuses a pipe end whose pipe restart could not give back, before the image is written;
+/// only a pipe that holds packets has its bytes read for that.
+pub(crate) fn check(end: &File) -> CrResult {
+    match end.pipe().map(|p| p.info()) {
+        Some(info) if info.packets == 0 => capacity_ok(info.capacity),
+        _ => read(end).map(drop),
+    }
+}
+
+fn capacity_ok(capacity: u32) -> CrResult {
+    let pages = capacity as usize / PAGE_SIZE;
+    if !(capacity as usize).is_multiple_of(PAGE_SIZE) || !pages.is_power_of_two() {
+        // F_SETPIPE_SZ only makes powers of two; a notification pipe is refused before this.
+        return Err(CrError::unsupported(
+            "pipe whose capacity is not a power of two pages",
+        ));
+    }
+    Ok(())
+}
 
 /// The pipe behind pipe end `end`: its objref, after writing its PIPE record if it is new.
 pub(crate) fn save(cx: &mut SaveCx<'_>, end: &File) -> CrResult<u32> {
     let pipe = end
         .pipe()
         .ok_or(CrError::new(EINVAL, "a pipe end is no longer one"))?;
-    let info = pipe.info();
     let objs = &mut *cx.objs;
-    let (id, new) = objs.pipes.get_or_allocate(info.pipe, &mut objs.space)?;
+    let (id, new) = objs
+        .pipes
+        .get_or_allocate(pipe.info().pipe, &mut objs.space)?;
     if !new {
         return Ok(id);
     }
-    if info.capacity != DEFAULT_CAPACITY {
-        return Err(CrError::unsupported(
-            "pipe with a resized buffer (F_SETPIPE_SZ) not supported yet",
-        ));
+    // Read again: the tree is frozen, but with --allow-leaks a task outside it may have
+    // written since the check.
+    let held = read(end)?;
+    let mut segments = KVec::with_capacity(held.words.len() * 4, GFP_KERNEL)?;
+    for word in held.words.iter() {
+        segments.extend_from_slice(&word.to_le_bytes(), GFP_KERNEL)?;
     }
-    let mut data = KVVec::from_elem(0u8, info.capacity as usize, GFP_KERNEL)?;
-    let len = pipe.peek(&mut data);
     let rec = PipeRecord {
         objref: id,
-        capacity: info.capacity,
-        data_len: len as u32,
-        reserved: 0,
+        capacity: held.capacity,
+        data_len: held.data.len() as u32,
+        segments: held.words.len() as u32,
     };
-    cx.record(RecordKind::Pipe, &[&rec.encode(), &data[..len]])?;
+    cx.record(RecordKind::Pipe, &[&rec.encode(), &held.data, &segments])?;
     Ok(id)
 }
 
-/// PIPE: the bytes of a pipe, kept until a FILE record says what the pipe is.
+/// Whether refilling a pipe with the buffers `words` describes would merge a packet into the
+/// plain data before it: the kernel appends a write shorter than a page to the last buffer
+/// when that one holds plain data with room left, and restart writes a run of plain buffers
+/// as one stream, which leaves its last page as full as the run's length says, not as full as
+/// the buffer was at checkpoint.
+fn packet_would_merge(words: &[u32]) -> bool {
+    let mut plain_run = 0usize;
+    for &word in words {
+        let len = (word & !PIPE_PACKET) as usize;
+        if word & PIPE_PACKET == 0 {
+            plain_run += len;
+            continue;
+        }
+        if plain_run != 0 {
+            let last_page = (plain_run - 1) % PAGE_SIZE + 1;
+            if !len.is_multiple_of(PAGE_SIZE) && last_page + len <= PAGE_SIZE {
+                return true;
+            }
+        }
+        plain_run = 0;
+    }
+    false
+}
+
+/// PIPE: the contents of a pipe, kept until a FILE record says what the pipe is.
 pub(crate) fn load(cx: &mut LoadCx<'_>) -> CrResult {
     let p = LoadCx::decode(cx.input, records::Pipe::decode)?;
-    if p.rec.capacity != DEFAULT_CAPACITY {
-        return Err(cx.malformed(ErrorKind::BadField("pipe capacity")));
-    }
     let mut data = KVVec::with_capacity(p.data.len(), GFP_KERNEL)?;
     data.extend_from_slice(p.data, GFP_KERNEL)?;
+    let mut segments = KVec::with_capacity(p.rec.segments as usize, GFP_KERNEL)?;
+    let mut words = KVec::with_capacity(p.rec.segments as usize, GFP_KERNEL)?;
+    for segment in p.segments() {
+        segments.push(segment, GFP_KERNEL)?;
+        let word = segment.len as u32 | if segment.packet { PIPE_PACKET } else { 0 };
+        words.push(word, GFP_KERNEL)?;
+    }
+    if packet_would_merge(&words) {
+        return Err(cx.malformed(ErrorKind::BadField("pipe packet after plain data")));
+    }
+    let contents = PipeContents {
+        capacity: p.rec.capacity,
+        data,
+        segments,
+    };
     let objref = p.rec.objref;
     cx.objects
-        .define(objref, Object::Pipe(Pipe::Unopened(data)))
+        .define(objref, Object::Pipe(Pipe::Unopened(contents)))
         .map_err(|e| e.at(cx.input.offset()))
+}
+
+/// Gives the new pipe behind `writer` its checkpointed capacity and bytes. `writer` is a write
+/// end with status flags `flags`, which it has again after; packets are written in packet mode.
+fn refill(writer: &File, flags: u32, contents: &PipeContents) -> CrResult {
+    let pipe = writer
+        .pipe()
+        .ok_or(CrError::new(EINVAL, "a new pipe end is not one"))?;
+    if pipe.info().capacity != contents.capacity {
+        let now = pipe
+            .set_capacity(contents.capacity)
+            .why("giving a pipe its capacity (F_SETPIPE_SZ) failed")?;
+        if now != contents.capacity {
+            return Err(CrError::new(
+                EINVAL,
+                "a pipe got another capacity than it had (F_SETPIPE_SZ)",
+            ));
+        }
+    }
+    // The pipe is empty and as large as it was: every write fits without blocking.
+    if contents.segments.is_empty() {
+        return writer
+            .write_all(&contents.data)
+            .why("refilling a pipe failed");
+    }
+    let mut at = 0;
+    let mut plain = 0;
+    let flush_plain = |from: usize, len: usize| -> CrResult {
+        if len != 0 {
+            writer.set_status_flags(flags);
+            writer
+                .write_all(&contents.data[from..from + len])
+                .why("refilling a pipe failed")?;
+        }
+        Ok(())
+    };
+    for &PipeSegment { len, packet } in contents.segments.iter() {
+        if !packet {
+            plain += len;
+            continue;
+        }
+        flush_plain(at, plain)?;
+        at += plain;
+        plain = 0;
+        writer.set_status_flags(flags | bindings::O_DIRECT);
+        let written = writer
+            .write_all(&contents.data[at..at + len])
+            .why("refilling a pipe with a packet failed");
+        writer.set_status_flags(flags);
+        written?;
+        at += len;
+    }
+    flush_plain(at, plain)
 }
 
 /// The pipe `id` names, to open.
@@ -77,17 +221,14 @@ fn pipe_of<'a>(cx: &'a mut LoadCx<'_>, id: u32) -> CrResult<&'a mut Pipe> {
 /// An open file of anonymous pipe `id`, as a FILE record with `flags` describes it: the end the
 /// pipe was created with the first time, a new open file of that end after (two opens of one
 /// end, by /proc/PID/fd, are two files with their own flags), and always a new one for both
-/// ends.
+/// ends. Its status flags, packet mode among them, are the caller's to set.
 pub(crate) fn open_end(cx: &mut LoadCx<'_>, id: u32, flags: u32) -> CrResult<ARef<File>> {
     let offset = cx.input.offset();
     let pipe = pipe_of(cx, id)?;
-    if let Pipe::Unopened(data) = &mut *pipe {
+    if let Pipe::Unopened(contents) = &*pipe {
         let (read, write) =
             new_pipe().map_err(|e| CrError::new(e, "creating a pipe failed").at(offset))?;
-        // An empty pipe of this capacity takes it all without blocking.
-        write
-            .write_all(data)
-            .map_err(|e| CrError::new(e, "refilling a pipe failed").at(offset))?;
+        refill(&write, bindings::O_WRONLY, contents).map_err(|e| e.at(offset))?;
         *pipe = Pipe::Anonymous {
             read,
             write,
@@ -117,7 +258,9 @@ pub(crate) fn open_end(cx: &mut LoadCx<'_>, id: u32, flags: u32) -> CrResult<ARe
         *taken = true;
         return Ok(end.clone());
     }
-    end.reopen_same(flags)
+    // Opening a pipe's inode with O_DIRECT fails (it has no direct I/O); packet mode is a
+    // status flag, set after.
+    end.reopen_same(flags & !bindings::O_DIRECT)
         .why("opening a pipe end again failed")
         .map_err(|e| e.at(offset))
 }
@@ -136,8 +279,9 @@ pub(crate) fn open_fifo(
         // Opening a FIFO wakes whoever waits to open its other end: a dry run only looks.
         return open(bindings::O_PATH);
     }
-    if let Pipe::Unopened(data) = &mut *pipe {
-        let holder = open(bindings::O_RDWR | bindings::O_NONBLOCK)?;
+    if let Pipe::Unopened(contents) = &*pipe {
+        let holder_flags = bindings::O_RDWR | bindings::O_NONBLOCK;
+        let holder = open(holder_flags)?;
         let Some(info) = holder.pipe().map(|p| p.info()) else {
             return Err(CrError::new(ESTALE, "a checkpointed FIFO is no longer one").at(offset));
         };
@@ -149,12 +293,7 @@ pub(crate) fn open_fifo(
             )
             .at(offset));
         }
-        if info.capacity != DEFAULT_CAPACITY {
-            return Err(CrError::new(EBUSY, "a checkpointed FIFO was resized").at(offset));
-        }
-        holder
-            .write_all(data)
-            .map_err(|e| CrError::new(e, "refilling a FIFO failed").at(offset))?;
+        refill(&holder, holder_flags, contents).map_err(|e| e.at(offset))?;
         *pipe = Pipe::Named(holder);
     }
     let Pipe::Named(holder) = pipe else {
@@ -166,8 +305,9 @@ pub(crate) fn open_fifo(
     if held.dev != rec.dev || held.ino != rec.ino {
         return Err(CrError::malformed(ErrorKind::BadField("FIFO identity")).at(offset));
     }
-    // The holder is reader and writer both: no open of one end waits for the other.
-    let file = open(rec.flags | bindings::O_NONBLOCK)?;
+    // The holder is reader and writer both: no open of one end waits for the other. A FIFO
+    // opened with O_DIRECT fails like a pipe; packet mode is set after, with the other flags.
+    let file = open((rec.flags & !bindings::O_DIRECT) | bindings::O_NONBLOCK)?;
     file.set_status_flags(rec.flags);
     Ok(file)
 }

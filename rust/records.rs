@@ -382,26 +382,67 @@ pub struct Pipe<'a> {
     #[cfg_attr(feature = "serde", serde(skip))]
     /// The buffered bytes.
     pub data: &'a [u8],
+    #[cfg_attr(feature = "serde", serde(skip))]
+    /// The buffers' lengths, `rec.segments` words.
+    segments: &'a [u8],
+}
+
+/// One buffer of a pipe that holds packets: see [`PipeRecord::segments`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeSegment {
+    /// Its length in bytes.
+    pub len: usize,
+    /// A packet, which a read returns alone.
+    pub packet: bool,
 }
 
 impl<'a> Pipe<'a> {
     /// Decodes a PIPE payload.
     pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
-        let (rec, data) = format::split_fixed(
+        let (rec, rest) = format::split_fixed(
             RecordKind::Pipe,
             payload,
             PipeRecord::LEN,
             PipeRecord::decode,
         )?;
+        let pages = rec.capacity as usize / PAGE_SIZE;
         if rec.objref == 0
-            || rec.capacity == 0
+            || !(rec.capacity as usize).is_multiple_of(PAGE_SIZE)
+            || !pages.is_power_of_two()
             || rec.data_len > rec.capacity
-            || data.len() != rec.data_len as usize
-            || rec.reserved != 0
+            || rest.len() != rec.data_len as usize + rec.segments as usize * 4
+            || rec.segments as usize > pages
         {
             return Err(bad("pipe"));
         }
-        Ok(Self { rec, data })
+        let (data, segments) = rest.split_at(rec.data_len as usize);
+        let pipe = Self {
+            rec,
+            data,
+            segments,
+        };
+        let mut total = 0;
+        for segment in pipe.segments() {
+            if segment.len == 0 || segment.len > PAGE_SIZE {
+                return Err(bad("pipe buffer length"));
+            }
+            total += segment.len;
+        }
+        if rec.segments != 0 && total != rec.data_len as usize {
+            return Err(bad("pipe buffer lengths"));
+        }
+        Ok(pipe)
+    }
+
+    /// The pipe's buffers, when one of them is a packet; none when its bytes are one stream.
+    pub fn segments(&self) -> impl Iterator<Item = PipeSegment> + 'a {
+        self.segments.chunks_exact(4).map(|w| {
+            let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            PipeSegment {
+                len: (word & !format::PIPE_PACKET) as usize,
+                packet: word & format::PIPE_PACKET != 0,
+            }
+        })
     }
 }
 

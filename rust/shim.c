@@ -1506,10 +1506,9 @@ bool cr_fatal_signal_pending(void)
 
 /* --- Pipes and shared memory ------------------------------------------------------------------ */
 
-/* The pipe behind an anonymous pipe end, as an identity, and what a checkpoint needs of it. */
 /*
  * The pipe behind @f, which cr_file_facts() found to be a pipe end (CR_FF_PIPE): its identity,
- * ends, capacity and buffered length.
+ * ends, capacity, buffered length, and whether a buffer holds a packet.
  */
 void cr_pipe_info(struct file *f, struct cr_pipe_info *out)
 {
@@ -1521,8 +1520,12 @@ void cr_pipe_info(struct file *f, struct cr_pipe_info *out)
 	out->readers = pipe->readers;
 	out->writers = pipe->writers;
 	out->capacity = pipe->max_usage * PAGE_SIZE;
-	for (unsigned int i = pipe->tail; i != pipe->head; i++)
+	for (unsigned int i = pipe->tail; i != pipe->head; i++) {
 		out->len += pipe_buf(pipe, i)->len;
+		out->buffers++;
+		if (pipe_buf(pipe, i)->flags & PIPE_BUF_FLAG_PACKET)
+			out->packets = 1;
+	}
 #ifdef CONFIG_WATCH_QUEUE
 	out->watch_queue = !!pipe->watch_queue;
 #endif
@@ -1531,24 +1534,45 @@ void cr_pipe_info(struct file *f, struct cr_pipe_info *out)
 	out->writable = !!(f->f_mode & FMODE_WRITE);
 }
 
-/* Copies up to @max bytes that pipe end @f holds, without consuming them. Returns the count. */
-long cr_pipe_peek(struct file *f, void *buf, long max)
+/*
+ * Copies up to @max bytes that pipe end @f holds, without consuming them, and into @segments
+ * (unless NULL) up to @max_segments words, one per non-empty buffer copied: its copied length,
+ * with CR_PIPE_PACKET set for a packet. Returns the byte count.
+ */
+long cr_pipe_peek(struct file *f, void *buf, long max, u32 *segments, long max_segments)
 {
 	struct pipe_inode_info *pipe = f->private_data;
-	long n = 0;
+	long n = 0, seg = 0;
 
 	pipe_lock(pipe);
 	for (unsigned int i = pipe->tail; i != pipe->head && n < max; i++) {
 		struct pipe_buffer *b = pipe_buf(pipe, i);
 		long len = min_t(long, b->len, max - n);
-		void *src = kmap_local_page(b->page);
+		void *src;
 
+		if (!len)
+			continue;
+		if (segments) {
+			if (seg == max_segments)
+				break;
+			segments[seg++] = len | (b->flags & PIPE_BUF_FLAG_PACKET ? CR_PIPE_PACKET : 0);
+		}
+		src = kmap_local_page(b->page);
 		memcpy(buf + n, src + b->offset, len);
 		kunmap_local(src);
 		n += len;
 	}
 	pipe_unlock(pipe);
 	return n;
+}
+
+/*
+ * Gives the pipe behind @f (a pipe end, or a FIFO's open file) a capacity of @bytes through
+ * fcntl(F_SETPIPE_SZ)'s own code and limits. Returns the capacity it has now, or an error.
+ */
+long cr_pipe_set_capacity(struct file *f, u32 bytes)
+{
+	return pipe_fcntl(f, F_SETPIPE_SZ, bytes);
 }
 
 /* A new anonymous pipe: its read and write ends. */
@@ -1663,8 +1687,13 @@ void cr_set_status_flags(struct file *f, u32 flags)
 {
 	unsigned int settable = O_APPEND | O_NONBLOCK | O_NOATIME;
 
+	/* As fcntl(F_SETFL): on a pipe or FIFO, O_DIRECT is packet mode. */
+	if (S_ISFIFO(file_inode(f)->i_mode))
+		settable |= O_DIRECT;
+
 	spin_lock(&f->f_lock);
 	f->f_flags = (f->f_flags & ~settable) | (flags & settable);
+	f->f_iocb_flags = iocb_flags(f);
 	spin_unlock(&f->f_lock);
 }
 

@@ -118,8 +118,12 @@ struct cr_kin {
 struct cr_pipe_info {
 	u64 pipe;
 	u32 readers, writers, capacity, len;
-	u8 readable, writable, watch_queue, reserved[5];
+	u8 readable, writable, watch_queue, packets;
+	u32 buffers;
 };
+
+/* In cr_pipe_peek()'s buffer lengths, the bit that marks a packet (format.rs's PIPE_PACKET). */
+#define CR_PIPE_PACKET 0x80000000
 
 /* Values of cr_event_info.kind, as in format.rs's event_kind. */
 #define CR_EVENT_EVENTFD 1
@@ -289,7 +293,8 @@ int cr_set_uts(const char *node, const char *domain);
 
 /* Pipes, event files and shared memory */
 void cr_pipe_info(struct file *f, struct cr_pipe_info *out);
-long cr_pipe_peek(struct file *f, void *buf, long max);
+long cr_pipe_peek(struct file *f, void *buf, long max, u32 *segments, long max_segments);
+long cr_pipe_set_capacity(struct file *f, u32 bytes);
 int cr_pipe_create(struct file **read_end, struct file **write_end);
 int cr_event_read(struct file *f, u32 kind, struct cr_event_info *out);
 struct file *cr_event_create(const struct cr_event_info *in, bool nonblock);

@@ -54,6 +54,7 @@ pub(crate) const CR_FF_KERNMOUNT: u32 = 0x4;
 #[allow(dead_code)] // Reported by the shim; cr_file_path() says the same of a path.
 pub(crate) const CR_FF_UNLINKED: u32 = 0x8;
 pub(crate) const CR_FF_LOCKED: u32 = 0x10;
+pub(crate) const CR_PIPE_PACKET: u32 = 0x80000000;
 
 pub(crate) const CR_TREE_EXITED: u32 = 1;
 pub(crate) const CR_TREE_SUBREAPER: u32 = 2;
@@ -264,7 +265,8 @@ pub(crate) struct PipeInfo {
     pub(crate) readable: u8,
     pub(crate) writable: u8,
     pub(crate) watch_queue: u8,
-    pub(crate) reserved: [u8; 5],
+    pub(crate) packets: u8,
+    pub(crate) buffers: u32,
 }
 
 /// `struct cr_event_info`: an event file's state, as the shim reads it and makes one.
@@ -510,7 +512,14 @@ extern "C" {
 
     // Pipes, event files and shared memory
     pub(crate) fn cr_pipe_info(f: *mut file, out: *mut PipeInfo);
-    pub(crate) fn cr_pipe_peek(f: *mut file, buf: *mut c_void, max: c_long) -> c_long;
+    pub(crate) fn cr_pipe_peek(
+        f: *mut file,
+        buf: *mut c_void,
+        max: c_long,
+        segments: *mut u32,
+        max_segments: c_long,
+    ) -> c_long;
+    pub(crate) fn cr_pipe_set_capacity(f: *mut file, bytes: u32) -> c_long;
     pub(crate) fn cr_pipe_create(read_end: *mut *mut file, write_end: *mut *mut file) -> c_int;
     pub(crate) fn cr_event_read(f: *mut file, kind: u32, out: *mut EventInfo) -> c_int;
     pub(crate) fn cr_event_create(info: *const EventInfo, nonblock: bool) -> *mut file;

@@ -6,7 +6,9 @@ use core::ffi::{c_int, c_long};
 
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
-use super::ffi::{self, EpollItem, EventInfo, FileFacts, Piece, PipeInfo, ShmemInfo, CR_FF_PIPE};
+use super::ffi::{
+    self, EpollItem, EventInfo, FileFacts, Piece, PipeInfo, ShmemInfo, CR_FF_PIPE, CR_PIPE_PACKET,
+};
 use super::{check, file_or_err};
 use crate::format::{epoll_watch_flags, EpollWatch};
 
@@ -41,7 +43,8 @@ pub(crate) trait FileExt {
     fn holds(&self, pos: u64, len: u64) -> Result<bool>;
     /// Frees `[pos, pos + len)`, which then reads as a hole.
     fn punch(&self, pos: u64, len: u64) -> Result;
-    /// Sets O_APPEND, O_NONBLOCK and O_NOATIME as in `flags`.
+    /// Sets O_APPEND, O_NONBLOCK and O_NOATIME as in `flags`, and on a pipe or FIFO O_DIRECT
+    /// (packet mode), as `fcntl(F_SETFL)` does.
     fn set_status_flags(&self, flags: u32);
     /// Reads `buf.len()` bytes at `pos`, leaving the position alone; `ENODATA` at the end.
     fn read_at(&self, buf: &mut [u8], pos: u64) -> Result;
@@ -269,18 +272,45 @@ impl PipeRef<'_> {
         info
     }
 
-    /// Copies the bytes the pipe holds into `buf` without consuming them; returns how many.
-    pub(crate) fn peek(&self, buf: &mut [u8]) -> usize {
-        // SAFETY: the file is a referenced pipe end (the type's invariant); `buf` is valid for
-        // its length, which bounds the copy.
+    /// Copies the bytes the pipe holds into `buf` without consuming them, and into `segments`
+    /// one word per buffer copied (its length, with [`CR_PIPE_PACKET`] set for a packet), until
+    /// either is full; returns how many bytes and how many buffers.
+    pub(crate) fn peek(&self, buf: &mut [u8], segments: &mut [u32]) -> (usize, usize) {
+        let words = if segments.is_empty() {
+            core::ptr::null_mut()
+        } else {
+            segments.as_mut_ptr()
+        };
+        // SAFETY: the file is a referenced pipe end (the type's invariant); `buf` and
+        // `segments` (or null, for none) are valid for their lengths, which bound the copies.
         let n = unsafe {
             ffi::cr_pipe_peek(
                 self.0.as_ptr(),
                 buf.as_mut_ptr().cast(),
                 buf.len() as c_long,
+                words,
+                segments.len() as c_long,
             )
         };
-        n.max(0) as usize
+        let n = n.max(0) as usize;
+        // The shim writes a word for each buffer it copies, none of them empty.
+        let (mut copied, mut count) = (0, 0);
+        while copied < n && count < segments.len() {
+            copied += (segments[count] & !CR_PIPE_PACKET) as usize;
+            count += 1;
+        }
+        (n, count)
+    }
+
+    /// Gives the pipe a capacity of `bytes`, as `fcntl(F_SETPIPE_SZ)` would with the caller's
+    /// limits; returns the capacity it has now.
+    pub(crate) fn set_capacity(&self, bytes: u32) -> Result<u32> {
+        // SAFETY: the file is a referenced pipe end (the type's invariant).
+        let ret = unsafe { ffi::cr_pipe_set_capacity(self.0.as_ptr(), bytes) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret as c_int));
+        }
+        Ok(ret as u32)
     }
 }
 

@@ -24,7 +24,7 @@
 #define CR_ABI_VERSION		1
 
 /* Image format versions: written, and oldest accepted. */
-#define CR_IMAGE_VERSION	8
+#define CR_IMAGE_VERSION	9
 #define CR_IMAGE_VERSION_MIN	4
 
 /* Architecture ids, as in the image header. */

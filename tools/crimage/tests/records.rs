@@ -252,6 +252,62 @@ fn epoll_watches_name_a_file_and_events_epoll_ctl_takes() {
 }
 
 #[test]
+fn pipes_hold_a_stream_or_a_list_of_buffers() {
+    use crimage::format::{PipeRecord, PIPE_PACKET};
+    use crimage::records::PipeSegment;
+    let pipe = |capacity: u32, data: &[u8], words: &[u32]| {
+        let rec = PipeRecord {
+            objref: 3,
+            capacity,
+            data_len: data.len() as u32,
+            segments: words.len() as u32,
+        };
+        let mut p = with(&rec.encode(), data);
+        for w in words {
+            p.extend_from_slice(&w.to_le_bytes());
+        }
+        p
+    };
+    let data = [7u8; 300];
+    // A stream: the bytes alone, in any capacity F_SETPIPE_SZ gives (a power of two pages).
+    for capacity in [4096, 65536, 1 << 20] {
+        let p = pipe(capacity, &data, &[]);
+        let d = records::Pipe::decode(&p).unwrap();
+        assert_eq!(d.data, &data[..]);
+        assert_eq!(d.segments().count(), 0);
+    }
+    for capacity in [0, 100, 3 * 4096, 4096 + 1] {
+        assert!(records::Pipe::decode(&pipe(capacity, &data, &[])).is_err());
+    }
+    assert!(records::Pipe::decode(&pipe(256, &data, &[])).is_err());
+    // Packets: every buffer's length, in order, adding up to the bytes.
+    let words = [100 | PIPE_PACKET, 150, 50 | PIPE_PACKET];
+    let p = pipe(65536, &data, &words);
+    let got: Vec<_> = records::Pipe::decode(&p).unwrap().segments().collect();
+    let seg = |len, packet| PipeSegment { len, packet };
+    assert_eq!(got, [seg(100, true), seg(150, false), seg(50, true)]);
+    assert!(records::Pipe::decode(&pipe(65536, &data, &[300 | PIPE_PACKET])).is_ok());
+    for bad in [
+        &[100 | PIPE_PACKET, 150, 49 | PIPE_PACKET][..],
+        &[100 | PIPE_PACKET, 0, 150, 50][..],
+    ] {
+        assert!(
+            records::Pipe::decode(&pipe(65536, &data, bad)).is_err(),
+            "{bad:?}"
+        );
+    }
+    // A buffer is at most a page, and there are no more buffers than pages.
+    let page = [1u8; 4097];
+    assert!(records::Pipe::decode(&pipe(65536, &page, &[4097 | PIPE_PACKET])).is_err());
+    assert!(records::Pipe::decode(&pipe(65536, &page, &[4096 | PIPE_PACKET, 1])).is_ok());
+    assert!(records::Pipe::decode(&pipe(4096, &data, &[100, 200 | PIPE_PACKET])).is_err());
+    // The count says how many words follow the bytes.
+    let mut p = pipe(65536, &data, &words);
+    p.pop();
+    assert!(records::Pipe::decode(&p).is_err());
+}
+
+#[test]
 fn pages_come_in_increasing_page_addresses() {
     let head = PagesHeader {
         count: 2,

@@ -96,6 +96,9 @@ pub struct Pipe {
     objref: u32,
     capacity: u32,
     buffered: u32,
+    /// Buffers that are packets, when one is (none for a stream of bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packets: Option<usize>,
 }
 
 /// An event file; only the fields its kind has are shown.
@@ -389,11 +392,13 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
             })
         }
         RecordKind::Pipe => {
-            let r = records::Pipe::decode(p)?.rec;
+            let pipe = records::Pipe::decode(p)?;
+            let r = pipe.rec;
             Fields::Pipe(Pipe {
                 objref: r.objref,
                 capacity: r.capacity,
                 buffered: r.data_len,
+                packets: (r.segments != 0).then(|| pipe.segments().filter(|s| s.packet).count()),
             })
         }
         RecordKind::Event => Fields::Event(Event::from(&records::event(p)?)),

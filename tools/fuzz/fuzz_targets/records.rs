@@ -26,7 +26,15 @@ fn decode(kind: RecordKind, p: &[u8]) {
         RecordKind::Rlimits => drop(records::Rlimits::decode(p)),
         RecordKind::Fs => drop(records::Fs::decode(p)),
         RecordKind::File => drop(records::File::decode(p)),
-        RecordKind::Pipe => drop(records::Pipe::decode(p)),
+        RecordKind::Pipe => {
+            // A decoded pipe's buffers are a page or less each and add up to its bytes.
+            if let Ok(pipe) = records::Pipe::decode(p) {
+                let lens = pipe.segments().map(|s| s.len);
+                assert!(lens.clone().all(|len| (1..=records::PAGE_SIZE).contains(&len)));
+                let total: usize = lens.sum();
+                assert!(pipe.rec.segments == 0 || total == pipe.data.len());
+            }
+        }
         RecordKind::Event => drop(records::event(p)),
         RecordKind::Epoll => {
             if let Ok(e) = records::Epoll::decode(p) {
