@@ -29,9 +29,10 @@ fn decode(kind: RecordKind, p: &[u8]) {
         RecordKind::Pipe => {
             // A decoded pipe's buffers are a page or less each and add up to its bytes.
             if let Ok(pipe) = records::Pipe::decode(p) {
-                let lens = pipe.segments().map(|s| s.len);
-                assert!(lens.clone().all(|len| (1..=records::PAGE_SIZE).contains(&len)));
-                let total: usize = lens.sum();
+                assert!(pipe
+                    .segments()
+                    .all(|s| (1..=records::PAGE_SIZE).contains(&s.len)));
+                let total: usize = pipe.segments().map(|s| s.len).sum();
                 assert!(pipe.rec.segments == 0 || total == pipe.data.len());
             }
         }
