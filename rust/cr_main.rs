@@ -36,6 +36,7 @@ mod shim;
 mod event;
 mod files;
 mod fs;
+mod locks;
 mod mm;
 mod ns;
 mod pipe;

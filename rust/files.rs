@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The file descriptor table: FILE records, with the PIPE, EVENT and SHMEM records of the objects
-//! they open. Regular files, directories, memory devices, terminals, pipe ends, FIFOs, shmem
+//! they open, and the LOCK records of the locks the table and its open files hold (`locks.rs`). Regular files, directories, memory devices, terminals, pipe ends, FIFOs, shmem
 //! files (memfds, unlinked tmpfs files) and event files (eventfd, timerfd, signalfd, epoll) are
 //! saved; everything else is refused, with the reason.
 //!
@@ -15,13 +15,14 @@ use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef, task::Task};
 use crate::cx::{LoadCx, SaveCx};
 use crate::error::{Context, CrError, CrResult};
 use crate::format::{
-    event_kind, file_kind, shmem_kind, ErrorKind, EventRecord, FileRecord, RecordKind, PATH_MAX,
+    event_kind, file_kind, shmem_kind, ErrorKind, EventRecord, FileRecord, LockRecord, RecordKind,
+    PATH_MAX,
 };
 use crate::objhash::Object;
 use crate::records::{self, MAX_FD};
-use crate::shim::ffi::{FileFacts, CR_FF_KERNMOUNT, CR_FF_LOCKED, CR_FF_PIPE, CR_FF_SHMEM};
+use crate::shim::ffi::{FileFacts, CR_FF_KERNMOUNT, CR_FF_PIPE, CR_FF_SHMEM};
 use crate::shim::{current, nul_terminated, open_path, FileExt, TaskExt};
-use crate::{event, pipe, shmem};
+use crate::{event, locks, pipe, shmem};
 
 const S_IFMT: u32 = bindings::S_IFMT;
 
@@ -90,13 +91,6 @@ pub(crate) fn classify(f: &FileFacts) -> CrResult<Class> {
     };
     if f.flags & bindings::O_PATH != 0 {
         return Err(CrError::unsupported("O_PATH descriptors not supported"));
-    }
-    if f.facts & CR_FF_LOCKED != 0 {
-        // Restart would reopen the file without its locks, and the program would go on as if
-        // it held them.
-        return Err(CrError::unsupported(
-            "file locks and leases (flock, fcntl, OFD) are not supported yet",
-        ));
     }
     match ty {
         bindings::S_IFREG => match shmem_class(f)? {
@@ -174,6 +168,8 @@ pub(crate) struct Open {
 #[derive(Default)]
 pub(crate) struct Table {
     pub(crate) open: KVVec<Open>,
+    /// The locks the table and its open files hold.
+    locks: KVec<locks::Held>,
 }
 
 impl Table {
@@ -217,6 +213,18 @@ impl Table {
             )?;
             fd += 1;
         }
+        table.locks = {
+            let mut opens = KVec::with_capacity(table.open.len(), GFP_KERNEL)?;
+            for o in table.open.iter() {
+                let view = locks::Open {
+                    file: &o.file,
+                    facts: &o.facts,
+                    kind: o.class.kind,
+                };
+                opens.push(view, GFP_KERNEL)?;
+            }
+            locks::read(&opens, task.files_identity())?
+        };
         Ok(table)
     }
 }
@@ -234,6 +242,8 @@ fn owned(s: &[u8]) -> CrResult<KVec<u8>> {
 pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
     // The epolls this table defines, whose watches name files by objref: written last.
     let mut epolls = KVec::new();
+    // Each open file's objref, and whether this table defines it, for its locks.
+    let mut objrefs = KVec::with_capacity(table.open.len(), GFP_KERNEL)?;
     for o in table.open.iter() {
         let object = match (o.class.kind, &o.event) {
             (file_kind::PIPE | file_kind::FIFO, _) => pipe::save(cx, &o.file)?,
@@ -247,6 +257,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
         let (objref, new) = objs
             .files
             .get_or_allocate(o.file.as_ptr() as u64, &mut objs.space)?;
+        objrefs.push((objref, new), GFP_KERNEL)?;
         if new && o.class.kind == file_kind::EVENT && o.class.object_kind == event_kind::EPOLL {
             epolls.push((o.file.clone(), objref), GFP_KERNEL)?;
         }
@@ -269,6 +280,7 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
         };
         cx.record(RecordKind::File, &[&rec.encode(), &o.path])?;
     }
+    locks::save(cx, &table.locks, &objrefs)?;
     for (epoll, objref) in epolls.iter() {
         event::save_watches(cx, epoll, *objref)?;
     }
@@ -279,6 +291,8 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, table: &Table) -> CrResult {
 #[derive(Default)]
 pub(crate) struct KeptFiles {
     fds: KVec<(u32, ARef<File>, bool)>,
+    /// Locks to take once the descriptors are in place.
+    locks: KVec<(ARef<File>, LockRecord)>,
 }
 
 /// A record of the files part: FILE, or the PIPE, EVENT or SHMEM record (and its PAGES) of an
@@ -292,6 +306,9 @@ pub(crate) fn load(cx: &mut LoadCx<'_>, kept: &mut KeptFiles, kind: u32) -> CrRe
     }
     if kind == RecordKind::Epoll as u32 {
         return event::load_watches(cx);
+    }
+    if kind == RecordKind::Lock as u32 {
+        return locks::load(cx, &mut kept.locks);
     }
     if kind == RecordKind::Shmem as u32 {
         return shmem::load(cx);
@@ -385,11 +402,12 @@ fn caller_tty() -> Option<ARef<File>> {
     })
 }
 
-/// Replaces the caller's descriptor table with the checkpointed one.
+/// Replaces the caller's descriptor table with the checkpointed one, then takes its locks (a
+/// POSIX lock is the table's, and closing a descriptor of its file would drop it).
 pub(crate) fn apply(kept: &KeptFiles) -> CrResult {
     current::close_all_fds();
     for (fd, file, cloexec) in kept.fds.iter() {
         current::install_fd(*fd, file, *cloexec).why("installing a descriptor failed")?;
     }
-    Ok(())
+    locks::apply(&kept.locks)
 }

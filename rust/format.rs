@@ -97,6 +97,9 @@ pub enum RecordKind {
     /// The interest list of an epoll file, after the FILE records of the descriptor table
     /// that defines the epoll's open file: [`EpollHeader`], then `count` [`EpollWatch`]es.
     Epoll = 43,
+    /// A file lock, after the FILE records of the descriptor table whose open file holds it
+    /// (flock, OFD) or which holds it itself (POSIX): [`LockRecord`].
+    Lock = 44,
     /// Address-space layout: [`MmRecord`], then `auxv_words` u64s, then the exe path.
     Mm = 30,
     /// One memory area: [`VmaRecord`] then, for a file mapping, its path.
@@ -130,7 +133,7 @@ impl RecordKind {
     }
 
     /// Every kind this version defines.
-    pub const ALL: [RecordKind; 25] = [
+    pub const ALL: [RecordKind; 26] = [
         Self::Header,
         Self::Trailer,
         Self::Error,
@@ -140,6 +143,7 @@ impl RecordKind {
         Self::Pipe,
         Self::Event,
         Self::Epoll,
+        Self::Lock,
         Self::Shmem,
         Self::Task,
         Self::Creds,
@@ -170,6 +174,7 @@ impl RecordKind {
             Self::Pipe => "PIPE",
             Self::Event => "EVENT",
             Self::Epoll => "EPOLL",
+            Self::Lock => "LOCK",
             Self::Shmem => "SHMEM",
             Self::Task => "TASK",
             Self::Creds => "CREDS",
@@ -985,6 +990,39 @@ wire_struct! {
 
 /// In a PIPE record's buffer list, the bit that marks a packet.
 pub const PIPE_PACKET: u32 = 1 << 31;
+
+/// Which lock a LOCK record holds.
+pub mod lock_kind {
+    /// A `flock()` lock: held by an open file, on the whole file; `start` and `end` are 0.
+    pub const FLOCK: u32 = 1;
+    /// A POSIX record lock (`F_SETLK`): held by the descriptor table whose section holds the
+    /// record, on bytes `start..=end`.
+    pub const POSIX: u32 = 2;
+    /// An open file description lock (`F_OFD_SETLK`): held by an open file, on `start..=end`.
+    pub const OFD: u32 = 3;
+}
+
+/// A LOCK's `end` for a lock that runs to the end of the file, however long it grows.
+pub const LOCK_TO_END: u64 = i64::MAX as u64;
+
+wire_struct! {
+    /// A LOCK record.
+    pub struct LockRecord {
+        /// The objref of the open file it is held through: for a POSIX lock, one of the
+        /// table's open files of its inode, opened for what the lock needs.
+        pub file: u32,
+        /// A [`lock_kind`].
+        pub kind: u32,
+        /// 1 for a write (exclusive) lock, 0 for a read (shared) one.
+        pub write: u32,
+        /// Zero.
+        pub reserved: u32,
+        /// Its first byte.
+        pub start: u64,
+        /// Its last byte, or [`LOCK_TO_END`].
+        pub end: u64,
+    }
+}
 
 /// What an EVENT record describes.
 pub mod event_kind {

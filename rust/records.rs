@@ -13,12 +13,13 @@
 //! Documentation/cr.rst's list is checked against it by a host test.
 
 use crate::format::{
-    self, event_kind, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind, CredsRecord,
-    EpollHeader, EpollWatch, ErrorKind, EventRecord, FileRecord, FsRecord, ItimersRecord,
-    KeepHeader, MmRecord, PagesHeader, ParentRecord, PendingHeader, PendingSignal, PipeRecord,
-    PrecopyHeader, RecordKind, RegsRecord, Rlimit, ShmemRecord, SigAction, TaskRecord, TreeEntry,
-    TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS, COMM_LEN, GROUPS_MAX, PAGES_PER_RECORD,
-    RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT, USER_REGS_LEN, UTS_NAME_MAX,
+    self, event_kind, lock_kind, restart_kind, shmem_kind, task_flags, tree_flags, vma_kind,
+    CredsRecord, EpollHeader, EpollWatch, ErrorKind, EventRecord, FileRecord, FsRecord,
+    ItimersRecord, KeepHeader, LockRecord, MmRecord, PagesHeader, ParentRecord, PendingHeader,
+    PendingSignal, PipeRecord, PrecopyHeader, RecordKind, RegsRecord, Rlimit, ShmemRecord,
+    SigAction, TaskRecord, TreeEntry, TreeHeader, UtsRecord, VmaRecord, AUXV_WORDS, COMM_LEN,
+    GROUPS_MAX, PAGES_PER_RECORD, RLIMIT_COUNT, SEALS_KNOWN, SIGINFO_LEN, SIGNAL_COUNT,
+    USER_REGS_LEN, UTS_NAME_MAX,
 };
 
 #[cfg(feature = "serde")]
@@ -980,6 +981,25 @@ pub fn event(payload: &[u8]) -> Decoded<EventRecord> {
     Ok(e)
 }
 
+/// LOCK: a file lock of a kind cr knows, on a range `fcntl()` could give.
+pub fn lock(payload: &[u8]) -> Decoded<LockRecord> {
+    let l = format::exact_fixed(
+        RecordKind::Lock,
+        payload,
+        LockRecord::LEN,
+        LockRecord::decode,
+    )?;
+    let range_ok = match l.kind {
+        lock_kind::FLOCK => l.start == 0 && l.end == 0,
+        lock_kind::POSIX | lock_kind::OFD => l.start <= l.end && l.end <= format::LOCK_TO_END,
+        _ => false,
+    };
+    if l.file == 0 || l.write > 1 || l.reserved != 0 || !range_ok {
+        return Err(bad("lock"));
+    }
+    Ok(l)
+}
+
 /// EPOLL: an epoll's interest list.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
@@ -1148,6 +1168,7 @@ pub const SECTION: [PartSpec; 12] = [
             RecordKind::Pipe,
             RecordKind::Event,
             RecordKind::Epoll,
+            RecordKind::Lock,
             RecordKind::Shmem,
             RecordKind::Pages,
         ],

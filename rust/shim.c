@@ -101,6 +101,7 @@ static_assert(sizeof(struct cr_kin) == 24);
 static_assert(offsetof(struct cr_task_info, sid) == offsetof(struct cr_task_info, pid) + 16);
 static_assert(offsetof(struct cr_tree_info, sid) == offsetof(struct cr_tree_info, pid) + 16);
 static_assert(sizeof(struct cr_pipe_info) == 32);
+static_assert(sizeof(struct cr_lock_info) == 40);
 static_assert(sizeof(struct cr_event_info) == 56);
 static_assert(sizeof(struct cr_epoll_item) == 32);
 /* A signal mask is one word, as the EVENT record's. */
@@ -1018,6 +1019,17 @@ int cr_set_mm(const struct cr_mm_info *in, struct file *exe)
 
 /* --- Files ------------------------------------------------------------------------------------ */
 
+/* The identity of @t's descriptor table, which owns its POSIX locks; 0 for none. */
+u64 cr_task_files_identity(struct task_struct *t)
+{
+	u64 id;
+
+	task_lock(t);
+	id = (unsigned long)t->files;
+	task_unlock(t);
+	return id;
+}
+
 /* The next open descriptor of @t at or after *fd, referenced, with its close-on-exec bit. */
 struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec)
 {
@@ -1586,6 +1598,100 @@ int cr_pipe_create(struct file **read_end, struct file **write_end)
 	*read_end = ends[0];
 	*write_end = ends[1];
 	return 0;
+}
+
+/* --- File locks ----------------------------------------------------------------------------- */
+
+static void cr_lock_entry(struct file_lock_core *flc, u32 kind, struct cr_lock_info *out,
+			  long max, long *n)
+{
+	struct cr_lock_info *l;
+
+	if ((*n)++ >= max)
+		return;
+	l = &out[*n - 1];
+	l->owner = (unsigned long)flc->flc_owner;
+	l->file = (unsigned long)flc->flc_file;
+	l->kind = kind;
+	l->write = flc->flc_type == F_WRLCK;
+	if (kind == CR_LOCK_POSIX || kind == CR_LOCK_OFD) {
+		struct file_lock *fl = container_of(flc, struct file_lock, c);
+
+		l->start = fl->fl_start;
+		l->end = fl->fl_end;
+	} else {
+		l->start = 0;
+		l->end = 0;
+	}
+}
+
+/*
+ * The locks held on @f's inode: flocks, POSIX and OFD locks, and leases, up to @max of them into
+ * @out. Returns how many there are, which may be more than @max. Requests still waiting are not
+ * held: they hang off the lock that blocks them, and their tasks retry after a restart.
+ */
+long cr_inode_locks(struct file *f, struct cr_lock_info *out, long max)
+{
+	struct file_lock_context *ctx = locks_inode_context(file_inode(f));
+	struct file_lock_core *flc;
+	long n = 0;
+
+	if (!ctx)
+		return 0;
+	spin_lock(&ctx->flc_lock);
+	list_for_each_entry(flc, &ctx->flc_flock, flc_list)
+		cr_lock_entry(flc, CR_LOCK_FLOCK, out, max, &n);
+	list_for_each_entry(flc, &ctx->flc_posix, flc_list)
+		cr_lock_entry(flc, flc->flc_flags & FL_OFDLCK ? CR_LOCK_OFD : CR_LOCK_POSIX, out,
+			      max, &n);
+	list_for_each_entry(flc, &ctx->flc_lease, flc_list)
+		cr_lock_entry(flc, CR_LOCK_LEASE, out, max, &n);
+	spin_unlock(&ctx->flc_lock);
+	return n;
+}
+
+/*
+ * Takes a lock of @kind through @f for the calling task, without waiting, as flock() or
+ * fcntl(F_SETLK / F_OFD_SETLK) would: a POSIX lock is its descriptor table's, the others @f's.
+ */
+int cr_lock_take(struct file *f, u32 kind, bool write, s64 start, s64 end)
+{
+	struct file_lock *fl = locks_alloc_lock();
+	int ret;
+
+	if (!fl)
+		return -ENOMEM;
+	fl->c.flc_type = write ? F_WRLCK : F_RDLCK;
+	fl->c.flc_file = f;
+	fl->c.flc_pid = current->tgid;
+	switch (kind) {
+	case CR_LOCK_FLOCK:
+		fl->c.flc_flags = FL_FLOCK;
+		fl->c.flc_owner = f;
+		fl->fl_start = 0;
+		fl->fl_end = OFFSET_MAX;
+		ret = locks_lock_file_wait(f, fl);
+		break;
+	case CR_LOCK_POSIX:
+		fl->c.flc_flags = FL_POSIX;
+		fl->c.flc_owner = current->files;
+		fl->fl_start = start;
+		fl->fl_end = end;
+		ret = vfs_lock_file(f, F_SETLK, fl, NULL);
+		break;
+	case CR_LOCK_OFD:
+		fl->c.flc_flags = FL_POSIX | FL_OFDLCK;
+		fl->c.flc_owner = f;
+		fl->c.flc_pid = -1;
+		fl->fl_start = start;
+		fl->fl_end = end;
+		ret = vfs_lock_file(f, F_OFD_SETLK, fl, NULL);
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	locks_free_lock(fl);
+	return ret;
 }
 
 /* --- Event files ---------------------------------------------------------------------------- */

@@ -151,6 +151,19 @@ struct cr_epoll_item {
 	u32 ready, reserved;
 };
 
+/* Values of cr_lock_info.kind: format.rs's lock_kind, and a lease, which cr refuses. */
+#define CR_LOCK_FLOCK 1
+#define CR_LOCK_POSIX 2
+#define CR_LOCK_OFD 3
+#define CR_LOCK_LEASE 4
+
+/* One lock held on an inode, as cr_inode_locks() reads it (start and end only for POSIX/OFD). */
+struct cr_lock_info {
+	u64 owner, file;
+	s64 start, end;
+	u32 kind, write;
+};
+
 /* Values of cr_shmem_info.kind, as in format.rs's shmem_kind. */
 #define CR_SHMEM_MEMFD 1
 #define CR_SHMEM_ANON 2
@@ -259,6 +272,7 @@ int cr_map_vdso(u64 text_start);
 int cr_set_mm(const struct cr_mm_info *in, struct file *exe);
 
 /* Files */
+u64 cr_task_files_identity(struct task_struct *t);
 struct file *cr_next_file(struct task_struct *t, u32 *fd, bool *cloexec);
 void cr_file_facts(struct file *f, struct cr_file_facts *out);
 int cr_file_path(struct file *f, bool dir, char *buf, int len, bool *unlinked);
@@ -295,6 +309,8 @@ int cr_set_uts(const char *node, const char *domain);
 void cr_pipe_info(struct file *f, struct cr_pipe_info *out);
 long cr_pipe_peek(struct file *f, void *buf, long max, u32 *segments, long max_segments);
 long cr_pipe_set_capacity(struct file *f, u32 bytes);
+long cr_inode_locks(struct file *f, struct cr_lock_info *out, long max);
+int cr_lock_take(struct file *f, u32 kind, bool write, s64 start, s64 end);
 int cr_pipe_create(struct file **read_end, struct file **write_end);
 int cr_event_read(struct file *f, u32 kind, struct cr_event_info *out);
 struct file *cr_event_create(const struct cr_event_info *in, bool nonblock);

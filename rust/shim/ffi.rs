@@ -55,6 +55,10 @@ pub(crate) const CR_FF_KERNMOUNT: u32 = 0x4;
 pub(crate) const CR_FF_UNLINKED: u32 = 0x8;
 pub(crate) const CR_FF_LOCKED: u32 = 0x10;
 pub(crate) const CR_PIPE_PACKET: u32 = 0x80000000;
+pub(crate) const CR_LOCK_FLOCK: u32 = 1;
+pub(crate) const CR_LOCK_POSIX: u32 = 2;
+pub(crate) const CR_LOCK_OFD: u32 = 3;
+pub(crate) const CR_LOCK_LEASE: u32 = 4;
 
 pub(crate) const CR_TREE_EXITED: u32 = 1;
 pub(crate) const CR_TREE_SUBREAPER: u32 = 2;
@@ -269,6 +273,18 @@ pub(crate) struct PipeInfo {
     pub(crate) buffers: u32,
 }
 
+/// `struct cr_lock_info`: one lock held on an inode.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LockInfo {
+    pub(crate) owner: u64,
+    pub(crate) file: u64,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) kind: u32,
+    pub(crate) write: u32,
+}
+
 /// `struct cr_event_info`: an event file's state, as the shim reads it and makes one.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -353,6 +369,10 @@ const _: () = assert!(core::mem::size_of::<FileFacts>() == 64 + CR_NAME_LEN);
 const _: () = assert!(core::mem::size_of::<TreeInfo>() == 88);
 const _: () = assert!(core::mem::size_of::<Kin>() == 24);
 const _: () = assert!(core::mem::size_of::<PipeInfo>() == 32);
+const _: () = assert!(core::mem::size_of::<LockInfo>() == 40);
+const _: () = assert!(CR_LOCK_FLOCK == crate::format::lock_kind::FLOCK);
+const _: () = assert!(CR_LOCK_POSIX == crate::format::lock_kind::POSIX);
+const _: () = assert!(CR_LOCK_OFD == crate::format::lock_kind::OFD);
 const _: () = assert!(core::mem::size_of::<ShmemInfo>() == 56);
 const _: () = assert!(core::mem::size_of::<EventInfo>() == 56);
 const _: () = assert!(core::mem::size_of::<EpollItem>() == 32);
@@ -461,6 +481,7 @@ extern "C" {
     pub(crate) fn cr_set_mm(info: *const MmInfo, exe: *mut file) -> c_int;
 
     // Files
+    pub(crate) fn cr_task_files_identity(t: *mut task_struct) -> u64;
     pub(crate) fn cr_next_file(t: *mut task_struct, fd: *mut u32, cloexec: *mut bool) -> *mut file;
     pub(crate) fn cr_file_facts(f: *mut file, out: *mut FileFacts);
     pub(crate) fn cr_file_path(
@@ -520,6 +541,9 @@ extern "C" {
         max_segments: c_long,
     ) -> c_long;
     pub(crate) fn cr_pipe_set_capacity(f: *mut file, bytes: u32) -> c_long;
+    pub(crate) fn cr_inode_locks(f: *mut file, out: *mut LockInfo, max: c_long) -> c_long;
+    pub(crate) fn cr_lock_take(f: *mut file, kind: u32, write: bool, start: i64, end: i64)
+        -> c_int;
     pub(crate) fn cr_pipe_create(read_end: *mut *mut file, write_end: *mut *mut file) -> c_int;
     pub(crate) fn cr_event_read(f: *mut file, kind: u32, out: *mut EventInfo) -> c_int;
     pub(crate) fn cr_event_create(info: *const EventInfo, nonblock: bool) -> *mut file;

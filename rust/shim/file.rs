@@ -7,7 +7,8 @@ use core::ffi::{c_int, c_long};
 use kernel::{fs::File, prelude::*, sync::aref::ARef};
 
 use super::ffi::{
-    self, EpollItem, EventInfo, FileFacts, Piece, PipeInfo, ShmemInfo, CR_FF_PIPE, CR_PIPE_PACKET,
+    self, EpollItem, EventInfo, FileFacts, LockInfo, Piece, PipeInfo, ShmemInfo, CR_FF_PIPE,
+    CR_PIPE_PACKET,
 };
 use super::{check, file_or_err};
 use crate::format::{epoll_watch_flags, EpollWatch};
@@ -37,6 +38,11 @@ pub(crate) trait FileExt {
     fn mapping_mms(&self) -> Result<KVec<u64>>;
     /// Another open file of what this one opens (a pipe end, a memfd), with `flags`.
     fn reopen_same(&self, flags: u32) -> Result<ARef<File>>;
+    /// The locks held on its inode, up to `out.len()` of them into `out`; returns how many
+    /// there are.
+    fn locks(&self, out: &mut [LockInfo]) -> usize;
+    /// Takes a lock of `kind` (a [`crate::format::lock_kind`]) through it, without waiting.
+    fn take_lock(&self, kind: u32, write: bool, start: i64, end: i64) -> Result;
     /// Sets the position.
     fn set_pos(&self, pos: u64) -> Result;
     /// Whether the file has data (no hole) all through `[pos, pos + len)`; moves the position.
@@ -181,6 +187,18 @@ impl FileExt for File {
     fn reopen_same(&self, flags: u32) -> Result<ARef<File>> {
         // SAFETY: the file is referenced; the shim returns a file or an ERR_PTR.
         file_or_err(unsafe { ffi::cr_reopen_same(self.as_ptr(), flags) })
+    }
+
+    fn locks(&self, out: &mut [LockInfo]) -> usize {
+        // SAFETY: the file is referenced; `out` is valid for its length, which bounds the copy.
+        let n =
+            unsafe { ffi::cr_inode_locks(self.as_ptr(), out.as_mut_ptr(), out.len() as c_long) };
+        n.max(0) as usize
+    }
+
+    fn take_lock(&self, kind: u32, write: bool, start: i64, end: i64) -> Result {
+        // SAFETY: the file is referenced.
+        check(unsafe { ffi::cr_lock_take(self.as_ptr(), kind, write, start, end) })
     }
 
     fn set_pos(&self, pos: u64) -> Result {

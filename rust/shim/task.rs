@@ -94,6 +94,8 @@ pub(crate) trait TaskExt {
     fn mm_ref(&self) -> Option<ARef<MmWithUser>>;
     /// The next open descriptor at or after `*fd`, with its close-on-exec bit.
     fn next_file(&self, fd: &mut u32) -> Option<(ARef<File>, bool)>;
+    /// Its descriptor table's identity, which owns its POSIX locks; 0 for none.
+    fn files_identity(&self) -> u64;
     /// Root and cwd (written NUL-terminated into the buffers) and umask; `ENOENT` when one of
     /// them was removed.
     fn fs_paths(&self, root: &mut [u8], cwd: &mut [u8]) -> Result<u32>;
@@ -251,6 +253,11 @@ impl TaskExt for Task {
         // SAFETY: the task is referenced; both out-parameters are valid.
         let f = unsafe { ffi::cr_next_file(self.as_ptr(), fd, &mut cloexec) };
         file_or_none(f).map(|f| (f, cloexec))
+    }
+
+    fn files_identity(&self) -> u64 {
+        // SAFETY: the task is referenced.
+        unsafe { ffi::cr_task_files_identity(self.as_ptr()) }
     }
 
     fn fs_paths(&self, root: &mut [u8], cwd: &mut [u8]) -> Result<u32> {

@@ -4,7 +4,7 @@
 # the process goes on running, thawed.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 77
+tap_plan 70
 
 grows() {
 	[ "$(tail -n 1 $T/count.$1)" -gt "$2" ]
@@ -37,8 +37,7 @@ socket socket not supported
 timer POSIX timers are not supported
 itimer ITIMER_PROF and ITIMER_VIRTUAL are not supported
 gsbase GS base in use
-flock file locks and leases (flock, fcntl, OFD) are not supported
-posixlock file locks and leases (flock, fcntl, OFD) are not supported
+lease a lease on a file (F_SETLEASE) is not supported
 timens task is in another time namespace, or made one for its children
 epollelsewhere an epoll watches a file that neither its descriptor table nor an earlier task's holds
 LIST

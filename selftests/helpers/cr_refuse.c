@@ -2,7 +2,7 @@
 /*
  * A counter that also holds one piece of state cr refuses to checkpoint, for the refusal
  * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared, timer,
- * itimer, unlinked, gsbase, flock, posixlock (on OUT.lock), timens (a time namespace made for
+ * itimer, unlinked, gsbase, lease (a read lease on OUT.lease), timens (a time namespace made for
  * its children), epollelsewhere (an epoll watching a pipe end only a child forked after it
  * holds).
  *
@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -98,16 +97,13 @@ int main(int argc, char **argv)
 		if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0) ==
 		    MAP_FAILED)
 			return 3;
-	} else if (!strcmp(argv[1], "flock") || !strcmp(argv[1], "posixlock")) {
-		struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	} else if (!strcmp(argv[1], "lease")) {
 		char path[256];
 		int lfd;
 
-		snprintf(path, sizeof(path), "%s.lock", argv[2]);
-		lfd = open(path, O_RDWR | O_CREAT, 0644);
-		if (lfd < 0)
-			return 3;
-		if (argv[1][0] == 'f' ? flock(lfd, LOCK_EX) : fcntl(lfd, F_SETLK, &lock))
+		snprintf(path, sizeof(path), "%s.lease", argv[2]);
+		lfd = open(path, O_RDONLY | O_CREAT, 0644);
+		if (lfd < 0 || fcntl(lfd, F_SETLEASE, F_RDLCK))
 			return 3;
 	} else if (!strcmp(argv[1], "epollelsewhere")) {
 		/* An epoll watching a pipe end that only a child holds, forked after it. */

@@ -308,6 +308,59 @@ fn pipes_hold_a_stream_or_a_list_of_buffers() {
 }
 
 #[test]
+fn locks_are_of_a_known_kind_on_a_range_fcntl_gives() {
+    use crimage::format::{lock_kind, LockRecord, LOCK_TO_END};
+    let ok = |l: LockRecord| records::lock(&l.encode()).is_ok();
+    let flock = LockRecord {
+        file: 3,
+        kind: lock_kind::FLOCK,
+        write: 1,
+        reserved: 0,
+        start: 0,
+        end: 0,
+    };
+    let posix = LockRecord {
+        kind: lock_kind::POSIX,
+        start: 200,
+        end: LOCK_TO_END,
+        ..flock
+    };
+    assert!(ok(flock));
+    assert!(ok(posix));
+    assert!(ok(LockRecord {
+        kind: lock_kind::OFD,
+        write: 0,
+        start: 10,
+        end: 10,
+        ..posix
+    }));
+    // A flock covers the whole file: it has no range.
+    assert!(!ok(LockRecord { end: 99, ..flock }));
+    for bad in [
+        LockRecord { file: 0, ..posix },
+        LockRecord { kind: 4, ..posix },
+        LockRecord { kind: 0, ..posix },
+        LockRecord { write: 2, ..posix },
+        LockRecord {
+            reserved: 1,
+            ..posix
+        },
+        LockRecord {
+            start: 11,
+            end: 10,
+            ..posix
+        },
+        LockRecord {
+            end: LOCK_TO_END + 1,
+            ..posix
+        },
+    ] {
+        assert!(!ok(bad));
+    }
+    assert!(records::lock(&posix.encode()[..31]).is_err());
+}
+
+#[test]
 fn pages_come_in_increasing_page_addresses() {
     let head = PagesHeader {
         count: 2,

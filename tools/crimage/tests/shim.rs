@@ -9,7 +9,7 @@ const HEADER: &str = include_str!("../../../rust/shim.h");
 const FFI: &str = include_str!("../../../rust/shim/ffi.rs");
 
 /// C structs and their Rust mirrors.
-const STRUCTS: [(&str, &str); 15] = [
+const STRUCTS: [(&str, &str); 16] = [
     ("cr_task_info", "TaskInfo"),
     ("cr_mm_info", "MmInfo"),
     ("cr_vma_info", "VmaInfo"),
@@ -19,6 +19,7 @@ const STRUCTS: [(&str, &str); 15] = [
     ("cr_pipe_info", "PipeInfo"),
     ("cr_event_info", "EventInfo"),
     ("cr_epoll_item", "EpollItem"),
+    ("cr_lock_info", "LockInfo"),
     ("cr_shmem_info", "ShmemInfo"),
     ("cr_pending_signal", "PendingSignal"),
     ("cr_restart_info", "RestartInfo"),

@@ -2,8 +2,8 @@
 //! typed values, named as `crinfo` shows them.
 
 use crimage::format::{
-    epoll_watch_flags, event_kind, file_kind, restart_kind, shmem_kind, task_flags, vma_kind,
-    ErrorKind, ItimersRecord, RecordKind, TreeEntry,
+    epoll_watch_flags, event_kind, file_kind, lock_kind, restart_kind, shmem_kind, task_flags,
+    vma_kind, ErrorKind, ItimersRecord, LockRecord, RecordKind, TreeEntry, LOCK_TO_END,
 };
 use crimage::records::{self, Text};
 use serde::Serialize;
@@ -192,6 +192,36 @@ pub struct Epoll {
     list: Vec<Watch>,
 }
 
+/// A file lock.
+#[derive(Serialize)]
+pub struct Lock {
+    file: u32,
+    kind: &'static str,
+    write: bool,
+    /// The byte range, absent for a flock (the whole file); `end` absent for "to the end".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<u64>,
+}
+
+impl From<&LockRecord> for Lock {
+    fn from(l: &LockRecord) -> Self {
+        let ranged = l.kind != lock_kind::FLOCK;
+        Self {
+            file: l.file,
+            kind: match l.kind {
+                lock_kind::FLOCK => "flock",
+                lock_kind::POSIX => "posix",
+                _ => "ofd",
+            },
+            write: l.write == 1,
+            start: ranged.then_some(l.start),
+            end: (ranged && l.end != LOCK_TO_END).then_some(l.end),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct Shmem {
     objref: u32,
@@ -344,6 +374,7 @@ pub enum Fields {
     Pipe(Pipe),
     Event(Event),
     Epoll(Epoll),
+    Lock(Lock),
     Shmem(Shmem),
     Task(TaskScalars),
     Creds(Creds),
@@ -422,6 +453,7 @@ pub fn decode(kind: RecordKind, p: &[u8]) -> Result<Option<Fields>, ErrorKind> {
                 list,
             })
         }
+        RecordKind::Lock => Fields::Lock(Lock::from(&records::lock(p)?)),
         RecordKind::Shmem => {
             let s = records::Shmem::decode(p)?;
             let r = s.rec;

@@ -37,6 +37,7 @@ fn decode(kind: RecordKind, p: &[u8]) {
             }
         }
         RecordKind::Event => drop(records::event(p)),
+        RecordKind::Lock => drop(records::lock(p)),
         RecordKind::Epoll => {
             if let Ok(e) = records::Epoll::decode(p) {
                 e.watches().for_each(drop);
