@@ -1281,8 +1281,21 @@ wire_struct! {
         pub real_value_ns: u64,
         /// ITIMER_REAL: reload interval in nanoseconds.
         pub real_interval_ns: u64,
+        /// ITIMER_VIRTUAL (format 9): nanoseconds of the process's user CPU time until it
+        /// fires, 0 if disarmed.
+        pub virt_value_ns: u64,
+        /// ITIMER_VIRTUAL: reload interval in nanoseconds of user CPU time.
+        pub virt_interval_ns: u64,
+        /// ITIMER_PROF (format 9): nanoseconds of the process's user and system CPU time
+        /// until it fires, 0 if disarmed.
+        pub prof_value_ns: u64,
+        /// ITIMER_PROF: reload interval in nanoseconds of CPU time.
+        pub prof_interval_ns: u64,
     }
 }
+
+/// The length of an ITIMERS record before format 9, which held ITIMER_REAL alone.
+pub const ITIMERS_REAL_ONLY_LEN: usize = 16;
 
 wire_struct! {
     /// Fixed part of the FS record.

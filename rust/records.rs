@@ -1044,12 +1044,32 @@ impl<'a> Epoll<'a> {
 
 /// ITIMERS: the interval timers.
 pub fn itimers(payload: &[u8]) -> Decoded<ItimersRecord> {
-    format::exact_fixed(
-        RecordKind::Itimers,
-        payload,
-        ItimersRecord::LEN,
-        ItimersRecord::decode,
-    )
+    let t = if payload.len() == format::ITIMERS_REAL_ONLY_LEN {
+        // Before format 9: no CPU-time timer was armed (the checkpoint refused them).
+        let mut whole = [0u8; ItimersRecord::LEN];
+        whole[..payload.len()].copy_from_slice(payload);
+        ItimersRecord::decode(&whole).ok_or(bad("itimers"))?
+    } else {
+        format::exact_fixed(
+            RecordKind::Itimers,
+            payload,
+            ItimersRecord::LEN,
+            ItimersRecord::decode,
+        )?
+    };
+    // Times the kernel keeps as a signed 64-bit count of nanoseconds.
+    let times = [
+        t.real_value_ns,
+        t.real_interval_ns,
+        t.virt_value_ns,
+        t.virt_interval_ns,
+        t.prof_value_ns,
+        t.prof_interval_ns,
+    ];
+    if times.iter().any(|&ns| ns > i64::MAX as u64) {
+        return Err(bad("itimers"));
+    }
+    Ok(t)
 }
 
 /// REGS: general registers and the syscall-restart state.

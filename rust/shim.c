@@ -102,6 +102,8 @@ static_assert(offsetof(struct cr_task_info, sid) == offsetof(struct cr_task_info
 static_assert(offsetof(struct cr_tree_info, sid) == offsetof(struct cr_tree_info, pid) + 16);
 static_assert(sizeof(struct cr_pipe_info) == 32);
 static_assert(sizeof(struct cr_lock_info) == 40);
+static_assert(CR_ITIMER_REAL == ITIMER_REAL && CR_ITIMER_VIRTUAL == ITIMER_VIRTUAL &&
+	      CR_ITIMER_PROF == ITIMER_PROF);
 static_assert(sizeof(struct cr_event_info) == 56);
 static_assert(sizeof(struct cr_epoll_item) == 32);
 /* A signal mask is one word, as the EVENT record's. */
@@ -178,8 +180,6 @@ u32 cr_task_facts(struct task_struct *t)
 	task_unlock(t);
 	if (!hlist_empty(&t->signal->posix_timers) || !hlist_empty(&t->signal->ignored_posix_timers))
 		f |= CR_TF_POSIX_TIMERS;
-	if (t->signal->it[0].expires || t->signal->it[1].expires)
-		f |= CR_TF_CPU_ITIMERS;
 	if (test_tsk_restore_sigmask(t))
 		f |= CR_TF_SAVED_SIGMASK;
 	/*
@@ -403,12 +403,10 @@ int cr_set_rlimit(u32 resource, u64 cur, u64 max)
 	return do_prlimit(current, resource, &r, NULL);
 }
 
-void cr_get_itimer_real(struct task_struct *t, u64 *value_ns, u64 *interval_ns)
+static void cr_get_itimer_real(struct signal_struct *sig, u64 *value_ns, u64 *interval_ns)
 {
-	struct signal_struct *sig = t->signal;
 	ktime_t rem = 0;
 
-	spin_lock_irq(&t->sighand->siglock);
 	if (hrtimer_active(&sig->real_timer)) {
 		rem = __hrtimer_get_remaining(&sig->real_timer, false);
 		/* An expired but not yet handled timer fires "now", as getitimer reports. */
@@ -416,18 +414,58 @@ void cr_get_itimer_real(struct task_struct *t, u64 *value_ns, u64 *interval_ns)
 			rem = NSEC_PER_USEC;
 	}
 	*interval_ns = ktime_to_ns(sig->it_real_incr);
-	spin_unlock_irq(&t->sighand->siglock);
 	*value_ns = ktime_to_ns(rem);
 }
 
-int cr_set_itimer_real(u64 value_ns, u64 interval_ns)
+/*
+ * A CPU-time interval timer's time left and interval, as getitimer() computes them: against
+ * the process's CPU time, which the thread group's cputimer keeps while such a timer is armed.
+ */
+static void cr_get_itimer_cpu(struct signal_struct *sig, int clock, u64 *value_ns,
+			      u64 *interval_ns)
+{
+	struct cpu_itimer *it = &sig->it[clock];
+	u64 value = it->expires;
+
+	if (value) {
+		struct task_cputime_atomic *times = &sig->cputimer.cputime_atomic;
+		u64 now = atomic64_read(&times->utime);
+
+		if (clock == CPUCLOCK_PROF)
+			now += atomic64_read(&times->stime);
+		/* One that is due but not yet handled fires in a tick, as getitimer reports. */
+		value = value > now ? value - now : TICK_NSEC;
+	}
+	*value_ns = value;
+	*interval_ns = it->incr;
+}
+
+/* Interval timer @which (CR_ITIMER_*) of @t: its time left (0: disarmed) and its interval. */
+void cr_get_itimer(struct task_struct *t, u32 which, u64 *value_ns, u64 *interval_ns)
+{
+	struct signal_struct *sig = t->signal;
+
+	*value_ns = 0;
+	*interval_ns = 0;
+	spin_lock_irq(&t->sighand->siglock);
+	if (which == CR_ITIMER_REAL)
+		cr_get_itimer_real(sig, value_ns, interval_ns);
+	else if (which == CR_ITIMER_VIRTUAL)
+		cr_get_itimer_cpu(sig, CPUCLOCK_VIRT, value_ns, interval_ns);
+	else if (which == CR_ITIMER_PROF)
+		cr_get_itimer_cpu(sig, CPUCLOCK_PROF, value_ns, interval_ns);
+	spin_unlock_irq(&t->sighand->siglock);
+}
+
+/* Arms interval timer @which of the calling process, as setitimer() does. */
+int cr_set_itimer(u32 which, u64 value_ns, u64 interval_ns)
 {
 	struct itimerspec64 it = {
 		.it_value = ns_to_timespec64(value_ns),
 		.it_interval = ns_to_timespec64(interval_ns),
 	};
 
-	return do_setitimer(ITIMER_REAL, &it, NULL);
+	return do_setitimer(which, &it, NULL);
 }
 
 /* --- Signals ------------------------------------------------------------------------------- */

@@ -45,7 +45,6 @@ struct cr_task_info {
 #define CR_TF_OTHER_USERNS 0x40
 #define CR_TF_OTHER_MNTNS 0x80
 #define CR_TF_POSIX_TIMERS 0x100
-#define CR_TF_CPU_ITIMERS 0x200
 #define CR_TF_SAVED_SIGMASK 0x400
 #define CR_TF_SEM_UNDO 0x800
 #define CR_TF_NO_MM 0x1000
@@ -151,6 +150,11 @@ struct cr_epoll_item {
 	u32 ready, reserved;
 };
 
+/* Which interval timer: the values of ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF. */
+#define CR_ITIMER_REAL 0
+#define CR_ITIMER_VIRTUAL 1
+#define CR_ITIMER_PROF 2
+
 /* Values of cr_lock_info.kind: format.rs's lock_kind, and a lease, which cr refuses. */
 #define CR_LOCK_FLOCK 1
 #define CR_LOCK_POSIX 2
@@ -198,8 +202,8 @@ int cr_creds_info(struct task_struct *t, struct cr_creds_info *out, u32 *groups,
 int cr_set_creds(const struct cr_creds_info *in, const u32 *groups);
 void cr_get_rlimits(struct task_struct *t, u64 *out, u32 count);
 int cr_set_rlimit(u32 resource, u64 cur, u64 max);
-void cr_get_itimer_real(struct task_struct *t, u64 *value_ns, u64 *interval_ns);
-int cr_set_itimer_real(u64 value_ns, u64 interval_ns);
+void cr_get_itimer(struct task_struct *t, u32 which, u64 *value_ns, u64 *interval_ns);
+int cr_set_itimer(u32 which, u64 value_ns, u64 interval_ns);
 u32 cr_current_threads(void);
 pid_t cr_current_vpid(void);
 void cr_release(char *buf, int len);

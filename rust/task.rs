@@ -15,7 +15,7 @@ use crate::shim::{current, TaskExt};
 
 /// What makes a live task one cr cannot checkpoint, checked in this order: each `CR_TF_*` fact
 /// that refuses it when present (or, for `CR_TF_FROZEN`, absent), with errno and reason.
-const REFUSALS: [(u32, bool, CrError); 15] = [
+const REFUSALS: [(u32, bool, CrError); 14] = [
     (
         ffi::CR_TF_KTHREAD,
         true,
@@ -63,11 +63,6 @@ const REFUSALS: [(u32, bool, CrError); 15] = [
         CrError::unsupported("POSIX timers are not supported yet"),
     ),
     (
-        ffi::CR_TF_CPU_ITIMERS,
-        true,
-        CrError::unsupported("ITIMER_PROF and ITIMER_VIRTUAL are not supported yet"),
-    ),
-    (
         ffi::CR_TF_SAVED_SIGMASK,
         true,
         CrError::unsupported(
@@ -112,7 +107,7 @@ pub(crate) struct KeptTask {
     creds: CredsInfo,
     groups: KVec<u32>,
     rlimits: Option<[Rlimit; RLIMIT_COUNT]>,
-    itimer_real: Option<ItimersRecord>,
+    itimers: Option<ItimersRecord>,
 }
 
 /// TASK.
@@ -167,10 +162,16 @@ pub(crate) fn save_rlimits(cx: &mut SaveCx<'_>) -> CrResult {
 
 /// ITIMERS.
 pub(crate) fn save_itimers(cx: &mut SaveCx<'_>) -> CrResult {
-    let (value, interval) = cx.task.itimer_real();
+    let (real_value_ns, real_interval_ns) = cx.task.itimer(ffi::CR_ITIMER_REAL);
+    let (virt_value_ns, virt_interval_ns) = cx.task.itimer(ffi::CR_ITIMER_VIRTUAL);
+    let (prof_value_ns, prof_interval_ns) = cx.task.itimer(ffi::CR_ITIMER_PROF);
     let rec = ItimersRecord {
-        real_value_ns: value,
-        real_interval_ns: interval,
+        real_value_ns,
+        real_interval_ns,
+        virt_value_ns,
+        virt_interval_ns,
+        prof_value_ns,
+        prof_interval_ns,
     };
     cx.record(RecordKind::Itimers, &[&rec.encode()])
 }
@@ -222,7 +223,7 @@ pub(crate) fn load_rlimits(cx: &mut LoadCx<'_>, kept: &mut KeptTask) -> CrResult
 
 /// ITIMERS.
 pub(crate) fn load_itimers(cx: &mut LoadCx<'_>, kept: &mut KeptTask) -> CrResult {
-    kept.itimer_real = Some(LoadCx::decode(cx.input, records::itimers)?);
+    kept.itimers = Some(LoadCx::decode(cx.input, records::itimers)?);
     Ok(())
 }
 
@@ -240,15 +241,37 @@ pub(crate) fn apply_rlimits(kept: &KeptTask) -> CrResult {
     Ok(())
 }
 
-/// Applies ITIMERS.
+/// Applies ITIMERS: each armed timer is set again, its time left counted from now (the CPU-time
+/// ones against the restored process's CPU time, which starts anew).
 pub(crate) fn apply_itimers(kept: &KeptTask) -> CrResult {
-    match kept.itimer_real {
-        Some(t) if t.real_value_ns != 0 || t.real_interval_ns != 0 => {
-            current::set_itimer_real(t.real_value_ns, t.real_interval_ns)
-                .why("restoring ITIMER_REAL failed")
+    let Some(t) = kept.itimers else {
+        return Ok(());
+    };
+    for (which, value, interval, what) in [
+        (
+            ffi::CR_ITIMER_REAL,
+            t.real_value_ns,
+            t.real_interval_ns,
+            "restoring ITIMER_REAL failed",
+        ),
+        (
+            ffi::CR_ITIMER_VIRTUAL,
+            t.virt_value_ns,
+            t.virt_interval_ns,
+            "restoring ITIMER_VIRTUAL failed",
+        ),
+        (
+            ffi::CR_ITIMER_PROF,
+            t.prof_value_ns,
+            t.prof_interval_ns,
+            "restoring ITIMER_PROF failed",
+        ),
+    ] {
+        if value != 0 || interval != 0 {
+            current::set_itimer(which, value, interval).why(what)?;
         }
-        _ => Ok(()),
     }
+    Ok(())
 }
 
 /// Applies CREDS, then what a change of credentials resets: the parent-death signal and the

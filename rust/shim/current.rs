@@ -115,9 +115,10 @@ pub(crate) fn set_rlimit(resource: u32, cur: u64, max: u64) -> Result {
     check(unsafe { ffi::cr_set_rlimit(resource, cur, max) })
 }
 
-pub(crate) fn set_itimer_real(value: u64, interval: u64) -> Result {
-    // SAFETY: no preconditions.
-    check(unsafe { ffi::cr_set_itimer_real(value, interval) })
+/// Arms interval timer `which` (a `CR_ITIMER_*`) of the calling process, as setitimer() does.
+pub(crate) fn set_itimer(which: u32, value: u64, interval: u64) -> Result {
+    // SAFETY: no preconditions; do_setitimer checks `which`.
+    check(unsafe { ffi::cr_set_itimer(which, value, interval) })
 }
 
 pub(crate) fn set_sigaction(sig: u32, action: &[u64; 4]) -> Result {

@@ -25,7 +25,6 @@ pub(crate) const CR_TF_SECCOMP: u32 = 0x20;
 pub(crate) const CR_TF_OTHER_USERNS: u32 = 0x40;
 pub(crate) const CR_TF_OTHER_MNTNS: u32 = 0x80;
 pub(crate) const CR_TF_POSIX_TIMERS: u32 = 0x100;
-pub(crate) const CR_TF_CPU_ITIMERS: u32 = 0x200;
 pub(crate) const CR_TF_SAVED_SIGMASK: u32 = 0x400;
 pub(crate) const CR_TF_SEM_UNDO: u32 = 0x800;
 pub(crate) const CR_TF_NO_MM: u32 = 0x1000;
@@ -55,6 +54,9 @@ pub(crate) const CR_FF_KERNMOUNT: u32 = 0x4;
 pub(crate) const CR_FF_UNLINKED: u32 = 0x8;
 pub(crate) const CR_FF_LOCKED: u32 = 0x10;
 pub(crate) const CR_PIPE_PACKET: u32 = 0x80000000;
+pub(crate) const CR_ITIMER_REAL: u32 = 0;
+pub(crate) const CR_ITIMER_VIRTUAL: u32 = 1;
+pub(crate) const CR_ITIMER_PROF: u32 = 2;
 pub(crate) const CR_LOCK_FLOCK: u32 = 1;
 pub(crate) const CR_LOCK_POSIX: u32 = 2;
 pub(crate) const CR_LOCK_OFD: u32 = 3;
@@ -414,12 +416,13 @@ extern "C" {
     pub(crate) fn cr_set_creds(info: *const CredsInfo, groups: *const u32) -> c_int;
     pub(crate) fn cr_get_rlimits(t: *mut task_struct, out: *mut u64, count: u32);
     pub(crate) fn cr_set_rlimit(resource: u32, cur: u64, max: u64) -> c_int;
-    pub(crate) fn cr_get_itimer_real(
+    pub(crate) fn cr_get_itimer(
         t: *mut task_struct,
+        which: u32,
         value_ns: *mut u64,
         interval_ns: *mut u64,
     );
-    pub(crate) fn cr_set_itimer_real(value_ns: u64, interval_ns: u64) -> c_int;
+    pub(crate) fn cr_set_itimer(which: u32, value_ns: u64, interval_ns: u64) -> c_int;
     pub(crate) fn cr_current_threads() -> u32;
     pub(crate) fn cr_current_vpid() -> c_int;
     pub(crate) fn cr_release(buf: *mut c_char, len: c_int);

@@ -78,8 +78,9 @@ pub(crate) trait TaskExt {
     fn creds(&self, groups: &mut KVec<u32>) -> Result<CredsInfo>;
     /// Resource limits as (cur, max) pairs.
     fn rlimits(&self) -> [u64; 2 * RLIMIT_COUNT];
-    /// ITIMER_REAL as (value, interval) in nanoseconds.
-    fn itimer_real(&self) -> (u64, u64);
+    /// Interval timer `which` (a `CR_ITIMER_*`) as (time left, interval) in nanoseconds, a
+    /// disarmed one's time left 0.
+    fn itimer(&self, which: u32) -> (u64, u64);
     /// The 64 signal dispositions as {handler, flags, restorer, mask}.
     fn sigactions(&self) -> Result<KVec<u64>>;
     /// The signals queued on its own or its thread group's queue.
@@ -188,10 +189,10 @@ impl TaskExt for Task {
         out
     }
 
-    fn itimer_real(&self) -> (u64, u64) {
+    fn itimer(&self, which: u32) -> (u64, u64) {
         let (mut value, mut interval) = (0, 0);
         // SAFETY: the task is referenced; both out-parameters are valid.
-        unsafe { ffi::cr_get_itimer_real(self.as_ptr(), &mut value, &mut interval) };
+        unsafe { ffi::cr_get_itimer(self.as_ptr(), which, &mut value, &mut interval) };
         (value, interval)
     }
 

@@ -4,7 +4,7 @@
 # the process goes on running, thawed.
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 70
+tap_plan 63
 
 grows() {
 	[ "$(tail -n 1 $T/count.$1)" -gt "$2" ]
@@ -35,7 +35,6 @@ while read -r kind reason; do
 done <<'LIST'
 socket socket not supported
 timer POSIX timers are not supported
-itimer ITIMER_PROF and ITIMER_VIRTUAL are not supported
 gsbase GS base in use
 lease a lease on a file (F_SETLEASE) is not supported
 timens task is in another time namespace, or made one for its children

@@ -11,7 +11,7 @@ MIB=$(scale 256 16)
 TABLE="files|shared offset, O_APPEND, directory fd, /dev/zero, /dev/urandom
 heap|heap contents, brk growth and mmap
 memory|$MIB MiB of patterned anonymous memory, byte for byte
-misc|robust list, tid address, personality, umask, comm, pdeath signal, rlimit, itimer
+misc|robust list, tid address, personality, umask, comm, pdeath signal, rlimit, ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF (time left kept, and it fires)
 signals|blocked pending SIGUSR2 delivered once with its value, sigaltstack, SIGUSR1 handler
 vector|xmm/ymm registers in the middle of a loop
 creds|distinct real, effective and saved uids and gids, groups, and no way back to root

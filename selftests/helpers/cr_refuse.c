@@ -2,7 +2,7 @@
 /*
  * A counter that also holds one piece of state cr refuses to checkpoint, for the refusal
  * selftests: cr_refuse KIND OUT, KIND one of socket, pipe, child, thread, shared, timer,
- * itimer, unlinked, gsbase, lease (a read lease on OUT.lease), timens (a time namespace made for
+ * unlinked, gsbase, lease (a read lease on OUT.lease), timens (a time namespace made for
  * its children), epollelsewhere (an epoll watching a pipe end only a child forked after it
  * holds).
  *
@@ -65,11 +65,6 @@ int main(int argc, char **argv)
 		timer_t timer;
 
 		if (timer_create(CLOCK_MONOTONIC, &ev, &timer))
-			return 3;
-	} else if (!strcmp(argv[1], "itimer")) {
-		struct itimerval it = { .it_value = { 3600, 0 } };
-
-		if (setitimer(ITIMER_VIRTUAL, &it, NULL))
 			return 3;
 	} else if (!strcmp(argv[1], "unlinked")) {
 		char path[] = "/tmp/cr-unlinked-XXXXXX";

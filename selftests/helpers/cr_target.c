@@ -17,7 +17,7 @@
  *   pause    blocked in pause(), which the checkpoint interrupts and restart resumes
  *   ttyread  blocked in read() on the terminal at fd 0, which restart re-attaches
  *   misc     robust list, tid address, personality, umask, comm, pdeath signal, an rlimit,
- *            ITIMER_REAL
+ *            ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF (whose SIGPROF it counts)
  *   creds    distinct real, effective and saved uids and gids, groups, no capabilities
  *   hints    areas with madvise() hints (huge pages on and off, no fork copy, no dump, wipe on
  *            fork, mergeable) keep them, and their contents, as /proc/self/smaps shows
@@ -375,10 +375,56 @@ static void mode_ttyread(void)
 /* ---- task scalars ---- */
 
 static int tid_word;
+static volatile sig_atomic_t profs;
+
+static void on_prof(int sig)
+{
+	(void)sig;
+	profs++;
+}
+
+/*
+ * The CPU-time timers after a restart: ITIMER_VIRTUAL with no more than its 500 s left, and
+ * ITIMER_PROF, armed for 300 ms and run down to 100 ms before the first checkpoint, with no
+ * more than 150 ms left (a restart that started it afresh would leave 300), reloading every
+ * 20 ms, which fires while the process burns CPU. NULL, or what went wrong.
+ */
+static const char *cpu_itimers_hold(void)
+{
+	static char why[128];
+	struct itimerval virt, prof;
+	struct timespec start, now;
+	sig_atomic_t before = profs;
+
+	if (getitimer(ITIMER_VIRTUAL, &virt) || getitimer(ITIMER_PROF, &prof))
+		return "getitimer failed";
+	if (virt.it_value.tv_sec < 400 || virt.it_value.tv_sec > 500 || virt.it_interval.tv_sec ||
+	    virt.it_interval.tv_usec) {
+		snprintf(why, sizeof(why), "ITIMER_VIRTUAL %ld.%06ld/%ld", virt.it_value.tv_sec,
+			 virt.it_value.tv_usec, virt.it_interval.tv_sec);
+		return why;
+	}
+	if ((!prof.it_value.tv_sec && !prof.it_value.tv_usec) || prof.it_value.tv_sec ||
+	    prof.it_value.tv_usec > 150000 || prof.it_interval.tv_sec ||
+	    prof.it_interval.tv_usec != 20000) {
+		snprintf(why, sizeof(why), "ITIMER_PROF %ld.%06ld/%ld.%06ld", prof.it_value.tv_sec,
+			 prof.it_value.tv_usec, prof.it_interval.tv_sec, prof.it_interval.tv_usec);
+		return why;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	while (profs == before && now.tv_sec - start.tv_sec < 20);
+	return profs == before ? "no SIGPROF in 20 s of burning CPU" : NULL;
+}
 
 static void mode_misc(void)
 {
 	struct itimerval it = { .it_value = { 3600, 0 }, .it_interval = { 7200, 0 } }, now;
+	struct itimerval virt = { .it_value = { 500, 0 } };
+	struct itimerval prof = { .it_value = { 0, 300000 }, .it_interval = { 0, 20000 } }, left;
+	struct sigaction sa = { .sa_handler = on_prof, .sa_flags = SA_RESTART };
+	const char *why;
 	struct robust_list_head *head0, *head;
 	struct rlimit rl = { 123, 456 }, rl_now;
 	size_t len0, len;
@@ -393,8 +439,15 @@ static void mode_misc(void)
 	prctl(PR_SET_NAME, "cr-misc");
 	/* SIGWINCH is ignored by default: a parent that dies in a test does no harm. */
 	prctl(PR_SET_PDEATHSIG, SIGWINCH);
-	if (setrlimit(RLIMIT_NOFILE, &rl) || setitimer(ITIMER_REAL, &it, NULL))
+	if (setrlimit(RLIMIT_NOFILE, &rl) || setitimer(ITIMER_REAL, &it, NULL) ||
+	    sigaction(SIGPROF, &sa, NULL) || setitimer(ITIMER_VIRTUAL, &virt, NULL) ||
+	    setitimer(ITIMER_PROF, &prof, NULL))
 		exit(4);
+	/* Down to 100 ms left, so that a restart that forgot the CPU time spent shows. */
+	do
+		if (getitimer(ITIMER_PROF, &left))
+			exit(4);
+	while (left.it_value.tv_usec > 100000 && !profs);
 	/* SIGALRM would kill us only after an hour: it must neither fire early nor vanish. */
 	put_file("ready", "ok\n");
 	for (;;) {
@@ -434,6 +487,11 @@ static void mode_misc(void)
 		if (getitimer(ITIMER_REAL, &now) || now.it_value.tv_sec < 3000 ||
 		    now.it_value.tv_sec > 3600 || now.it_interval.tv_sec != 7200) {
 			result("bad: ITIMER_REAL %ld/%ld", now.it_value.tv_sec, now.it_interval.tv_sec);
+			continue;
+		}
+		why = cpu_itimers_hold();
+		if (why) {
+			result("bad: %s", why);
 			continue;
 		}
 		result("ok");

@@ -361,6 +361,41 @@ fn locks_are_of_a_known_kind_on_a_range_fcntl_gives() {
 }
 
 #[test]
+fn itimers_hold_three_timers_or_the_real_one_alone() {
+    use crimage::format::{ItimersRecord, ITIMERS_REAL_ONLY_LEN};
+    let all = ItimersRecord {
+        real_value_ns: 1,
+        real_interval_ns: 2,
+        virt_value_ns: 3,
+        virt_interval_ns: 4,
+        prof_value_ns: 5,
+        prof_interval_ns: 6,
+    };
+    assert_eq!(records::itimers(&all.encode()), Ok(all));
+    // An image before format 9 holds ITIMER_REAL alone: the CPU-time timers are disarmed.
+    let old = records::itimers(&all.encode()[..ITIMERS_REAL_ONLY_LEN]).unwrap();
+    assert_eq!((old.real_value_ns, old.real_interval_ns), (1, 2));
+    assert_eq!(
+        (
+            old.virt_value_ns,
+            old.virt_interval_ns,
+            old.prof_value_ns,
+            old.prof_interval_ns
+        ),
+        (0, 0, 0, 0)
+    );
+    assert!(records::itimers(&all.encode()[..24]).is_err());
+    assert!(records::itimers(
+        &ItimersRecord {
+            prof_interval_ns: 1 << 63,
+            ..all
+        }
+        .encode()
+    )
+    .is_err());
+}
+
+#[test]
 fn pages_come_in_increasing_page_addresses() {
     let head = PagesHeader {
         count: 2,
