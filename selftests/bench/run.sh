@@ -34,7 +34,7 @@ install -m 755 "$TOP/selftests/bench/scenarios.sh" "$ROOT/opt/cr/bin/cr-bench-sc
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/cr-bench.XXXXXX")
 trap 'rm -rf "$run"' EXIT
-log "booting $(basename "$(dirname "$(dirname "$(dirname "$kernel")")")") with criu: $SCALE scale, $RUNS runs, tools: $TOOLS"
+log "booting the bench kernel ($kernel) with criu: $SCALE scale, $RUNS runs, tools: $TOOLS"
 # The memory scenario needs the target, its image on tmpfs and the tool's own memory at once.
 set +e
 timeout 3000 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 6144 -smp 2 \
