@@ -71,7 +71,8 @@ tools:
 selftests: $(patsubst selftests/cr/%.c,$(SELFTEST_OUT)/%,$(SELFTEST_C)) \
 	$(patsubst selftests/helpers/%.c,$(HELPER_OUT)/%,$(HELPER_C))
 
-$(HELPER_OUT)/%: selftests/helpers/%.c selftests/helpers/rounds.h include/uapi/linux/cr.h
+$(HELPER_OUT)/%: selftests/helpers/%.c selftests/helpers/rounds.h selftests/helpers/self_checks.h \
+		include/uapi/linux/cr.h
 	@mkdir -p $(HELPER_OUT)
 	@cc -static -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -I include/uapi -o $@ $<
 

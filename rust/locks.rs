@@ -40,7 +40,7 @@ pub(crate) struct Held {
 /// The locks on the inode of `file`, however many there are.
 fn inode_locks(file: &File) -> CrResult<KVec<LockInfo>> {
     let mut room = 8;
-    loop {
+    for _ in 0..8 {
         let mut locks = KVec::from_elem(LockInfo::default(), room, GFP_KERNEL)?;
         let n = file.locks(&mut locks);
         if n <= room {
@@ -50,6 +50,10 @@ fn inode_locks(file: &File) -> CrResult<KVec<LockInfo>> {
         // Taken meanwhile; the tree is frozen, so only others' locks grow the list.
         room = n + 8;
     }
+    Err(CrError::new(
+        EAGAIN,
+        "the locks on a file kept changing while they were read",
+    ))
 }
 
 /// Whether `open` may hold a lock that writes (or reads): `fcntl()` asks the same of the

@@ -60,31 +60,19 @@ wait $RESTARTER 2>/dev/null
 RESTARTER=
 wait_for pid_gone $PID
 
-# corrupt OFFSET BYTES: a copy of image 2 with BYTES (printf escapes) at OFFSET into the
-# payload of the signalfd's EVENT record (after its 8-byte header), in $T/bad.
-corrupt() {
-	at=$(crinfo $T/img.2 | sed -n 's|^  @\([0-9]*\) *EVENT.*kind=signalfd.*|\1|p' | head -n 1)
-	cp $T/img.2 $T/bad
-	[ -n "$at" ] &&
-		printf "$2" | dd of=$T/bad bs=1 seek=$((at + 8 + $1)) conv=notrunc 2>/dev/null
-}
-corrupt 4 '\011\0\0\0'
+cr_corrupt $T/img.2 'EVENT.*kind=signalfd' 4 '\011\0\0\0'
 tap_check "an EVENT of an unknown kind: restart refuses it at its offset" \
 	cr_refused $T/bad "error at image offset $at"
 # SIGKILL (bit 8) in a signalfd's mask, which signalfd4() never keeps.
-corrupt 24 '\0\1'
+cr_corrupt $T/img.2 'EVENT.*kind=signalfd' 24 '\0\1'
 tap_check "a signalfd mask with SIGKILL: restart refuses it at its offset" \
 	cr_refused $T/bad "error at image offset $at"
 
 tap_check "cycle 2: restart" cr_restart $T/img.2 $T/restart.log.2 cr_events
 touch $T/ev.go
 tap_check "the program checks its event files" wait_long 120 grep -qx done $T/ev.result
-# held CHECK: the program found CHECK to hold; else what it saw.
-held() {
-	grep -qx "ok $1" $T/ev.result || { grep "^not ok $1" $T/ev.result; return 1; }
-}
 for c in $CHECKS; do
-	tap_check "$c" held $c
+	tap_check "$c" cr_held $T/ev.result $c
 done
 cr_cleanup
 tap_finish

@@ -51,9 +51,7 @@ tap_check "the FIFO open outside the restart: restart refuses it" \
 	cr_refused $T/img.2 "open outside the restart"
 exec 5>&-
 # The FIFO's FILE record with no PIPE to open: its object objref (payload offset 64) zeroed.
-at=$(crinfo $T/img.2 | sed -n "s|^  @\([0-9]*\) *FILE.*type=fifo.*|\1|p" | head -n 1)
-cp $T/img.2 $T/bad
-[ -n "$at" ] && printf '\0\0\0\0' | dd of=$T/bad bs=1 seek=$((at + 8 + 64)) conv=notrunc 2>/dev/null
+cr_corrupt $T/img.2 'FILE.*type=fifo' 64 '\0\0\0\0'
 tap_check "a FIFO record naming no pipe: restart refuses it at its offset" \
 	cr_refused $T/bad "error at image offset $at"
 

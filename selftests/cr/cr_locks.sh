@@ -59,18 +59,11 @@ wait $RESTARTER 2>/dev/null
 RESTARTER=
 wait_for pid_gone $PID
 
-# corrupt WHICH BYTES: a copy of image 2 with BYTES (printf escapes) at offset WHICH into the
-# payload of its first LOCK record (after its 8-byte header), in $T/bad.
-corrupt() {
-	at=$(crinfo $T/img.2 | sed -n 's|^  @\([0-9]*\) *LOCK.*|\1|p' | head -n 1)
-	cp $T/img.2 $T/bad
-	[ -n "$at" ] &&
-		printf "$2" | dd of=$T/bad bs=1 seek=$((at + 8 + $1)) conv=notrunc 2>/dev/null
-}
-corrupt 4 '\011'
+# Corrupted LOCK records: the first one of image 2.
+cr_corrupt $T/img.2 LOCK 4 '\011'
 tap_check "a LOCK of an unknown kind: restart refuses it at its offset" \
 	cr_refused $T/bad "error at image offset $at"
-corrupt 0 '\377\377'
+cr_corrupt $T/img.2 LOCK 0 '\377\377'
 tap_check "a LOCK naming no open file: restart refuses it at its offset" \
 	cr_refused $T/bad "error at image offset $at"
 
@@ -87,12 +80,8 @@ tap_check "cycle 2: restart" cr_restart $T/img.2 $T/restart.log.2 cr_locks
 tap_check "cycle 2: /proc/locks reads the same, the waiter waiting again" wait_for same_locks 2
 touch $T/l.go
 tap_check "the program checks its locks" wait_long 120 grep -qx done $T/l.result
-# held CHECK: the program found CHECK to hold; else what it saw.
-held() {
-	grep -qx "ok $1" $T/l.result || { grep "^not ok $1" $T/l.result; return 1; }
-}
 for c in $CHECKS; do
-	tap_check "$c" held $c
+	tap_check "$c" cr_held $T/l.result $c
 done
 cr_cleanup
 tap_finish

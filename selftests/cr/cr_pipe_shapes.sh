@@ -66,32 +66,20 @@ wait $RESTARTER 2>/dev/null
 RESTARTER=
 wait_for pid_gone $PID
 
-# corrupt FIELD BYTES: a copy of image 2 with BYTES (printf escapes) at FIELD's offset into the
-# payload of the PIPE record with five packets (after its 8-byte header), in $T/bad.
-corrupt() {
-	at=$(crinfo $T/img.2 | sed -n 's|^  @\([0-9]*\) *PIPE.*packets=5.*|\1|p' | head -n 1)
-	cp $T/img.2 $T/bad
-	[ -n "$at" ] &&
-		printf "$2" | dd of=$T/bad bs=1 seek=$((at + 8 + $1)) conv=notrunc 2>/dev/null
-}
 # The first buffer's length (1 byte) said to be 2: the lengths no longer add up.
-corrupt $((16 + 7199)) '\002'
+cr_corrupt $T/img.2 'PIPE.*packets=5' $((16 + 7199)) '\002'
 tap_check "a PIPE whose buffers do not add up: restart refuses it at its offset" \
 	cr_refused $T/bad "error at image offset $at"
 # Three pages: a capacity F_SETPIPE_SZ never gives.
-corrupt 4 '\0\060\0\0'
+cr_corrupt $T/img.2 'PIPE.*packets=5' 4 '\0\060\0\0'
 tap_check "a PIPE of three pages' capacity: restart refuses it at its offset" \
 	cr_refused $T/bad "error at image offset $at"
 
 tap_check "cycle 2: restart" cr_restart $T/img.2 $T/restart.log.2 cr_pipe_shapes
 touch $T/p.go
 tap_check "the program checks its pipes" wait_long 120 grep -qx done $T/p.result
-# held CHECK: the program found CHECK to hold; else what it saw.
-held() {
-	grep -qx "ok $1" $T/p.result || { grep "^not ok $1" $T/p.result; return 1; }
-}
 for c in $CHECKS; do
-	tap_check "$c" held $c
+	tap_check "$c" cr_held $T/p.result $c
 done
 cr_cleanup
 tap_finish

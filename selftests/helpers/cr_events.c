@@ -46,53 +46,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "self_checks.h"
+
 #define BIG ((1ULL << 40) + 5)
 #define HOUR_S 3600
 #define WALL_S 7200
 
-static FILE *result;
-static int failures;
-
-static void check(int ok, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		fprintf(result, "ok %s\n", name);
-	} else {
-		fprintf(result, "not ok %s: ", name);
-		va_start(ap, fmt);
-		vfprintf(result, fmt, ap);
-		va_end(ap);
-		fputc('\n', result);
-		failures++;
-	}
-	fflush(result);
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0;
-}
-
-static void wait_for_file(const char *path)
-{
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-	while (!exists(path))
-		nanosleep(&ts, NULL);
-}
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
 
 static _Noreturn void grab(pid_t pid, int fd)
 {

@@ -35,50 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static FILE *result;
-static int failures;
+#include "self_checks.h"
+
 static char out[4096];
-
-static void check(int ok, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		fprintf(result, "ok %s\n", name);
-	} else {
-		fprintf(result, "not ok %s: ", name);
-		va_start(ap, fmt);
-		vfprintf(result, fmt, ap);
-		va_end(ap);
-		fputc('\n', result);
-		failures++;
-	}
-	fflush(result);
-}
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static int exists(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0;
-}
-
-static void wait_for_file(const char *path)
-{
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-	while (!exists(path))
-		nanosleep(&ts, NULL);
-}
 
 static const char *name_of(const char *suffix)
 {

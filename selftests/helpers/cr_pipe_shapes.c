@@ -32,50 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "self_checks.h"
+
 #define PAGE 4096
 #define BIG_CAPACITY (1 << 20)
 #define BIG_BYTES 300000
 #define FIFO_CAPACITY (128 << 10)
 #define FIFO_PLAIN (25 * PAGE)
 
-static FILE *result;
-static int failures;
 static unsigned char buf[BIG_CAPACITY];
-
-static void check(int ok, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		fprintf(result, "ok %s\n", name);
-	} else {
-		fprintf(result, "not ok %s: ", name);
-		va_start(ap, fmt);
-		vfprintf(result, fmt, ap);
-		va_end(ap);
-		fputc('\n', result);
-		failures++;
-	}
-	fflush(result);
-}
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static void wait_for_file(const char *path)
-{
-	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	struct stat st;
-
-	while (stat(path, &st) != 0)
-		nanosleep(&ts, NULL);
-}
 
 /* The byte at @i of stream @seed: every shape's bytes differ from every other's. */
 static unsigned char byte_at(int seed, long i)
