@@ -29,6 +29,8 @@ use crtools::{fail, failed, migrate, pipe, Fail};
 
 /// How long restart waits for the checkpointed pids to be freed.
 const PID_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the creation of the tree may go without a task joining before restart gives up.
+const JOIN_STALL: std::time::Duration = std::time::Duration::from_secs(120);
 /// How long a failed --listen waits for the rest of the image, before it closes.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -1058,12 +1060,24 @@ fn restart(opts: &Options, input: Input, migration: Option<&TcpStream>) -> Resul
     drop(log_w);
     drop(dev);
 
-    // Every task exists (or one failed): let them restore themselves.
+    // Every task exists (or one failed): let them restore themselves. A task that never counts
+    // itself (killed before it could, or stuck) must not hang the restart: once no task has
+    // joined for JOIN_STALL, the restart fails as if one had.
     let control = env.control;
+    let mut last_join = (0, std::time::Instant::now());
     loop {
-        if control.created.load(Ordering::SeqCst) >= count
-            || control.failed.load(Ordering::SeqCst) != 0
-        {
+        let created = control.created.load(Ordering::SeqCst);
+        if created >= count || control.failed.load(Ordering::SeqCst) != 0 {
+            break;
+        }
+        if created != last_join.0 {
+            last_join = (created, std::time::Instant::now());
+        } else if last_join.1.elapsed() > JOIN_STALL {
+            eprintln!(
+                "restart: {created} of {count} tasks created, none more for {} s: giving up",
+                JOIN_STALL.as_secs()
+            );
+            control.failed.store(1, Ordering::SeqCst);
             break;
         }
         let mut status = 0;
