@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The file descriptor table: FILE records, with the PIPE, EVENT and SHMEM records of the objects
-//! they open, and the LOCK records of the locks the table and its open files hold (`locks.rs`). Regular files, directories, memory devices, terminals, pipe ends, FIFOs, shmem
-//! files (memfds, unlinked tmpfs files) and event files (eventfd, timerfd, signalfd, epoll) are
-//! saved; everything else is refused, with the reason.
+//! they open, and the LOCK records of the locks the table and its open files hold (`locks.rs`).
+//! Regular files, directories, memory devices, terminals, pipe ends, FIFOs, shmem files (memfds,
+//! unlinked tmpfs files) and event files (eventfd, timerfd, signalfd, epoll) are saved;
+//! everything else is refused, with the reason.
 //!
 //! Files are reopened by path and must be the same inode; terminals are re-attached to the
 //! restarting caller's terminal, as CRIU's shell-job does. Pipe ends and shmem files open the
@@ -189,9 +190,6 @@ impl Table {
                 _ => path_of(&file)?,
             };
             if matches!(class.kind, file_kind::PIPE | file_kind::FIFO) {
-                if file.pipe().is_some_and(|p| p.info().watch_queue != 0) {
-                    return Err(CrError::unsupported("notification pipe not supported"));
-                }
                 pipe::check(&file)?;
             }
             // Read here, before a byte is written, so that a state cr cannot save is refused.

@@ -16,13 +16,13 @@ use kernel::{bindings, fs::File, prelude::*, sync::aref::ARef};
 
 use crate::cx::{LoadCx, SaveCx, PAGE_SIZE};
 use crate::error::{Context, CrError, CrResult};
-use crate::format::{ErrorKind, FileRecord, PipeRecord, RecordKind, PIPE_PACKET};
+use crate::format::{ErrorKind, FileRecord, PipeRecord, RecordKind};
 use crate::objhash::{Object, Pipe, PipeContents};
 use crate::records::{self, PipeSegment};
 use crate::shim::{new_pipe, FileExt};
 
 /// What the pipe behind a pipe end holds: its capacity, its bytes and, when one of its
-/// buffers is a packet, every buffer's length with [`PIPE_PACKET`].
+/// buffers is a packet, every buffer's length with [`crate::format::PIPE_PACKET`].
 struct Held {
     capacity: u32,
     data: KVVec<u8>,
@@ -45,7 +45,7 @@ fn read(end: &File) -> CrResult<Held> {
     let (len, count) = pipe.peek(&mut data, &mut words);
     data.truncate(len);
     words.truncate(count);
-    if packet_would_merge(&words) {
+    if packet_would_merge(words.iter().map(|&w| PipeSegment::from_word(w))) {
         return Err(CrError::unsupported(
             "pipe holding a packet right after plain data short of a page (restart would merge them)",
         ));
@@ -61,6 +61,9 @@ fn read(end: &File) -> CrResult<Held> {
 /// only a pipe that holds packets has its bytes read for that.
 pub(crate) fn check(end: &File) -> CrResult {
     match end.pipe().map(|p| p.info()) {
+        Some(info) if info.watch_queue != 0 => {
+            Err(CrError::unsupported("notification pipe not supported"))
+        }
         Some(info) if info.packets == 0 => capacity_ok(info.capacity),
         _ => read(end).map(drop),
     }
@@ -69,7 +72,7 @@ pub(crate) fn check(end: &File) -> CrResult {
 fn capacity_ok(capacity: u32) -> CrResult {
     let pages = capacity as usize / PAGE_SIZE;
     if !(capacity as usize).is_multiple_of(PAGE_SIZE) || !pages.is_power_of_two() {
-        // F_SETPIPE_SZ only makes powers of two; a notification pipe is refused before this.
+        // F_SETPIPE_SZ only makes powers of two; a notification pipe is refused by `check`.
         return Err(CrError::unsupported(
             "pipe whose capacity is not a power of two pages",
         ));
@@ -106,16 +109,14 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, end: &File) -> CrResult<u32> {
     Ok(id)
 }
 
-/// Whether refilling a pipe with the buffers `words` describes would merge a packet into the
-/// plain data before it: the kernel appends a write shorter than a page to the last buffer
+/// Whether refilling a pipe with `buffers` would merge a packet into the plain data before it: the kernel appends a write shorter than a page to the last buffer
 /// when that one holds plain data with room left, and restart writes a run of plain buffers
 /// as one stream, which leaves its last page as full as the run's length says, not as full as
 /// the buffer was at checkpoint.
-fn packet_would_merge(words: &[u32]) -> bool {
+fn packet_would_merge(buffers: impl IntoIterator<Item = PipeSegment>) -> bool {
     let mut plain_run = 0usize;
-    for &word in words {
-        let len = (word & !PIPE_PACKET) as usize;
-        if word & PIPE_PACKET == 0 {
+    for PipeSegment { len, packet } in buffers {
+        if !packet {
             plain_run += len;
             continue;
         }
@@ -136,13 +137,10 @@ pub(crate) fn load(cx: &mut LoadCx<'_>) -> CrResult {
     let mut data = KVVec::with_capacity(p.data.len(), GFP_KERNEL)?;
     data.extend_from_slice(p.data, GFP_KERNEL)?;
     let mut segments = KVec::with_capacity(p.rec.segments as usize, GFP_KERNEL)?;
-    let mut words = KVec::with_capacity(p.rec.segments as usize, GFP_KERNEL)?;
     for segment in p.segments() {
         segments.push(segment, GFP_KERNEL)?;
-        let word = segment.len as u32 | if segment.packet { PIPE_PACKET } else { 0 };
-        words.push(word, GFP_KERNEL)?;
     }
-    if packet_would_merge(&words) {
+    if packet_would_merge(segments.iter().copied()) {
         return Err(cx.malformed(ErrorKind::BadField("pipe packet after plain data")));
     }
     let contents = PipeContents {
@@ -173,40 +171,35 @@ fn refill(writer: &File, flags: u32, contents: &PipeContents) -> CrResult {
             ));
         }
     }
-    // The pipe is empty and as large as it was: every write fits without blocking.
-    if contents.segments.is_empty() {
-        return writer
-            .write_all(&contents.data)
-            .why("refilling a pipe failed");
-    }
+    // The pipe is empty and as large as it was: every write fits without blocking. The plain
+    // bytes between two packets go in one write, each packet in one of its own.
     let mut at = 0;
-    let mut plain = 0;
-    let flush_plain = |from: usize, len: usize| -> CrResult {
-        if len != 0 {
-            writer.set_status_flags(flags);
-            writer
-                .write_all(&contents.data[from..from + len])
-                .why("refilling a pipe failed")?;
-        }
-        Ok(())
-    };
+    let mut plain_from = 0;
     for &PipeSegment { len, packet } in contents.segments.iter() {
-        if !packet {
-            plain += len;
-            continue;
+        if packet {
+            write_as(writer, &contents.data[plain_from..at], flags)?;
+            write_as(
+                writer,
+                &contents.data[at..at + len],
+                flags | bindings::O_DIRECT,
+            )?;
+            plain_from = at + len;
         }
-        flush_plain(at, plain)?;
-        at += plain;
-        plain = 0;
-        writer.set_status_flags(flags | bindings::O_DIRECT);
-        let written = writer
-            .write_all(&contents.data[at..at + len])
-            .why("refilling a pipe with a packet failed");
-        writer.set_status_flags(flags);
-        written?;
         at += len;
     }
-    flush_plain(at, plain)
+    write_as(writer, &contents.data[plain_from..], flags)
+}
+
+/// Writes `bytes` through `writer` with status flags `flags` (`O_DIRECT`: as one packet), then
+/// sets them back to what they were without it.
+fn write_as(writer: &File, bytes: &[u8], flags: u32) -> CrResult {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    writer.set_status_flags(flags);
+    let written = writer.write_all(bytes).why("refilling a pipe failed");
+    writer.set_status_flags(flags & !bindings::O_DIRECT);
+    written
 }
 
 /// The pipe `id` names, to open.

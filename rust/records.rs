@@ -397,6 +397,16 @@ pub struct PipeSegment {
     pub packet: bool,
 }
 
+impl PipeSegment {
+    /// The buffer a word of a PIPE record's list describes.
+    pub fn from_word(word: u32) -> Self {
+        Self {
+            len: (word & !format::PIPE_PACKET) as usize,
+            packet: word & format::PIPE_PACKET != 0,
+        }
+    }
+}
+
 impl<'a> Pipe<'a> {
     /// Decodes a PIPE payload.
     pub fn decode(payload: &'a [u8]) -> Decoded<Self> {
@@ -437,13 +447,9 @@ impl<'a> Pipe<'a> {
 
     /// The pipe's buffers, when one of them is a packet; none when its bytes are one stream.
     pub fn segments(&self) -> impl Iterator<Item = PipeSegment> + 'a {
-        self.segments.chunks_exact(4).map(|w| {
-            let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            PipeSegment {
-                len: (word & !format::PIPE_PACKET) as usize,
-                packet: word & format::PIPE_PACKET != 0,
-            }
-        })
+        self.segments
+            .chunks_exact(4)
+            .map(|w| PipeSegment::from_word(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
     }
 }
 
