@@ -22,39 +22,90 @@ i=0
 failed=0
 status=/tmp/run_tests.status
 timeout=${CR_TEST_TIMEOUT:-900}
-# user_pids: the pids of the processes (not kernel threads) that exist now, sorted.
-user_pids() {
-	for d in /proc/[0-9]*; do
-		[ -s "$d/cmdline" ] && echo "${d#/proc/}"
-	done 2>/dev/null | sort
+# task_state PID: the state and parent of process PID, in $state and $ppid (fails when it is
+# gone). Read from stat after the last ')', as a comm may hold spaces and parentheses.
+task_state() {
+	{ read -r line </proc/"$1"/stat; } 2>/dev/null || return 1
+	set -- ${line##*) }
+	state=$1 ppid=$2
 }
 
-# leftovers BEFORE: the processes that a test left running, from the pids BEFORE it began;
-# the listing's own subshells are gone by the time each pid is checked again.
-leftovers() {
-	echo "$1" >/tmp/run_tests.before
-	user_pids | grep -vxF -f /tmp/run_tests.before | while read -r p; do
-		[ -s /proc/"$p"/cmdline ] && [ "$(cut -d' ' -f3 /proc/"$p"/stat 2>/dev/null)" != Z ] &&
-			echo "$p"
+# user_pids: the pids of the processes (not kernel threads, not zombies) that exist now,
+# sorted. A kernel thread is kthreadd (2) or one of its children; procfs gives every file a
+# size of 0, so nothing in it tells a process from a thread but its parent.
+user_pids() {
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		task_state "$p" && [ "$p" != 2 ] && [ "$ppid" != 2 ] && [ "$state" != Z ] && echo "$p"
+	done | sort
+}
+
+# find_leftovers: the processes that the test left running, in $left: those alive now that were
+# not in /tmp/run_tests.before. No pipeline runs while it looks, or its own processes would
+# count.
+find_leftovers() {
+	user_pids >/tmp/run_tests.after
+	left=
+	for p in $(grep -vxF -f /tmp/run_tests.before /tmp/run_tests.after); do
+		task_state "$p" && [ "$state" != Z ] && left="$left $p"
 	done
 }
+
+# show_tasks: every process, with where it waits, for a test about to be killed by its
+# timeout: the log then says what hung.
+show_tasks() {
+	for p in $(user_pids); do
+		task_state "$p" || continue
+		echo "# task $p ($(cat /proc/"$p"/comm 2>/dev/null)) parent $ppid state $state" \
+			"wchan $(cat /proc/"$p"/wchan 2>/dev/null): $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)"
+		sed 's/^/#     /' /proc/"$p"/stack 2>/dev/null
+	done
+}
+
+# The check must see processes, or every test passes it: it saw none from when it was written,
+# as it asked procfs for a size.
+sleep 600 &
+planted=$!
+if ! user_pids | grep -qx "$planted"; then
+	echo "Bail out! the harness cannot list processes, so it cannot see what a test leaves"
+	exit 1
+fi
+kill $planted
+wait $planted 2>/dev/null
+mkfifo /tmp/run_tests.nap
 
 for t in "$@"; do
 	i=$((i + 1))
 	echo "# selftests: cr: $t"
 	began=$(cut -d. -f1 /proc/uptime)
-	before=$(user_pids)
+	user_pids >/tmp/run_tests.before
+	# The test gets its time; then what each task waits on is written down, and the test is
+	# killed. The watchdog's sleep is a builtin read with a timeout, so that killing it
+	# leaves no child of its own (busybox's timeout leaves one for up to a second).
+	(
+		read -r -t $timeout _ <>/tmp/run_tests.nap
+		echo "# $t still runs after $timeout s; its tasks:"
+		show_tasks
+		kill -TERM "$(cat /tmp/run_tests.pid)"
+		read -r -t 10 _ <>/tmp/run_tests.nap
+		kill -KILL "$(cat /tmp/run_tests.pid)"
+	) 2>/dev/null &
+	watchdog=$!
 	{
-		timeout $timeout ./"$t" 2>&1
+		./"$t" 2>&1 &
+		echo $! >/tmp/run_tests.pid
+		wait $!
 		echo $? >$status
 	} | sed 's/^/    /'
 	st=$(cat $status)
+	kill $watchdog 2>/dev/null
+	wait $watchdog 2>/dev/null
 	# A test's processes must not outlive it: they hide leaks, and a thousand sleeping tasks
 	# made each /proc scan of the tests after them many times slower. They are killed, and
 	# the test fails.
-	left=$(leftovers "$before")
+	find_leftovers
 	if [ -n "$left" ]; then
-		echo "# $t left $(echo "$left" | wc -l) processes running: $(for p in $left; do
+		echo "# $t left $(echo $left | wc -w) processes running: $(for p in $left; do
 			cat /proc/"$p"/comm 2>/dev/null
 		done | sort | uniq -c | head -5 | tr -s ' \n' ' ')"
 		for p in $left; do
@@ -75,5 +126,5 @@ for t in "$@"; do
 		;;
 	esac
 done
-rm -f $status /tmp/run_tests.before
+rm -f $status /tmp/run_tests.before /tmp/run_tests.after /tmp/run_tests.nap /tmp/run_tests.pid
 [ $failed -eq 0 ]
