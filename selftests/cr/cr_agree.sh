@@ -30,7 +30,7 @@ head -c $((size / 2)) $T/img >$T/half
 dry_fails() { ! restart --dry-run -i $1 >$T/out 2>&1 && grep -q "$2" $T/out; }
 tap_check "restart --dry-run refuses a truncated image" dry_fails $T/half "truncated"
 cp $T/img $T/flipped
-printf '\377' | dd of=$T/flipped bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
+cr_flip $T/flipped $((size - 100))
 tap_check "restart --dry-run refuses a corrupted image" dry_fails $T/flipped "checksum"
 tap_check "the dry runs created no task: the counter is alone in its cgroup" \
 	test "$(wc -l </sys/fs/cgroup/cr-$PID/cgroup.procs)" -eq 1

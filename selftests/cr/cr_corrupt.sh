@@ -18,8 +18,7 @@ tap_ok $((size < 4096)) "the image holds a whole process ($size bytes)"
 # flip OFFSET: a copy of the image with the byte at OFFSET inverted.
 flip() {
 	cp $T/img $T/bad
-	orig=$(dd if=$T/img bs=1 skip=$1 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
-	printf "\\$(printf '%03o' $((orig ^ 255)))" | dd of=$T/bad bs=1 seek=$1 conv=notrunc 2>/dev/null
+	cr_flip $T/bad $1
 }
 
 # try IMAGE WHAT: restart must fail, say why, and leave no process with the pid.

@@ -9,7 +9,7 @@
 # by page by the writer itself (generations in every word, and its own table).
 . "$(dirname "$0")/tap.sh.inc"
 . "$(dirname "$0")/cr_lib.sh.inc"
-tap_plan 23
+tap_plan 24
 
 MIB=$(scale 32 16)
 
@@ -71,14 +71,17 @@ untracked() {
 tap_check "ckpt --parent of an image whose tracking is gone writes a whole image" untracked
 sleep 0.2
 tap_check "ckpt --parent d.img --kill" take e --parent $T/d.img --kill
+tap_check "e.img names d.img as its parent, and keeps pages from it" sh -c "
+	crinfo $T/e.img | grep -q 'PARENT .*path=$T/d.img' && [ $(pages $T/e.img KEEP) -gt 0 ] ||
+		{ cat $T/e.log; crinfo $T/e.img | head -5; false; }"
 
 # A parent with one byte changed is another image: refused, and nothing is started.
 cp $T/d.img $T/d.good
-printf 'X' | dd of=$T/d.img bs=1 seek=$(($(stat -c %s $T/d.img) / 2)) conv=notrunc 2>/dev/null
+cr_flip $T/d.img $(($(stat -c %s $T/d.img) / 2))
 refused() {
 	if [ -n "$RESTARTER" ]; then wait $RESTARTER 2>/dev/null; RESTARTER=; fi
 	wait_for pid_gone $PID || return 1
-	! restart -i $T/e.img </dev/null >/dev/null 2>$T/refused.err &&
+	! restart -i $T/e.img --detach </dev/null >/dev/null 2>$T/refused.err &&
 		sed 's/^/# /' $T/refused.err && grep -q 'd.img: invalid image: .*checksum mismatch' $T/refused.err &&
 		pid_gone $PID
 }
@@ -89,7 +92,7 @@ mkdir $T/elsewhere
 mv $T/d.good $T/elsewhere/d.img
 rm $T/d.img
 missing() {
-	! restart -i $T/e.img </dev/null >/dev/null 2>$T/missing.err &&
+	! restart -i $T/e.img --detach </dev/null >/dev/null 2>$T/missing.err &&
 		sed 's/^/# /' $T/missing.err && grep -q 'd.img: missing' $T/missing.err
 }
 tap_check "restart without the parent at its path fails" missing

@@ -34,12 +34,12 @@ for off in $(cat $T/tasks); do
 	n=$((n + 1))
 	cp $T/img $T/bad
 	# The pid field of the TASK record: that task finds another task's state.
-	printf '\377' | dd of=$T/bad bs=1 seek=$((off + 9)) conv=notrunc 2>/dev/null
+	cr_flip $T/bad $((off + 9))
 	try $T/bad "task $n's TASK record names another task"
 done
 size=$(wc -c <$T/img)
 cp $T/img $T/bad
-printf '\377' | dd of=$T/bad bs=1 seek=$((size - 200)) conv=notrunc 2>/dev/null
+cr_flip $T/bad $((size - 200))
 try $T/bad "a flipped byte in the last task's state (only the checksum sees it)"
 head -c $(($(sed -n 3p $T/tasks) + 100)) $T/img >$T/short
 try $T/short "the image cut inside the third task"
