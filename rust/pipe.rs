@@ -109,10 +109,11 @@ pub(crate) fn save(cx: &mut SaveCx<'_>, end: &File) -> CrResult<u32> {
     Ok(id)
 }
 
-/// Whether refilling a pipe with `buffers` would merge a packet into the plain data before it: the kernel appends a write shorter than a page to the last buffer
-/// when that one holds plain data with room left, and restart writes a run of plain buffers
-/// as one stream, which leaves its last page as full as the run's length says, not as full as
-/// the buffer was at checkpoint.
+/// Whether refilling a pipe with `buffers` would merge a packet into the plain data before it:
+/// the kernel appends a write shorter than a page to the last buffer when that one holds plain
+/// data with room left, and restart writes a run of plain buffers as one stream, which leaves
+/// its last page as full as the run's length says, not as full as the buffer was at
+/// checkpoint.
 fn packet_would_merge(buffers: impl IntoIterator<Item = PipeSegment>) -> bool {
     let mut plain_run = 0usize;
     for PipeSegment { len, packet } in buffers {

@@ -87,15 +87,21 @@ fuzz_smoke() {
 	step fuzz-records sh -c "cd tools/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run records -- -runs=$FUZZ_RUNS"
 }
 
+# vm_flags VARIANT: vm-run's flags for VARIANT's guests, in the caller's array flag. A debug
+# guest gets 1 GiB: room for every debug test (their scale tests run smaller there), and each
+# of kmemleak's two closing scans reads half the memory that 2 GiB had it read.
+vm_flags() {
+	flag=()
+	[[ $1 == debug ]] && flag=(--debug --mem "${CR_DEBUG_MEM:-1024}")
+}
+
 # run_vm VARIANT LOG [GLOB...]: one VM of VARIANT runs the selftests matching GLOB (all without
 # one) and counts the nested TAP: each indented ok / not ok / SKIP is one result, and a selftest
 # that failed without a failing line of its own (a crash, a timeout) counts once more.
 run_vm() {
-	local variant=$1 log=$2 flag=() rc p f s crashed share short
+	local variant=$1 log=$2 flag rc p f s crashed share short
 	shift 2
-	# 1 GiB is room for every debug test (their scale tests run smaller there), and each of
-	# kmemleak's two closing scans reads half the memory that 2 GiB had it read.
-	[[ $variant == debug ]] && flag=(--debug --mem "${CR_DEBUG_MEM:-1024}")
+	vm_flags "$variant"
 	# A host directory at /mnt/share: images on a network filesystem (9p), for cr_netfs.sh.
 	share=$(mktemp -d "$LOG/share.XXXXXX")
 	tools/vm-run --no-build "${flag[@]}" --smp "${CR_VM_SMP:-1}" --timeout "${CR_VM_TIMEOUT:-3000}" \
@@ -136,10 +142,8 @@ run_vm() {
 # two_guests VARIANT: the live migration between two guests (selftests/migrate.sh --check),
 # each TAP line one result.
 two_guests() {
-	local variant=$1 log="$LOG/migrate-$1.log" flag=() p f
-	# 1 GiB is room for every debug test (their scale tests run smaller there), and each of
-	# kmemleak's two closing scans reads half the memory that 2 GiB had it read.
-	[[ $variant == debug ]] && flag=(--debug --mem "${CR_DEBUG_MEM:-1024}")
+	local variant=$1 log="$LOG/migrate-$1.log" flag p f
+	vm_flags "$variant"
 	selftests/migrate.sh --no-build --check "${flag[@]}" >"$log" 2>&1
 	grep -E '^(not )?ok ' "$log" | sed "s/^/    two guests ($variant): /"
 	p=$(grep -cE '^ok ' "$log")

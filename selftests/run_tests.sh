@@ -41,8 +41,8 @@ user_pids() {
 }
 
 # find_leftovers: the processes that the test left running, in $left: those alive now that were
-# not in /tmp/run_tests.before. No pipeline runs while it looks, or its own processes would
-# count.
+# not in /tmp/run_tests.before. Each is looked at again once the listing is done: the listing's
+# own subshell lists itself, and is gone by then.
 find_leftovers() {
 	user_pids >/tmp/run_tests.after
 	left=
